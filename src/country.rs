@@ -1,0 +1,294 @@
+//! ISO 3166-1 countries: parsing in the notations records use, built-in groups, and a
+//! compact bitset for the policy's runtime form.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::LazyLock;
+
+use isocountry::CountryCode;
+
+/// An ISO 3166-1 alpha-2 country code, always upper case and always a real code.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Country([u8; 2]);
+
+impl Country {
+    /// Parses an exact alpha-2 code (case-insensitive). `None` for anything that is not
+    /// an assigned ISO 3166-1 code.
+    pub fn from_alpha2(s: &str) -> Option<Self> {
+        let b = s.as_bytes();
+        if b.len() != 2 || !b[0].is_ascii_alphabetic() || !b[1].is_ascii_alphabetic() {
+            return None;
+        }
+        let up = [b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase()];
+        let idx = index_of(up);
+        if VALID.contains(idx) { Some(Country(up)) } else { None }
+    }
+
+    /// Parses what a country field may hold: alpha-2, alpha-3 or a common English name
+    /// (`"DE"`, `"deu"`, `"Germany"`, `"United Kingdom"`, `"UK"`).
+    pub fn parse_loose(s: &str) -> Option<Self> {
+        let t = s.trim();
+        if t.is_empty() || t.len() > 64 {
+            return None;
+        }
+        if let Some(c) = Country::from_alpha2(t) {
+            return Some(c);
+        }
+        if t.len() == 3
+            && let Ok(cc) = CountryCode::for_alpha3_caseless(t)
+        {
+            return Country::from_alpha2(cc.alpha2());
+        }
+        NAMES.get(&normalise_name(t)).copied()
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Both bytes are ASCII upper-case letters by construction.
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+
+    pub(crate) fn index(self) -> usize {
+        index_of(self.0)
+    }
+
+    pub(crate) fn from_index(i: usize) -> Self {
+        Country([b'A' + (i / 26) as u8, b'A' + (i % 26) as u8])
+    }
+
+    /// Every assigned alpha-2 code, for "did you mean" hints.
+    pub fn all() -> impl Iterator<Item = Country> {
+        VALID.iter()
+    }
+}
+
+impl fmt::Debug for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Country {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+fn index_of(up: [u8; 2]) -> usize {
+    (up[0] - b'A') as usize * 26 + (up[1] - b'A') as usize
+}
+
+const SLOTS: usize = 26 * 26;
+const WORDS: usize = SLOTS.div_ceil(64);
+
+/// A set of countries as a 676-bit bitset: membership is one shift and one mask.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct CountrySet([u64; WORDS]);
+
+impl CountrySet {
+    pub const fn new() -> Self {
+        CountrySet([0; WORDS])
+    }
+    pub fn insert(&mut self, c: Country) -> bool {
+        let i = c.index();
+        let had = self.0[i / 64] & (1 << (i % 64)) != 0;
+        self.0[i / 64] |= 1 << (i % 64);
+        !had
+    }
+    pub fn contains_country(&self, c: Country) -> bool {
+        self.contains(c.index())
+    }
+    fn contains(&self, i: usize) -> bool {
+        self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|w| *w == 0)
+    }
+    pub fn len(&self) -> usize {
+        self.0.iter().map(|w| w.count_ones() as usize).sum()
+    }
+    pub fn intersection(&self, other: &CountrySet) -> CountrySet {
+        let mut out = CountrySet::new();
+        for (i, w) in out.0.iter_mut().enumerate() {
+            *w = self.0[i] & other.0[i];
+        }
+        out
+    }
+    pub fn union_with(&mut self, other: &CountrySet) {
+        for (i, w) in self.0.iter_mut().enumerate() {
+            *w |= other.0[i];
+        }
+    }
+    pub fn iter(&self) -> impl Iterator<Item = Country> + '_ {
+        (0..SLOTS).filter(|i| self.contains(*i)).map(Country::from_index)
+    }
+}
+
+impl fmt::Debug for CountrySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl FromIterator<Country> for CountrySet {
+    fn from_iter<T: IntoIterator<Item = Country>>(iter: T) -> Self {
+        let mut s = CountrySet::new();
+        for c in iter {
+            s.insert(c);
+        }
+        s
+    }
+}
+
+static VALID: LazyLock<CountrySet> = LazyLock::new(|| {
+    let mut s = CountrySet::new();
+    for cc in CountryCode::iter() {
+        let b = cc.alpha2().as_bytes();
+        if b.len() == 2 && b[0].is_ascii_uppercase() && b[1].is_ascii_uppercase() {
+            let i = index_of([b[0], b[1]]);
+            s.0[i / 64] |= 1 << (i % 64);
+        }
+    }
+    s
+});
+
+fn normalise_name(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(|c| c.to_lowercase())
+        .collect()
+}
+
+/// Common English names beside the ISO short names (which are often formal:
+/// "United Kingdom of Great Britain and Northern Ireland").
+const ALIASES: &[(&str, &str)] = &[
+    ("UK", "GB"),
+    ("United Kingdom", "GB"),
+    ("Great Britain", "GB"),
+    ("Britain", "GB"),
+    ("England", "GB"),
+    ("Scotland", "GB"),
+    ("Wales", "GB"),
+    ("Northern Ireland", "GB"),
+    ("USA", "US"),
+    ("United States", "US"),
+    ("America", "US"),
+    ("U.S.", "US"),
+    ("U.S.A.", "US"),
+    ("Russia", "RU"),
+    ("South Korea", "KR"),
+    ("Korea", "KR"),
+    ("North Korea", "KP"),
+    ("Iran", "IR"),
+    ("Syria", "SY"),
+    ("Vietnam", "VN"),
+    ("Taiwan", "TW"),
+    ("Bolivia", "BO"),
+    ("Venezuela", "VE"),
+    ("Tanzania", "TZ"),
+    ("Moldova", "MD"),
+    ("Laos", "LA"),
+    ("Czech Republic", "CZ"),
+    ("Holland", "NL"),
+    ("The Netherlands", "NL"),
+    ("Ivory Coast", "CI"),
+    ("Macedonia", "MK"),
+    ("Turkey", "TR"),
+    ("Brunei", "BN"),
+    ("Micronesia", "FM"),
+    ("Palestine", "PS"),
+    ("Vatican", "VA"),
+    ("Deutschland", "DE"),
+    ("España", "ES"),
+    ("Italia", "IT"),
+    ("Sverige", "SE"),
+    ("Österreich", "AT"),
+    ("Schweiz", "CH"),
+    ("Nederland", "NL"),
+    ("Polska", "PL"),
+];
+
+static NAMES: LazyLock<HashMap<String, Country>> = LazyLock::new(|| {
+    let mut m = HashMap::new();
+    for cc in CountryCode::iter() {
+        let Some(c) = Country::from_alpha2(cc.alpha2()) else { continue };
+        let name = cc.name();
+        m.insert(normalise_name(name), c);
+        // "Bolivia (Plurinational State of)" -> "Bolivia"; "Taiwan, Province of China" -> "Taiwan"
+        if let Some(short) = name.split([',', '(']).next() {
+            m.entry(normalise_name(short)).or_insert(c);
+        }
+    }
+    for (alias, code) in ALIASES {
+        if let Some(c) = Country::from_alpha2(code) {
+            m.insert(normalise_name(alias), c);
+        }
+    }
+    m
+});
+
+/// The 27 member states of the European Union.
+pub const EU_MEMBERS: &[&str] = &[
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
+    "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
+];
+
+/// The European Economic Area: the EU plus Iceland, Liechtenstein and Norway.
+pub const EEA_EXTRA: &[&str] = &["IS", "LI", "NO"];
+
+/// Built-in country groups a policy may `include` by name.
+pub fn builtin_set(name: &str) -> Option<CountrySet> {
+    let codes: Vec<&str> = match name {
+        "EU" => EU_MEMBERS.to_vec(),
+        "EEA" => EU_MEMBERS.iter().chain(EEA_EXTRA).copied().collect(),
+        _ => return None,
+    };
+    Some(codes.iter().filter_map(|c| Country::from_alpha2(c)).collect())
+}
+
+pub const BUILTIN_SETS: &[&str] = &["EU", "EEA"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_codes_and_names() {
+        let de = Country::from_alpha2("DE").unwrap();
+        assert_eq!(Country::from_alpha2("de"), Some(de));
+        assert_eq!(Country::parse_loose("DEU"), Some(de));
+        assert_eq!(Country::parse_loose("Germany"), Some(de));
+        assert_eq!(Country::parse_loose(" germany "), Some(de));
+        assert_eq!(Country::parse_loose("United Kingdom").unwrap().as_str(), "GB");
+        assert_eq!(Country::parse_loose("UK").unwrap().as_str(), "GB");
+        assert_eq!(Country::parse_loose("United States of America").unwrap().as_str(), "US");
+        assert_eq!(Country::parse_loose("Bolivia").unwrap().as_str(), "BO");
+        assert_eq!(Country::from_alpha2("ZZ"), None);
+        assert_eq!(Country::parse_loose("N/A"), None);
+        assert_eq!(Country::parse_loose(""), None);
+    }
+
+    #[test]
+    fn builtin_sets() {
+        let eea = builtin_set("EEA").unwrap();
+        let eu = builtin_set("EU").unwrap();
+        assert_eq!(eu.len(), 27);
+        assert_eq!(eea.len(), 30);
+        assert!(eea.contains_country(Country::from_alpha2("NO").unwrap()));
+        assert!(!eu.contains_country(Country::from_alpha2("NO").unwrap()));
+        assert!(!eea.contains_country(Country::from_alpha2("GB").unwrap()));
+        assert!(builtin_set("XX").is_none());
+    }
+
+    #[test]
+    fn bitset_roundtrip() {
+        let s: CountrySet = ["US", "DE", "ZW", "AD"].iter().filter_map(|c| Country::from_alpha2(c)).collect();
+        let v: Vec<String> = s.iter().map(|c| c.to_string()).collect();
+        assert_eq!(v, ["AD", "DE", "US", "ZW"]);
+    }
+}

@@ -1,0 +1,291 @@
+//! The decision: `evaluate(&Policy, &Facts, Destination) -> Decision`. Pure, total and
+//! panic-free: it returns a value for every input, and an internal inconsistency blocks.
+
+use serde::Serialize;
+
+use crate::extract::{FieldKind, Facts, SignalKind};
+use crate::policy::Policy;
+use crate::policy::compile::{JurId, Mode, OnViolation, RegionMask, RouteId, UpstreamId};
+
+/// Where the request is going before any reroute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Destination {
+    pub route: RouteId,
+    pub upstream: UpstreamId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Forward to the route's upstream.
+    Allow,
+    /// Refuse with 403.
+    Block,
+    /// Forward to the in-region alternative `Decision::target`.
+    Reroute,
+    /// Forward to the route's upstream, and report what enforcement would have done
+    /// (`Decision::would`).
+    Shadow,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Block => "block",
+            Action::Reroute => "reroute",
+            Action::Shadow => "shadow",
+        }
+    }
+    /// Whether the request is forwarded somewhere.
+    pub fn forwards(self) -> bool {
+        self != Action::Block
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// No personal data: restricts nothing.
+    NotPersonal,
+    /// Every rule that applies allows the destination region.
+    Allowed,
+    /// A rule does not allow the destination region.
+    Violation { rules: Vec<String>, enforced: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub pointer: String,
+    pub jurisdictions: Vec<String>,
+    pub countries: Vec<String>,
+    /// Which kinds of signal said which country, e.g. `ip:GB`.
+    pub evidence: Vec<String>,
+    pub personal: Vec<FieldKind>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub action: Action,
+    /// For `shadow`: what enforcement would have done (`block` or `reroute`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would: Option<Action>,
+    pub route: String,
+    pub upstream: String,
+    /// The upstream the request goes to (the reroute target for `reroute`; the route's
+    /// upstream for `allow` and `shadow`; none for `block`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip)]
+    pub target_id: Option<UpstreamId>,
+    pub destination_region: String,
+    /// The ids of the rules that determined the action.
+    pub rules: Vec<String>,
+    /// Every jurisdiction found among the records with personal data.
+    pub jurisdictions: Vec<String>,
+    pub reasons: Vec<String>,
+    pub errors: Vec<String>,
+    pub records: usize,
+    pub personal_records: usize,
+    pub verdicts: Vec<Verdict>,
+}
+
+impl Decision {
+    /// Pointers of the records that violate a rule.
+    pub fn violating_pointers(&self) -> Vec<&str> {
+        self.verdicts
+            .iter()
+            .filter(|v| matches!(v.outcome, Outcome::Violation { .. }))
+            .map(|v| v.pointer.as_str())
+            .collect()
+    }
+}
+
+/// The rule id for personal data of unknown jurisdiction.
+pub const UNKNOWN_RULE: &str = "unknown";
+
+struct Violation {
+    rule: String,
+    on_violation: OnViolation,
+    enforced: bool,
+}
+
+pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
+    let route = policy.routes.get(dest.route).map(|r| r.name.clone()).unwrap_or_default();
+    let mut d = Decision {
+        action: Action::Block,
+        would: None,
+        route,
+        upstream: String::new(),
+        target: None,
+        target_id: None,
+        destination_region: String::new(),
+        rules: vec![],
+        jurisdictions: vec![],
+        reasons: vec![],
+        errors: vec![],
+        records: facts.records.len(),
+        personal_records: 0,
+        verdicts: vec![],
+    };
+    let Some(up) = policy.upstreams.get(dest.upstream) else {
+        d.errors.push("internal: the route's upstream is not in the policy".into());
+        d.reasons.push("internal_error".into());
+        return d;
+    };
+    let Some(region) = policy.regions.get(up.region) else {
+        d.errors.push("internal: the upstream's region is not in the policy".into());
+        d.reasons.push("internal_error".into());
+        return d;
+    };
+    d.upstream = up.name.clone();
+    d.destination_region = region.name.clone();
+    let region_id = up.region;
+
+    let mut violations: Vec<Violation> = Vec::new();
+    // Regions every personal record allows (for choosing a reroute target).
+    let mut need = RegionMask::ALL;
+    let mut all_jurs: Vec<JurId> = Vec::new();
+
+    for rec in &facts.records {
+        let mut jurs: Vec<JurId> = rec.evidence.iter().filter_map(|e| policy.jurisdiction_of(e.country)).collect();
+        jurs.sort_unstable();
+        jurs.dedup();
+        let mut evidence: Vec<String> =
+            rec.evidence.iter().map(|e| format!("{}:{}", e.kind.as_str(), e.country)).collect();
+        evidence.sort();
+        evidence.dedup();
+        let mut personal: Vec<FieldKind> = rec.personal.iter().map(|p| p.kind).collect();
+        personal.sort();
+        personal.dedup();
+        let mut v = Verdict {
+            pointer: rec.pointer.clone(),
+            jurisdictions: jurs.iter().filter_map(|j| policy.jurisdictions.get(*j)).map(|j| j.name.clone()).collect(),
+            countries: rec.countries().iter().map(|c| c.to_string()).collect(),
+            evidence,
+            personal,
+            outcome: Outcome::NotPersonal,
+        };
+        if !rec.is_personal() {
+            d.verdicts.push(v);
+            continue;
+        }
+        d.personal_records += 1;
+        all_jurs.extend(&jurs);
+        let mut broken = Vec::new();
+        let known = !rec.evidence.is_empty();
+        if jurs.is_empty() && !known {
+            // No signal said anything: the `unknown` setting decides.
+            if let Some(mask) = policy.unknown_allowed() {
+                need = need.and(mask);
+                if !mask.contains(region_id) {
+                    let (on_violation, mode) = match policy.unknown {
+                        crate::policy::compile::UnknownRule::As(j) => policy
+                            .jurisdictions
+                            .get(j)
+                            .map(|j| (j.on_violation, j.mode))
+                            .unwrap_or((OnViolation::Block, policy.mode)),
+                        _ => (OnViolation::Block, policy.mode),
+                    };
+                    broken.push(Violation {
+                        rule: UNKNOWN_RULE.into(),
+                        on_violation,
+                        enforced: mode == Mode::Enforce && on_violation != OnViolation::Shadow,
+                    });
+                }
+            }
+        }
+        for j in &jurs {
+            let Some(jur) = policy.jurisdictions.get(*j) else {
+                d.errors.push("internal: a jurisdiction id is out of range".into());
+                continue;
+            };
+            need = need.and(jur.allowed);
+            if !jur.allowed.contains(region_id) {
+                broken.push(Violation {
+                    rule: jur.name.clone(),
+                    on_violation: jur.on_violation,
+                    enforced: jur.mode == Mode::Enforce && jur.on_violation != OnViolation::Shadow,
+                });
+            }
+        }
+        if broken.is_empty() {
+            v.outcome = Outcome::Allowed;
+        } else {
+            v.outcome = Outcome::Violation {
+                rules: broken.iter().map(|b| b.rule.clone()).collect(),
+                enforced: broken.iter().any(|b| b.enforced),
+            };
+        }
+        violations.extend(broken);
+        d.verdicts.push(v);
+    }
+    all_jurs.sort_unstable();
+    all_jurs.dedup();
+    d.jurisdictions = all_jurs.iter().filter_map(|j| policy.jurisdictions.get(*j)).map(|j| j.name.clone()).collect();
+
+    if !d.errors.is_empty() {
+        d.reasons.push("internal_error".into());
+        d.action = Action::Block;
+        return d;
+    }
+
+    let mut rules: Vec<String> = violations.iter().map(|v| v.rule.clone()).collect();
+    rules.sort();
+    rules.dedup();
+
+    if violations.is_empty() {
+        d.action = Action::Allow;
+        d.target = Some(up.name.clone());
+        d.target_id = Some(dest.upstream);
+        d.rules = d.jurisdictions.clone();
+        d.reasons.push(if d.personal_records == 0 { "no_personal_data".into() } else { "in_region".into() });
+        return d;
+    }
+
+    // What enforcement does, given a set of violations.
+    let enforce = |vs: &[&Violation]| -> (Action, Option<UpstreamId>, &'static str) {
+        if vs.iter().all(|v| v.on_violation == OnViolation::Reroute) {
+            match up.alternatives.iter().find(|a| policy.upstreams.get(**a).is_some_and(|t| need.contains(t.region))) {
+                Some(a) => (Action::Reroute, Some(*a), "rerouted_in_region"),
+                None => (Action::Block, None, "no_in_region_alternative"),
+            }
+        } else {
+            (Action::Block, None, "region_not_allowed")
+        }
+    };
+    let enforced: Vec<&Violation> = violations.iter().filter(|v| v.enforced).collect();
+    if !enforced.is_empty() {
+        let (action, target, reason) = enforce(&enforced);
+        d.action = action;
+        d.rules = enforced.iter().map(|v| v.rule.clone()).collect();
+        d.rules.sort();
+        d.rules.dedup();
+        d.reasons.push(reason.into());
+        if let Some(t) = target {
+            d.target = policy.upstreams.get(t).map(|u| u.name.clone());
+            d.target_id = Some(t);
+        }
+        if violations.len() > enforced.len() {
+            d.reasons.push("shadow_violations_reported".into());
+        }
+        return d;
+    }
+    // Only shadowed violations: forward as is, report what enforcement would do.
+    let all: Vec<&Violation> = violations.iter().collect();
+    let (would, _, reason) = enforce(&all);
+    d.action = Action::Shadow;
+    d.would = Some(would);
+    d.rules = rules;
+    d.target = Some(up.name.clone());
+    d.target_id = Some(dest.upstream);
+    d.reasons.push(format!("shadow:{reason}"));
+    d
+}
+
+/// A signal kind's label, re-exported for the CLI's trace.
+pub fn signal_label(k: SignalKind) -> &'static str {
+    k.as_str()
+}

@@ -1,0 +1,58 @@
+//! One request through the pure stages: route → extract → tag → decide. The proxy,
+//! `customs explain` and `customs test` all call [`evaluate_request`].
+
+use crate::decide::{self, Decision, Destination};
+use crate::extract::{self, BodyMeta, Facts, InspectError};
+use crate::geo::GeoLookup;
+use crate::policy::Policy;
+
+/// What the engine needs to know about a request.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestView<'a> {
+    pub method: &'a str,
+    pub host: Option<&'a str>,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub content_encoding: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// Why a request was refused before a decision could be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("no route matches this request")]
+    NoRoute,
+    #[error("{0}")]
+    Inspect(#[from] InspectError),
+}
+
+impl Refusal {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::NoRoute => "no_route",
+            Refusal::Inspect(e) => e.reason(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub facts: Facts,
+    pub decision: Decision,
+}
+
+pub fn evaluate_request(policy: &Policy, geo: &dyn GeoLookup, req: &RequestView<'_>) -> Result<Evaluation, Refusal> {
+    let route_id = policy.match_route(req.host, req.path).ok_or(Refusal::NoRoute)?;
+    let route = policy.routes.get(route_id).ok_or(Refusal::NoRoute)?;
+    let profile = policy.profiles.get(route.profile).ok_or(Refusal::NoRoute)?;
+    let facts = extract::extract(
+        policy,
+        profile,
+        geo,
+        BodyMeta { content_type: req.content_type, content_encoding: req.content_encoding },
+        req.body,
+    )?;
+    let decision = decide::evaluate(policy, &facts, Destination { route: route_id, upstream: route.upstream });
+    Ok(Evaluation { facts, decision })
+}

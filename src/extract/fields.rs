@@ -1,0 +1,216 @@
+//! Field names: which ones carry a signal (where the subject belongs) and which hold
+//! personal data. Names are matched after normalisation, so `Phone_Number`,
+//! `phoneNumber`, `PHONE` and `phone-number` are one name.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+/// What a field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKind {
+    // signals (also personal, except country and locale on their own)
+    Country,
+    Ip,
+    Phone,
+    Locale,
+    // personal, no signal
+    Email,
+    Name,
+    Address,
+    DeviceId,
+    DocumentNumber,
+    Location,
+    BirthDate,
+    UserId,
+    /// Explicitly not personal: not inspected as free text either.
+    NotPersonal,
+}
+
+impl FieldKind {
+    /// Whether a value of this kind is personal data on its own.
+    pub fn is_personal(self) -> bool {
+        !matches!(self, FieldKind::Country | FieldKind::Locale | FieldKind::NotPersonal)
+    }
+    /// Whether a field of this kind makes a nested object a subject of its own rather
+    /// than a part of its parent's record.
+    pub fn identifies(self) -> bool {
+        matches!(self, FieldKind::Email | FieldKind::Phone | FieldKind::Name)
+    }
+    /// Whether the whole value (an object or array) under such a key is personal, e.g.
+    /// `"address": {"street": ...}` or `"location": {"lat": ..}`.
+    pub fn covers_containers(self) -> bool {
+        matches!(
+            self,
+            FieldKind::Address | FieldKind::Location | FieldKind::DocumentNumber | FieldKind::BirthDate
+        )
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldKind::Country => "country",
+            FieldKind::Ip => "ip",
+            FieldKind::Phone => "phone",
+            FieldKind::Locale => "locale",
+            FieldKind::Email => "email",
+            FieldKind::Name => "name",
+            FieldKind::Address => "address",
+            FieldKind::DeviceId => "device_id",
+            FieldKind::DocumentNumber => "document_number",
+            FieldKind::Location => "location",
+            FieldKind::BirthDate => "birth_date",
+            FieldKind::UserId => "user_id",
+            FieldKind::NotPersonal => "not_personal",
+        }
+    }
+}
+
+/// Lower case, with `_`, `-`, `.`, spaces and other separators removed.
+pub fn normalise_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for c in key.chars() {
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// The built-in field names (normalised). Good enough for unknown payloads; a policy
+/// adds its own under `[detection]`.
+pub const DEFAULTS: &[(FieldKind, &[&str])] = &[
+    (
+        FieldKind::Country,
+        &[
+            "country", "countrycode", "countryiso", "countryname", "nationality", "citizenship",
+            "issuingcountry", "residencecountry", "countryofresidence", "billingcountry",
+            "shippingcountry", "homecountry", "usercountry", "customercountry", "addresscountry",
+            "registrationcountry", "signupcountry", "geocountry", "ipcountry",
+        ],
+    ),
+    (
+        FieldKind::Ip,
+        &[
+            "ip", "ipaddress", "ipaddr", "ipv4", "ipv6", "lastip", "lastloginip", "signupip",
+            "clientip", "remoteip", "remoteaddr", "remoteaddress", "sourceip", "srcip", "userip",
+            "loginip", "registrationip", "xforwardedfor", "forwardedfor", "clientaddress",
+            "originip", "deviceip",
+        ],
+    ),
+    (
+        FieldKind::Phone,
+        &[
+            "phone", "phonenumber", "phoneno", "mobile", "mobilenumber", "mobilephone", "msisdn",
+            "tel", "telephone", "telephonenumber", "cell", "cellphone", "cellnumber",
+            "contactphone", "homephone", "workphone", "fax", "whatsapp", "smsnumber",
+        ],
+    ),
+    (
+        FieldKind::Locale,
+        &["locale", "language", "lang", "acceptlanguage", "preferredlanguage", "userlocale", "uilocale"],
+    ),
+    (
+        FieldKind::Email,
+        &["email", "emailaddress", "mail", "useremail", "contactemail", "workemail", "personalemail", "emails"],
+    ),
+    (
+        FieldKind::Name,
+        &[
+            "name", "fullname", "firstname", "lastname", "givenname", "familyname", "surname",
+            "displayname", "middlename", "maidenname", "nickname", "legalname", "realname",
+        ],
+    ),
+    (
+        FieldKind::Address,
+        &[
+            "address", "streetaddress", "street", "addressline1", "addressline2", "postalcode",
+            "postcode", "zip", "zipcode", "homeaddress", "billingaddress", "shippingaddress",
+            "mailingaddress",
+        ],
+    ),
+    (
+        FieldKind::DeviceId,
+        &[
+            "deviceid", "idfa", "idfv", "gaid", "adid", "advertisingid", "imei", "imsi",
+            "macaddress", "udid", "androidid", "pushtoken", "devicetoken",
+        ],
+    ),
+    (
+        FieldKind::DocumentNumber,
+        &[
+            "identitydocument", "iddocument", "documentnumber", "passport", "passportnumber",
+            "nationalid", "nationalidnumber", "ssn", "socialsecuritynumber", "taxid", "tin",
+            "driverslicense", "driverlicense", "licensenumber", "idnumber", "idcard",
+        ],
+    ),
+    (
+        FieldKind::Location,
+        &["location", "geo", "geolocation", "coordinates", "latlng", "latlon", "lat", "lon", "lng", "latitude", "longitude", "gps"],
+    ),
+    (FieldKind::BirthDate, &["dob", "dateofbirth", "birthdate", "birthday"]),
+    (
+        FieldKind::UserId,
+        &["userid", "customerid", "accountid", "memberid", "subscriberid", "username", "login", "uid", "openid", "unionid"],
+    ),
+];
+
+/// A compiled name → kind table.
+#[derive(Debug, Clone, Default)]
+pub struct FieldTable {
+    map: HashMap<String, FieldKind>,
+}
+
+impl FieldTable {
+    pub fn with_defaults(use_defaults: bool) -> Self {
+        let mut t = FieldTable::default();
+        if use_defaults {
+            for (kind, names) in DEFAULTS {
+                for n in *names {
+                    t.map.insert((*n).to_string(), *kind);
+                }
+            }
+        }
+        t
+    }
+    pub fn insert(&mut self, name: &str, kind: FieldKind) {
+        self.map.insert(normalise_key(name), kind);
+    }
+    /// The kind of a raw (not yet normalised) key. Fast path for keys that are already
+    /// lower-case alphanumerics.
+    pub fn classify(&self, key: &str) -> Option<FieldKind> {
+        if key.len() > 64 {
+            return None;
+        }
+        if key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+            return self.map.get(key).copied();
+        }
+        let mut buf = [0u8; 64];
+        let mut n = 0;
+        for b in key.bytes() {
+            if b.is_ascii_alphanumeric() {
+                buf[n] = b.to_ascii_lowercase();
+                n += 1;
+            } else if !b.is_ascii() {
+                return self.map.get(&normalise_key(key)).copied();
+            }
+        }
+        std::str::from_utf8(&buf[..n]).ok().and_then(|k| self.map.get(k).copied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_of_one_name() {
+        let t = FieldTable::with_defaults(true);
+        for k in ["Phone_Number", "phoneNumber", "PHONE", "phone-number", "phone number", "phone.number"] {
+            assert!(matches!(t.classify(k), Some(FieldKind::Phone)), "{k}");
+        }
+        assert_eq!(t.classify("last_login_ip"), Some(FieldKind::Ip));
+        assert_eq!(t.classify("country_of_origin"), None);
+        assert_eq!(t.classify("E-Mail"), Some(FieldKind::Email));
+        assert_eq!(t.classify("build"), None);
+    }
+}

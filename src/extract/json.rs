@@ -1,0 +1,171 @@
+//! A JSON tree that keeps every occurrence of a duplicated key (serde_json's `Value`
+//! keeps only the last, so a second `"email"` could hide the first) and borrows strings
+//! from the body where it can.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node<'a> {
+    Null,
+    Bool(bool),
+    Num(Num),
+    Str(Cow<'a, str>),
+    Arr(Vec<Node<'a>>),
+    Obj(Vec<(Cow<'a, str>, Node<'a>)>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Num {
+    U(u64),
+    I(i64),
+    F(f64),
+}
+
+impl Num {
+    /// The digits of an integer (phone numbers are sometimes sent as numbers).
+    pub fn integer_text(self) -> Option<String> {
+        match self {
+            Num::U(u) => Some(u.to_string()),
+            Num::I(i) => Some(i.to_string()),
+            Num::F(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JsonError {
+    #[error("nesting deeper than the parser's limit of 128")]
+    TooDeep,
+    #[error("invalid JSON at line {line} column {column}")]
+    Invalid { line: usize, column: usize },
+}
+
+/// Parses one complete JSON document (any top-level value). Trailing non-whitespace is
+/// an error; nesting beyond serde_json's limit (128) is [`JsonError::TooDeep`].
+pub fn parse(bytes: &[u8]) -> Result<Node<'_>, JsonError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let node = Node::deserialize(&mut de).map_err(map_err)?;
+    de.end().map_err(map_err)?;
+    Ok(node)
+}
+
+fn map_err(e: serde_json::Error) -> JsonError {
+    if e.to_string().starts_with("recursion limit exceeded") {
+        JsonError::TooDeep
+    } else {
+        JsonError::Invalid { line: e.line(), column: e.column() }
+    }
+}
+
+impl<'de> Deserialize<'de> for Node<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Node::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Node::Num(Num::I(v)))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Node::Num(Num::U(v)))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Node::Num(Num::F(v)))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Node::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Node::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Node::Str(Cow::Owned(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Node::Null)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Node::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(x) = seq.next_element()? {
+            v.push(x);
+        }
+        Ok(Node::Arr(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut v = Vec::new();
+        while let Some(k) = map.next_key_seed(KeySeed)? {
+            let val = map.next_value()?;
+            v.push((k, val));
+        }
+        Ok(Node::Obj(v))
+    }
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_duplicate_keys() {
+        let n = parse(br#"{"email":"a@example.org","email":"b@example.org"}"#).unwrap();
+        let Node::Obj(f) = n else { panic!() };
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].1, Node::Str("a@example.org".into()));
+    }
+
+    #[test]
+    fn scalars_and_errors() {
+        assert_eq!(parse(b" 42 ").unwrap(), Node::Num(Num::U(42)));
+        assert_eq!(parse(br#""x\u0041""#).unwrap(), Node::Str("xA".into()));
+        assert!(matches!(parse(b"{\"a\":1} x"), Err(JsonError::Invalid { .. })));
+        assert!(matches!(parse(b"{\"a\":"), Err(JsonError::Invalid { .. })));
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(parse(deep.as_bytes()), Err(JsonError::TooDeep));
+        let ok = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(parse(ok.as_bytes()).is_ok());
+    }
+}

@@ -1,0 +1,252 @@
+//! Free-text detectors: emails, phone numbers in international notation, and public IP
+//! addresses inside arbitrary strings (chat messages, notes, ticket bodies). Each hit is
+//! personal data and, for phones and IPs, a signal. Values never leave this module
+//! except as the `&str` slices handed to the tagger.
+
+use std::net::IpAddr;
+
+use crate::geo;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextHitKind {
+    Email,
+    Phone,
+    Ip,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextHit {
+    pub kind: TextHitKind,
+    /// The normalised value (digits for phones, canonical address for IPs).
+    pub value: String,
+}
+
+/// Finds every email, international phone number and public IP address in `text`.
+pub fn scan(text: &str) -> Vec<TextHit> {
+    let mut hits = Vec::new();
+    let b = text.as_bytes();
+    // Cheap pre-checks keep the common case (no '@', no digits) fast.
+    let has_at = memchr::memchr(b'@', b).is_some();
+    let has_digit = b.iter().any(|c| c.is_ascii_digit()) || !text.is_ascii();
+    if has_at {
+        emails(text, &mut hits);
+    }
+    if has_digit {
+        phones(text, &mut hits);
+        ipv4s(text, &mut hits);
+    }
+    if memchr::memchr(b':', b).is_some() {
+        ipv6s(text, &mut hits);
+    }
+    hits
+}
+
+fn is_local_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-' | b'\'')
+}
+
+fn is_domain_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'-' || c == b'.'
+}
+
+fn emails(text: &str, hits: &mut Vec<TextHit>) {
+    let b = text.as_bytes();
+    for at in memchr::memchr_iter(b'@', b) {
+        let mut s = at;
+        while s > 0 && is_local_char(b[s - 1]) {
+            s -= 1;
+        }
+        let mut e = at + 1;
+        while e < b.len() && is_domain_char(b[e]) {
+            e += 1;
+        }
+        // trailing dots / dashes are punctuation, not domain
+        while e > at + 1 && matches!(b[e - 1], b'.' | b'-') {
+            e -= 1;
+        }
+        if s == at || e <= at + 1 {
+            continue;
+        }
+        let domain = &text[at + 1..e];
+        let Some((_, tld)) = domain.rsplit_once('.') else { continue };
+        if tld.len() < 2 || !tld.bytes().all(|c| c.is_ascii_alphabetic()) || domain.starts_with('.') {
+            continue;
+        }
+        hits.push(TextHit { kind: TextHitKind::Email, value: text[s..e].to_ascii_lowercase() });
+    }
+}
+
+fn is_phone_sep(c: char) -> bool {
+    matches!(c, ' ' | '\u{a0}' | '-' | '.' | '/' | '(' | ')' | '\u{2010}'..='\u{2015}' | '\u{3000}')
+}
+
+fn phones(text: &str, hits: &mut Vec<TextHit>) {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let (_, c) = chars[i];
+        let prev = if i > 0 { Some(chars[i - 1].1) } else { None };
+        let boundary = prev.is_none_or(|p| !p.is_alphanumeric() && p != '+' && p != '-' && p != '.');
+        let starts_plus = (c == '+' || c == '＋') && boundary;
+        let starts_00 = boundary
+            && geo::unicode_digit(c) == Some('0')
+            && chars.get(i + 1).and_then(|x| geo::unicode_digit(x.1)) == Some('0')
+            && chars.get(i + 2).and_then(|x| geo::unicode_digit(x.1)).is_some_and(|d| d != '0');
+        let starts_nanp = c == '(' && boundary && nanp_at(&chars, i);
+        if !(starts_plus || starts_00 || starts_nanp) {
+            i += 1;
+            continue;
+        }
+        // Collect the run: the lead, then digits and single separators.
+        let start = i;
+        let mut j = i + 1;
+        let mut digits = usize::from(geo::unicode_digit(c).is_some());
+        let mut last_digit_end = if digits > 0 { j } else { start };
+        let mut seps_in_row = 0;
+        while j < chars.len() && j - start < 32 {
+            let ch = chars[j].1;
+            if geo::unicode_digit(ch).is_some() {
+                digits += 1;
+                seps_in_row = 0;
+                last_digit_end = j + 1;
+            } else if is_phone_sep(ch) && seps_in_row < 2 {
+                seps_in_row += 1;
+            } else {
+                break;
+            }
+            j += 1;
+        }
+        // A phone number does not run straight into letters or more digits.
+        let next = chars.get(last_digit_end).map(|x| x.1);
+        let glued = next.is_some_and(|n| n.is_alphanumeric() && geo::unicode_digit(n).is_none());
+        if (7..=15).contains(&digits) && !glued {
+            let from = chars[start].0;
+            let to = chars.get(last_digit_end).map(|x| x.0).unwrap_or(text.len());
+            let raw = &text[from..to];
+            let country = if starts_nanp {
+                crate::country::Country::from_alpha2("US").and_then(|us| geo::phone_country(raw, Some(us)))
+            } else {
+                geo::phone_country(raw, None)
+            };
+            if country.is_some()
+                && let Some(norm) = geo::normalise_phone(raw)
+            {
+                let norm = if starts_nanp && !norm.starts_with('+') { format!("+1{norm}") } else { norm };
+                hits.push(TextHit { kind: TextHitKind::Phone, value: norm });
+            }
+            i = last_digit_end.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// `(212) 555-0147`: a North American number written the North American way.
+fn nanp_at(chars: &[(usize, char)], i: usize) -> bool {
+    let pat = "(ddd) ddd-dddd";
+    let mut k = i;
+    for p in pat.chars() {
+        let Some((_, c)) = chars.get(k) else { return false };
+        let ok = match p {
+            'd' => c.is_ascii_digit(),
+            ' ' => *c == ' ' || *c == '\u{a0}',
+            other => *c == other,
+        };
+        if !ok {
+            return false;
+        }
+        k += 1;
+    }
+    chars.get(k).is_none_or(|(_, c)| !c.is_alphanumeric())
+}
+
+fn ipv4s(text: &str, hits: &mut Vec<TextHit>) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.')) {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < b.len() && (b[j].is_ascii_digit() || b[j] == b'.') {
+            j += 1;
+        }
+        let mut tok = &text[i..j];
+        // sentence punctuation
+        while tok.ends_with('.') {
+            tok = &tok[..tok.len() - 1];
+        }
+        let dots = tok.bytes().filter(|c| *c == b'.').count();
+        let versionish = i > 0 && matches!(b[i - 1], b'v' | b'V');
+        let glued = j < b.len() && b[j].is_ascii_alphabetic();
+        if dots == 3
+            && !versionish
+            && !glued
+            && let Ok(ip) = tok.parse::<std::net::Ipv4Addr>()
+            && geo::is_public(IpAddr::V4(ip))
+        {
+            hits.push(TextHit { kind: TextHitKind::Ip, value: ip.to_string() });
+        }
+        i = j.max(i + 1);
+    }
+}
+
+fn ipv6s(text: &str, hits: &mut Vec<TextHit>) {
+    for tok in text.split(|c: char| !(c.is_ascii_hexdigit() || c == ':' || c == '.')) {
+        let tok = tok.trim_matches('.');
+        if tok.bytes().filter(|c| *c == b':').count() < 2 || tok.len() < 3 {
+            continue;
+        }
+        if let Ok(ip) = tok.parse::<std::net::Ipv6Addr>() {
+            let ip = geo::canonical_ip(IpAddr::V6(ip));
+            if geo::is_public(ip) {
+                hits.push(TextHit { kind: TextHitKind::Ip, value: ip.to_string() });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(s: &str) -> Vec<(TextHitKind, String)> {
+        scan(s).into_iter().map(|h| (h.kind, h.value)).collect()
+    }
+
+    #[test]
+    fn finds_the_chat_message_facts() {
+        let s = "complainant Amelia Hart (amelia.hart@example.org, +44 20 7946 0321) reported a livestream at 21:14. Her IP 81.2.69.142, location London, device iPhone14,2.";
+        let k = kinds(s);
+        assert!(k.contains(&(TextHitKind::Email, "amelia.hart@example.org".into())), "{k:?}");
+        assert!(k.contains(&(TextHitKind::Phone, "+442079460321".into())), "{k:?}");
+        assert!(k.contains(&(TextHitKind::Ip, "81.2.69.142".into())), "{k:?}");
+        assert_eq!(k.len(), 3, "{k:?}");
+    }
+
+    #[test]
+    fn notations() {
+        assert_eq!(kinds("call 0044 20 7946 0321 now")[0].1, "+442079460321");
+        assert_eq!(kinds("called from (212) 555-0147, account")[0].1, "+12125550147");
+        assert_eq!(kinds("tel ＋４４ ２０ ７９４６ ０３２１")[0].1, "+442079460321");
+        assert_eq!(kinds("v6 2a00:1450:4001:80b::200e here")[0], (TextHitKind::Ip, "2a00:1450:4001:80b::200e".into()));
+        assert_eq!(kinds("mapped ::ffff:8.8.4.4.")[0], (TextHitKind::Ip, "8.8.4.4".into()));
+    }
+
+    #[test]
+    fn controls_are_not_personal() {
+        for s in [
+            "order-4415-2290-1187",
+            "version 10.2.3.4 of v1.2.3.4",
+            "build 38.4.1",
+            "at 21:14:03 on 2026-11-20",
+            "internal host 10.0.0.7 and 192.168.1.1",
+            "ratio 3.14159 and 1.2.3",
+            "a@b",
+            "SKU 4415229011870001",
+        ] {
+            assert!(kinds(s).is_empty(), "{s}: {:?}", kinds(s));
+        }
+    }
+}

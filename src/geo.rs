@@ -1,0 +1,338 @@
+//! Where a signal points: IP address → country (MaxMind DB via `maxminddb`) and phone
+//! number → country (by numbering plan, via `phonenumber`).
+//!
+//! [`GeoLookup`] is a trait so that tests and later fixtures can supply their own
+//! databases; production uses [`MaxMindGeo`].
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::country::Country;
+
+/// Looks up the country an address is registered to.
+pub trait GeoLookup: Send + Sync {
+    /// The country of a public address; `None` for private, loopback and reserved
+    /// addresses (they are not evidence of anything) and for addresses the database
+    /// does not know.
+    fn country_of(&self, ip: IpAddr) -> Option<Country>;
+    /// When the database was built (seconds since the Unix epoch), if known.
+    fn build_epoch(&self) -> Option<u64>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GeoError {
+    #[error("cannot read GeoIP database `{path}`: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: maxminddb::MaxMindDbError,
+    },
+    #[error("GeoIP database `{path}` has no country data: it answered nothing for 8.8.8.8")]
+    NoCountryData { path: String },
+}
+
+/// A MaxMind DB file (`.mmdb`) held in memory. Accepts both the flat schema of the
+/// ip-location-db files (`country_code`) and MaxMind's GeoIP2/GeoLite2 Country schema
+/// (`country.iso_code`, falling back to `registered_country.iso_code`).
+pub struct MaxMindGeo {
+    reader: maxminddb::Reader<Vec<u8>>,
+}
+
+#[derive(Deserialize)]
+struct IsoCode<'a> {
+    #[serde(borrow)]
+    iso_code: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct CountryRecord<'a> {
+    #[serde(borrow)]
+    country_code: Option<&'a str>,
+    #[serde(borrow)]
+    country: Option<IsoCode<'a>>,
+    #[serde(borrow)]
+    registered_country: Option<IsoCode<'a>>,
+}
+
+impl MaxMindGeo {
+    pub fn open(path: &Path) -> Result<Self, GeoError> {
+        let reader = maxminddb::Reader::open_readfile(path).map_err(|source| GeoError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let geo = MaxMindGeo { reader };
+        // A database of some other kind (ASN, ISP) would silently answer nothing: refuse it.
+        if geo.lookup_raw(IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8))).is_none() {
+            return Err(GeoError::NoCountryData { path: path.display().to_string() });
+        }
+        Ok(geo)
+    }
+
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, GeoError> {
+        let reader = maxminddb::Reader::from_source(bytes)
+            .map_err(|source| GeoError::Open { path: "<memory>".into(), source })?;
+        Ok(MaxMindGeo { reader })
+    }
+
+    pub fn database_type(&self) -> &str {
+        &self.reader.metadata().database_type
+    }
+
+    fn lookup_raw(&self, ip: IpAddr) -> Option<Country> {
+        let res = self.reader.lookup(ip).ok()?;
+        let rec: CountryRecord<'_> = res.decode().ok()??;
+        let code = rec
+            .country_code
+            .or_else(|| rec.country.and_then(|c| c.iso_code))
+            .or_else(|| rec.registered_country.and_then(|c| c.iso_code))?;
+        Country::from_alpha2(code)
+    }
+}
+
+impl GeoLookup for MaxMindGeo {
+    fn country_of(&self, ip: IpAddr) -> Option<Country> {
+        let ip = canonical_ip(ip);
+        if !is_public(ip) {
+            return None;
+        }
+        self.lookup_raw(ip)
+    }
+
+    fn build_epoch(&self) -> Option<u64> {
+        Some(self.reader.metadata().build_epoch)
+    }
+}
+
+/// Rewrites an address to the form a country database is keyed by: IPv4-mapped
+/// (`::ffff:a.b.c.d`), IPv4-compatible, NAT64 (`64:ff9b::/96`) and 6to4 (`2002::/16`)
+/// IPv6 addresses become the IPv4 address they carry.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return IpAddr::V4(v4);
+            }
+            let s = v6.segments();
+            // NAT64 well-known prefix 64:ff9b::/96
+            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+                return IpAddr::V4(embedded_v4(s[6], s[7]));
+            }
+            // 6to4 2002:AABB:CCDD::/48 carries AA.BB.CC.DD
+            if s[0] == 0x2002 {
+                return IpAddr::V4(embedded_v4(s[1], s[2]));
+            }
+            // Deprecated IPv4-compatible ::a.b.c.d (but not :: or ::1)
+            if s[..6] == [0, 0, 0, 0, 0, 0] && (s[6] != 0 || s[7] > 1) {
+                return IpAddr::V4(embedded_v4(s[6], s[7]));
+            }
+            ip
+        }
+    }
+}
+
+fn embedded_v4(hi: u16, lo: u16) -> Ipv4Addr {
+    Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+}
+
+/// Whether an address is globally routable: private, loopback, link-local, shared,
+/// documentation, benchmarking, multicast and reserved ranges are not.
+pub fn is_public(ip: IpAddr) -> bool {
+    match canonical_ip(ip) {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let o = ip.octets();
+    !(ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || o[0] == 0
+        || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64.0.0/10 shared address space
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0.0/24 IETF protocol assignments
+        || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18.0.0/15 benchmarking
+        || o[0] >= 240) // 240.0.0.0/4 reserved
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    !(ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
+        || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
+        || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated) fec0::/10
+        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation 2001:db8::/32
+        || (s[0] == 0x0100 && s[1..4] == [0, 0, 0]) // discard-only 100::/64
+        || (s[0] & 0xe000) != 0x2000) // outside global unicast 2000::/3
+}
+
+/// Parses an IP address the way a destination would accept it: dotted quad, IPv6,
+/// bracketed IPv6, and IPv6 with a zone id.
+pub fn parse_ip(s: &str) -> Option<IpAddr> {
+    let t = s.trim();
+    let t = t.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(t);
+    let t = t.split('%').next().unwrap_or(t);
+    t.parse::<IpAddr>().ok().map(canonical_ip)
+}
+
+/// The country of a phone number by its numbering plan. International notations
+/// (`+44 …`, `0044 …`) are read on their own; a national notation (`030 901820`) needs
+/// `default` (another signal of the same record). `None` when the number is not a
+/// plausible number of any country.
+pub fn phone_country(raw: &str, default: Option<Country>) -> Option<Country> {
+    let normalised = normalise_phone(raw)?;
+    let region = default.and_then(|c| c.as_str().parse::<phonenumber::country::Id>().ok());
+    let international = normalised.starts_with('+');
+    if !international && region.is_none() {
+        return None;
+    }
+    let number = phonenumber::parse(if international { None } else { region }, &normalised).ok()?;
+    let id = number.country().id()?;
+    let country = Country::from_alpha2(id.as_ref())?;
+    if phonenumber::is_valid(&number) {
+        return Some(country);
+    }
+    // Numbers in ranges reserved for fiction (US 555-01xx, UK drama ranges) do not
+    // validate, but their numbering plan still says where the subject is: accept a
+    // number of plausible length whose country the plan resolves.
+    let national_digits = number.national().to_string().len();
+    if (6..=14).contains(&national_digits) { Some(country) } else { None }
+}
+
+/// Folds the notations people write phone numbers in to `+digits` or `digits`:
+/// Unicode decimal digits (full-width `０-９`, Arabic-Indic, ...) become ASCII, `00`
+/// and `011` international prefixes become `+`, and separators (spaces, dots, dashes,
+/// slashes, parentheses) go. `None` for a string that is not a phone number at all.
+pub fn normalise_phone(raw: &str) -> Option<String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut plus = false;
+    for ch in raw.trim().chars() {
+        if let Some(d) = unicode_digit(ch) {
+            out.push(d);
+        } else if ch == '+' || ch == '＋' {
+            if !out.is_empty() || plus {
+                return None;
+            }
+            plus = true;
+        } else if matches!(ch, ' ' | '\u{a0}' | '-' | '.' | '/' | '(' | ')' | '\u{2010}'..='\u{2015}' | '\u{3000}')
+        {
+            continue;
+        } else {
+            return None;
+        }
+    }
+    if out.len() < 6 || out.len() > 17 {
+        return None;
+    }
+    if plus {
+        return Some(format!("+{out}"));
+    }
+    if let Some(rest) = out.strip_prefix("00") {
+        return Some(format!("+{rest}"));
+    }
+    Some(out)
+}
+
+/// An ASCII digit for any Unicode decimal digit (general category Nd).
+pub fn unicode_digit(ch: char) -> Option<char> {
+    if ch.is_ascii_digit() {
+        return Some(ch);
+    }
+    if !ch.is_numeric() {
+        return None;
+    }
+    // Decimal digit blocks are runs of ten starting at a code point ending in 0 (mod 16
+    // for most scripts): find the zero of this block.
+    const ZEROS: &[u32] = &[
+        0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6,
+        0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0,
+        0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0,
+        0xAA50, 0xABF0, 0xFF10, 0x104A0, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450,
+        0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6,
+        0x1E950,
+    ];
+    let c = ch as u32;
+    ZEROS
+        .iter()
+        .find(|z| c >= **z && c < **z + 10)
+        .and_then(|z| char::from_digit(c - z, 10))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> Option<Country> {
+        Country::from_alpha2(s)
+    }
+
+    #[test]
+    fn canonicalises_embedded_v4() {
+        let v4: IpAddr = "81.2.69.142".parse().unwrap();
+        for s in ["::ffff:81.2.69.142", "64:ff9b::5102:458e", "2002:5102:458e::1", "::81.2.69.142"] {
+            assert_eq!(canonical_ip(s.parse().unwrap()), v4, "{s}");
+        }
+        assert_eq!(parse_ip("[::ffff:8.8.8.8]"), Some("8.8.8.8".parse().unwrap()));
+        assert_eq!(canonical_ip("::1".parse().unwrap()), "::1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn private_and_reserved_are_not_public() {
+        for s in ["10.1.2.3", "192.168.0.1", "127.0.0.1", "100.64.1.1", "169.254.1.1", "0.1.2.3",
+                  "255.255.255.255", "192.0.2.1", "198.18.0.1", "240.0.0.1", "::1", "fe80::1",
+                  "fd00::1", "2001:db8::1", "::ffff:10.0.0.1", "ff02::1"] {
+            assert!(!is_public(s.parse().unwrap()), "{s}");
+        }
+        for s in ["8.8.8.8", "81.2.69.142", "2a00:1450:4001:80b::200e", "::ffff:8.8.8.8"] {
+            assert!(is_public(s.parse().unwrap()), "{s}");
+        }
+    }
+
+    #[test]
+    fn phone_notations() {
+        assert_eq!(normalise_phone("+44 20 7946 0321").as_deref(), Some("+442079460321"));
+        assert_eq!(normalise_phone("0044 20 7946 0321").as_deref(), Some("+442079460321"));
+        assert_eq!(normalise_phone("(212) 555-0147").as_deref(), Some("2125550147"));
+        assert_eq!(normalise_phone("＋４４ ２０ ７９４６ ０３２１").as_deref(), Some("+442079460321"));
+        assert_eq!(normalise_phone("٠٣٠ ٩٠١٨٢٠").as_deref(), Some("030901820"));
+        assert_eq!(normalise_phone("order-4415"), None);
+        assert_eq!(normalise_phone("12"), None);
+    }
+
+    #[test]
+    fn phone_countries() {
+        assert_eq!(phone_country("+44 20 7946 0321", None), c("GB"));
+        assert_eq!(phone_country("+4930901820", None), c("DE"));
+        assert_eq!(phone_country("+1 212 555 0183", None), c("US"));
+        assert_eq!(phone_country("+1 416 555 0199", None), c("CA"));
+        assert_eq!(phone_country("+33 1 09 75 83 51", None), c("FR"));
+        assert_eq!(phone_country("+55 11 5555-0101", None), c("BR"));
+        assert_eq!(phone_country("030 901820", c("DE")), c("DE"));
+        assert_eq!(phone_country("030 901820", None), None);
+        assert_eq!(phone_country("(212) 555-0147", c("US")), c("US"));
+        assert_eq!(phone_country("not a phone", None), None);
+    }
+
+    #[test]
+    fn bundled_database_answers() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("geoip/geo-whois-asn-country.mmdb");
+        let geo = MaxMindGeo::open(&path).unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(geo.country_of(ip("8.8.8.8")), c("US"));
+        assert_eq!(geo.country_of(ip("81.2.69.142")), c("GB"));
+        assert_eq!(geo.country_of(ip("85.214.132.117")), c("DE"));
+        assert_eq!(geo.country_of(ip("::ffff:81.2.69.142")), c("GB"));
+        assert_eq!(geo.country_of(ip("10.0.0.1")), None);
+        assert_eq!(geo.country_of(ip("127.0.0.1")), None);
+        assert!(geo.build_epoch().unwrap() > 1_700_000_000);
+    }
+}

@@ -1,0 +1,31 @@
+//! customs: a data-residency enforcement proxy.
+//!
+//! It inspects every outbound API request, tags each person's record with the
+//! jurisdictions it belongs to, and blocks, reroutes or (in shadow mode) reports any
+//! transfer that would leave the regions a TOML policy allows.
+//!
+//! # Layout
+//!
+//! - [`policy`]: the policy file: serde mirror (`raw`), validation with every diagnostic
+//!   and its line:column (`validate`, `diag`), and the runtime form (`compile`). No I/O.
+//! - [`extract`]: from body bytes to records: content-type dispatch, a JSON tree that
+//!   keeps duplicate keys, the record finder, free-text detectors, and tagging.
+//! - [`geo`]: GeoIP (MaxMind DB via `maxminddb`) and phone numbering plans.
+//! - [`country`]: ISO 3166-1 codes, names, built-in groups (EU, EEA), bitsets.
+//! - [`decide`]: `evaluate(&Policy, &Facts, Destination) -> Decision`; pure, never panics.
+//! - [`engine`]: route → extract → decide for one request; shared by the proxy and CLI.
+//! - [`cli`]: the subcommands (`check`, `explain`, `run`, `demo`).
+//! - [`proxy`]: the sidecar: server, request pipeline, upstream client, responses.
+//! - [`metrics`]: every Prometheus metric, in one place.
+//! - [`audit`]: the decision log line: ids, rules, jurisdictions, counts; never values.
+
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod country;
+pub mod decide;
+pub mod engine;
+pub mod extract;
+pub mod geo;
+pub mod policy;

@@ -1,0 +1,204 @@
+//! The runtime form of a policy: interned ids, country bitsets, region bitmasks, a
+//! prebuilt field table and parsed selectors. Built only by `validate` from a policy
+//! with no errors, so every id here is in range.
+
+use std::time::Duration;
+
+use serde_json_path::JsonPath;
+
+use crate::country::{Country, CountrySet};
+use crate::extract::fields::FieldTable;
+
+pub type RegionId = usize;
+pub type JurId = usize;
+pub type UpstreamId = usize;
+pub type RouteId = usize;
+pub type ProfileId = usize;
+
+/// A set of regions (a policy has at most 64).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RegionMask(pub u64);
+
+impl RegionMask {
+    pub const ALL: RegionMask = RegionMask(u64::MAX);
+    pub fn contains(self, r: RegionId) -> bool {
+        r < 64 && self.0 & (1 << r) != 0
+    }
+    pub fn with(self, r: RegionId) -> Self {
+        if r < 64 { RegionMask(self.0 | (1 << r)) } else { self }
+    }
+    pub fn and(self, o: RegionMask) -> Self {
+        RegionMask(self.0 & o.0)
+    }
+    pub fn iter(self) -> impl Iterator<Item = RegionId> {
+        (0..64).filter(move |r| self.contains(*r))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Enforce,
+    Shadow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnViolation {
+    Block,
+    Reroute,
+    /// Forward, but report what a block would have done.
+    Shadow,
+}
+
+#[derive(Debug, Clone)]
+pub struct Region {
+    pub name: String,
+    pub countries: CountrySet,
+}
+
+#[derive(Debug, Clone)]
+pub struct Jurisdiction {
+    pub name: String,
+    pub countries: CountrySet,
+    pub allowed: RegionMask,
+    pub on_violation: OnViolation,
+    pub mode: Mode,
+}
+
+/// What personal data with no determinable jurisdiction is treated as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownRule {
+    /// As every jurisdiction at once: only regions that all of them allow; blocked otherwise.
+    Strictest,
+    /// Not restricted.
+    Allow,
+    /// As this jurisdiction.
+    As(JurId),
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub name: String,
+    pub url: http::Uri,
+    pub region: RegionId,
+    pub alternatives: Vec<UpstreamId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: String,
+    pub host: Option<String>,
+    pub path_prefix: Option<String>,
+    pub upstream: UpstreamId,
+    pub profile: ProfileId,
+}
+
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    /// Selectors whose matches are records (each match is one subject).
+    pub records: Vec<JsonPath>,
+    /// Selectors whose matches are not inspected.
+    pub ignore: Vec<JsonPath>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub admin_listen: String,
+    pub max_body_bytes: usize,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub ca_bundle: Option<String>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "127.0.0.1:8080".into(),
+            admin_listen: "127.0.0.1:9090".into(),
+            max_body_bytes: 8 * 1024 * 1024,
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(30),
+            ca_bundle: None,
+        }
+    }
+}
+
+/// A validated, compiled policy. Immutable; the proxy swaps whole policies.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// SHA-256 of the source text (hex, first 16 characters), for metrics and logs.
+    pub hash: String,
+    pub mode: Mode,
+    pub server: ServerSettings,
+    pub geoip_database: Option<String>,
+    pub unknown: UnknownRule,
+    pub regions: Vec<Region>,
+    pub jurisdictions: Vec<Jurisdiction>,
+    pub upstreams: Vec<Upstream>,
+    pub routes: Vec<Route>,
+    pub profiles: Vec<Profile>,
+    pub fields: FieldTable,
+    pub(crate) jur_of_country: Vec<Option<JurId>>,
+}
+
+impl Policy {
+    /// The jurisdiction a country belongs to (countries belong to at most one).
+    pub fn jurisdiction_of(&self, c: Country) -> Option<JurId> {
+        self.jur_of_country.get(c.index()).copied().flatten()
+    }
+
+    /// The regions personal data of unknown jurisdiction may go to, or `None` when it
+    /// is not restricted.
+    pub fn unknown_allowed(&self) -> Option<RegionMask> {
+        match self.unknown {
+            UnknownRule::Allow => None,
+            UnknownRule::As(j) => self.jurisdictions.get(j).map(|j| j.allowed),
+            UnknownRule::Strictest => Some(
+                self.jurisdictions.iter().fold(RegionMask::ALL, |m, j| m.and(j.allowed)),
+            ),
+        }
+    }
+
+    /// The first route (in file order) whose host and path prefix both match. Hosts
+    /// compare case-insensitively and without a port.
+    pub fn match_route(&self, host: Option<&str>, path: &str) -> Option<RouteId> {
+        let host = host.map(strip_port);
+        self.routes.iter().position(|r| {
+            let host_ok = match (&r.host, host) {
+                (None, _) => true,
+                (Some(want), Some(h)) => want.eq_ignore_ascii_case(h),
+                (Some(_), None) => false,
+            };
+            let path_ok = match &r.path_prefix {
+                None => true,
+                Some(p) => path.starts_with(p.as_str()) || path == p.trim_end_matches('/'),
+            };
+            host_ok && path_ok
+        })
+    }
+
+    pub fn region_name(&self, r: RegionId) -> &str {
+        self.regions.get(r).map(|r| r.name.as_str()).unwrap_or("?")
+    }
+
+    pub fn upstream_by_name(&self, name: &str) -> Option<UpstreamId> {
+        self.upstreams.iter().position(|u| u.name == name)
+    }
+
+    pub fn region_names(&self, m: RegionMask) -> Vec<String> {
+        m.iter().filter(|r| *r < self.regions.len()).map(|r| self.regions[r].name.clone()).collect()
+    }
+}
+
+fn strip_port(h: &str) -> &str {
+    if let Some(rest) = h.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match h.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => h,
+    }
+}
