@@ -1,1 +1,92 @@
-fn main(){}
+//! extract + tag + evaluate on a ~4 KB batch of 10 user records with real signals, on a
+//! ~1 MB batch of the same records, and on ~4 KB of JSON with no personal data.
+//! Throughput is reported in bytes of request body per second.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use customs::engine::{RequestView, evaluate_request};
+use customs::geo::MaxMindGeo;
+
+const USERS: &[(&str, &str, &str, &str, &str)] = &[
+    ("Olivia Carter", "olivia.carter@example.org", "+1 415 555 0112", "US", "8.8.8.8"),
+    ("Lukas Weber", "lukas.weber@example.org", "+49 30 901820", "DE", "85.214.132.117"),
+    ("Chloé Martin", "chloe.martin@example.org", "+33 1 09 75 83 51", "FR", "193.252.117.20"),
+    ("Harry Evans", "harry.evans@example.org", "+44 20 7946 0555", "GB", "81.2.69.142"),
+    ("Ana Souza", "ana.souza@example.org", "+55 11 5555-0101", "BR", "200.160.2.3"),
+    ("Liam Tremblay", "liam.tremblay@example.org", "+1 416 555 0199", "CA", "8.8.4.4"),
+    ("Sven Lindqvist", "sven.lindqvist@example.org", "+46 8 123 456 78", "SE", "89.160.20.112"),
+    ("Marta Rossi", "marta.rossi@example.org", "+39 06 1234 5678", "IT", "151.1.1.1"),
+    ("Jan Kowalski", "jan.kowalski@example.org", "+48 22 123 45 67", "PL", "212.77.98.9"),
+    ("Emma Jansen", "emma.jansen@example.org", "+31 20 123 4567", "NL", "145.97.39.155"),
+];
+
+/// A batch of `n` user records, ~400 bytes each.
+pub fn batch(n: usize) -> String {
+    let mut s = String::from("{\"source\":\"trust-and-safety-sync\",\"batch_id\":\"b-20261120-07\",\"users\":[");
+    for i in 0..n {
+        let (name, email, phone, country, ip) = USERS[i % USERS.len()];
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            "{{\"user_id\":\"u{i}\",\"display_name\":\"{name}\",\"email\":\"{email}\",\"phone_number\":\"{phone}\",\"country_code\":\"{country}\",\"last_login_ip\":\"{ip}\",\"locale\":\"en-{country}\",\"created_at\":\"2026-11-20T21:14:03Z\",\"plan\":\"premium\",\"flags\":{{\"verified\":true,\"marketing_opt_in\":false}},\"note\":\"account in good standing since 2019\"}}"
+        ));
+    }
+    s.push_str("]}");
+    s
+}
+
+fn no_personal(target: usize) -> String {
+    let mut s = String::from("{\"report\":\"daily_active_users\",\"rows\":[");
+    let mut i = 0;
+    while s.len() < target {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!("{{\"day\":\"2026-11-{:02}\",\"metric\":\"dau\",\"value\":{},\"segment\":\"organic\",\"ok\":true}}", i % 28 + 1, 1_000_000 + i * 37));
+        i += 1;
+    }
+    s.push_str("]}");
+    s
+}
+
+fn bench(c: &mut Criterion) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = std::fs::read_to_string(root.join("config/policy.toml")).unwrap();
+    let (policy, _) = customs::policy::load(&src).unwrap();
+    let geo = MaxMindGeo::open(&root.join("geoip/geo-whois-asn-country.mmdb")).unwrap();
+    let small = batch(10);
+    let large = batch(2600);
+    let plain = no_personal(4096);
+    let mut g = c.benchmark_group("engine");
+    for (name, body) in [("batch_10_records", &small), ("batch_1mb", &large), ("no_personal_4kb", &plain)] {
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        if body.len() > 100_000 {
+            g.sample_size(10);
+        } else {
+            g.sample_size(50);
+        }
+        g.bench_function(format!("{name}_{}B", body.len()), |b| {
+            b.iter(|| {
+                let req = RequestView {
+                    method: "POST",
+                    host: Some("localhost"),
+                    path: "/crm/v1/contacts",
+                    query: None,
+                    content_type: Some("application/json"),
+                    content_encoding: None,
+                    body: black_box(body.as_bytes()),
+                };
+                let ev = evaluate_request(&policy, &geo, &req).unwrap();
+                assert!(!ev.decision.verdicts.is_empty() || name == "no_personal_4kb");
+                black_box(ev.decision.action)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

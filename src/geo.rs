@@ -190,12 +190,43 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
 /// plausible number of any country.
 pub fn phone_country(raw: &str, default: Option<Country>) -> Option<Country> {
     let normalised = normalise_phone(raw)?;
+    // Parsing with libphonenumber's metadata costs microseconds; the same numbers recur
+    // (batches, retries), so answers are cached per thread by normalised number.
+    PHONE_CACHE.with(|cache| {
+        let key = (normalised, default);
+        if let Some(hit) = cache.borrow().get(&key) {
+            return *hit;
+        }
+        let answer = phone_country_uncached(&key.0, default);
+        let mut c = cache.borrow_mut();
+        if c.len() >= PHONE_CACHE_MAX {
+            c.clear();
+        }
+        c.insert(key, answer);
+        answer
+    })
+}
+
+/// Loads the numbering-plan metadata (lazily built on first use, which takes a while in
+/// debug builds) so that the first request does not pay for it.
+pub fn warm_up() {
+    let _ = phone_country_uncached("+442079460321", None);
+}
+
+const PHONE_CACHE_MAX: usize = 8192;
+
+thread_local! {
+    static PHONE_CACHE: std::cell::RefCell<std::collections::HashMap<(String, Option<Country>), Option<Country>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn phone_country_uncached(normalised: &str, default: Option<Country>) -> Option<Country> {
     let region = default.and_then(|c| c.as_str().parse::<phonenumber::country::Id>().ok());
     let international = normalised.starts_with('+');
     if !international && region.is_none() {
         return None;
     }
-    let number = phonenumber::parse(if international { None } else { region }, &normalised).ok()?;
+    let number = phonenumber::parse(if international { None } else { region }, normalised).ok()?;
     let id = number.country().id()?;
     let country = Country::from_alpha2(id.as_ref())?;
     if phonenumber::is_valid(&number) {

@@ -29,3 +29,7 @@ pub mod engine;
 pub mod extract;
 pub mod geo;
 pub mod policy;
+pub mod proxy;
+pub mod cli;
+pub mod metrics;
+pub mod audit;

@@ -151,8 +151,20 @@ impl<'p> Walker<'p> {
     }
 
     fn value(&mut self, node: &Node<'_>, ctx: Option<usize>) -> Result<(), InspectError> {
+        // A profile's record selector makes whatever it matches one subject's record.
+        if !self.forced.is_empty() && self.forced.contains(&self.ptr) {
+            let r = self.new_record();
+            return match node {
+                Node::Obj(fields) => self.object(fields, Some(r), true),
+                _ => self.value_in(node, Some(r)),
+            };
+        }
+        self.value_in(node, ctx)
+    }
+
+    fn value_in(&mut self, node: &Node<'_>, ctx: Option<usize>) -> Result<(), InspectError> {
         match node {
-            Node::Obj(fields) => self.object(fields, ctx),
+            Node::Obj(fields) => self.object(fields, ctx, false),
             Node::Arr(items) => {
                 for (i, it) in items.iter().enumerate() {
                     let mark = self.ptr.len();
@@ -169,8 +181,12 @@ impl<'p> Walker<'p> {
         }
     }
 
-    fn object(&mut self, fields: &[(std::borrow::Cow<'_, str>, Node<'_>)], ctx: Option<usize>) -> Result<(), InspectError> {
-        let forced = !self.forced.is_empty() && self.forced.contains(&self.ptr);
+    fn object(
+        &mut self,
+        fields: &[(std::borrow::Cow<'_, str>, Node<'_>)],
+        ctx: Option<usize>,
+        forced: bool,
+    ) -> Result<(), InspectError> {
         let mut strong = false;
         let mut identity = false;
         let mut name = false;
@@ -192,7 +208,7 @@ impl<'p> Walker<'p> {
             identity = true;
         }
         let rec = if forced {
-            Some(self.new_record())
+            ctx
         } else {
             match ctx {
                 Some(p) if !identity => Some(p),

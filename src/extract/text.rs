@@ -81,6 +81,11 @@ fn is_phone_sep(c: char) -> bool {
 }
 
 fn phones(text: &str, hits: &mut Vec<TextHit>) {
+    // Every notation detected starts with `+`, `00` or `(`, or uses non-ASCII digits.
+    let b = text.as_bytes();
+    if text.is_ascii() && memchr::memchr2(b'+', b'(', b).is_none() && memchr::memmem::find(b, b"00").is_none() {
+        return;
+    }
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut i = 0;
     while i < chars.len() {

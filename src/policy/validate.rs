@@ -2,7 +2,7 @@
 //! raw form → check every reference and rule, collecting all diagnostics → build the
 //! runtime form only if there were no errors. An invalid policy never half-loads.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::compile::*;
 use super::diag::{DiagKind, Diagnostic, did_you_mean};
-use super::raw::{self, RawPolicy, S, schema};
+use super::raw::{RawPolicy, S, schema};
 use crate::country::{BUILTIN_SETS, Country, CountrySet, builtin_set};
 use crate::extract::fields::{FieldKind, FieldTable};
 
@@ -281,7 +281,9 @@ impl Validator<'_> {
         let actions = [("block", OnViolation::Block), ("reroute", OnViolation::Reroute), ("shadow", OnViolation::Shadow)];
         let mut jurisdictions = Vec::new();
         let mut jur_spans = Vec::new();
+        let mut jur_incomplete = Vec::new();
         for (name, j) in &raw.jurisdictions {
+            let before = self.diags.iter().filter(|d| d.is_error()).count();
             let owner = format!("jurisdiction `{}`", name.get_ref());
             let countries = self.countries(&j.countries, &j.include, &owner);
             if j.countries.is_empty() && j.include.is_empty() {
@@ -309,6 +311,7 @@ impl Validator<'_> {
             let jmode = self.enum_value(&j.mode, "mode", &modes, mode);
             jurisdictions.push(Jurisdiction { name: name.get_ref().clone(), countries, allowed, on_violation, mode: if mode == Mode::Shadow { Mode::Shadow } else { jmode } });
             jur_spans.push(name.span());
+            jur_incomplete.push(self.diags.iter().filter(|d| d.is_error()).count() > before);
         }
         let mut jur_of_country: Vec<Option<JurId>> = vec![None; 26 * 26];
         for (ji, j) in jurisdictions.iter().enumerate() {
@@ -384,7 +387,11 @@ impl Validator<'_> {
             if u.region == usize::MAX {
                 continue;
             }
-            for j in &jurisdictions {
+            for (ji, j) in jurisdictions.iter().enumerate() {
+                // A jurisdiction with its own errors would only add noise here.
+                if jur_incomplete.get(ji).copied().unwrap_or(true) {
+                    continue;
+                }
                 if j.on_violation != OnViolation::Reroute || j.allowed.contains(u.region) || u.alternatives.is_empty() {
                     continue;
                 }
@@ -564,6 +571,3 @@ impl Validator<'_> {
 fn names_of(regions: &[Region], m: RegionMask) -> Vec<String> {
     m.iter().filter_map(|i| regions.get(i)).map(|r| format!("`{}`", r.name)).collect()
 }
-
-#[allow(dead_code)]
-fn _unused(_: BTreeMap<(), ()>, _: raw::RawRoute) {}

@@ -1,0 +1,60 @@
+//! The decision log: one JSON line per inspected request (through `tracing`, formatted as
+//! JSON by `tracing-subscriber`). Ids, names, kinds, counts and JSON pointers only: never
+//! the value of a personal field.
+
+use crate::decide::{Action, Decision, Outcome};
+
+/// What the proxy knows about a request besides the decision.
+pub struct RequestInfo<'a> {
+    pub request_id: &'a str,
+    pub method: &'a str,
+    pub route: &'a str,
+    pub body_bytes: usize,
+    pub inspect_us: u64,
+}
+
+/// Logs a decision event at target `customs::decision`.
+pub fn decision(info: &RequestInfo<'_>, d: &Decision) {
+    let violating: Vec<&str> = d.violating_pointers();
+    let shadowed = d
+        .verdicts
+        .iter()
+        .filter(|v| matches!(v.outcome, Outcome::Violation { enforced: false, .. }))
+        .count();
+    tracing::info!(
+        target: "customs::decision",
+        request_id = info.request_id,
+        method = info.method,
+        route = info.route,
+        upstream = %d.upstream,
+        forwarded_to = d.target.as_deref().unwrap_or(""),
+        action = d.action.as_str(),
+        would = d.would.map(Action::as_str).unwrap_or(""),
+        rules = %d.rules.join(","),
+        jurisdictions = %d.jurisdictions.join(","),
+        destination_region = %d.destination_region,
+        records = d.records,
+        personal_records = d.personal_records,
+        violating_records = violating.len(),
+        shadowed_records = shadowed,
+        violating_pointers = %serde_json::to_string(&violating).unwrap_or_default(),
+        reasons = %d.reasons.join(","),
+        body_bytes = info.body_bytes,
+        inspect_us = info.inspect_us,
+        "decision"
+    );
+}
+
+/// Logs a request refused before a decision (no route, uninspectable body).
+pub fn refusal(request_id: &str, method: &str, route: &str, reason: &str, status: u16) {
+    tracing::info!(
+        target: "customs::decision",
+        request_id,
+        method,
+        route,
+        action = "refuse",
+        reason,
+        status,
+        "refused"
+    );
+}

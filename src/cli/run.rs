@@ -1,0 +1,286 @@
+//! `customs run`: the proxy. `customs demo`: the proxy plus stand-in upstreams that
+//! listen at the policy's (loopback) upstream URLs, for a first look.
+//!
+//! Settings are layered: flags over `CUSTOMS_*` environment variables over the policy
+//! file's `[server]` table over built-in defaults.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use http::{Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+use super::{Exit, load_geo, load_policy, report_load_error};
+use crate::metrics::Metrics;
+use crate::proxy::{Runtime, Shared, server, upstream};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The policy file.
+    #[arg(long, short = 'c', env = "CUSTOMS_CONFIG", default_value = "config/policy.toml")]
+    pub config: PathBuf,
+    /// Address for the application's requests [default: policy's `server.listen`, else 127.0.0.1:8080].
+    #[arg(long, env = "CUSTOMS_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Address for /metrics, /healthz, /readyz [default: policy's `server.admin_listen`, else 127.0.0.1:9090].
+    #[arg(long, env = "CUSTOMS_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+    /// GeoIP database [default: policy's `geoip.database`].
+    #[arg(long, env = "CUSTOMS_GEOIP")]
+    pub geoip: Option<PathBuf>,
+    /// Largest request body inspected, in bytes [default: policy's `server.max_body_bytes`, else 8 MiB].
+    #[arg(long, env = "CUSTOMS_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Extra CA certificates (PEM) for https upstreams [default: policy's `server.ca_bundle`].
+    #[arg(long, env = "CUSTOMS_CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Worker threads (0: one per core).
+    #[arg(long, env = "CUSTOMS_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+    /// Log filter (tracing-subscriber `EnvFilter` syntax).
+    #[arg(long, env = "CUSTOMS_LOG", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub run: Args,
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .try_init();
+}
+
+fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, std::io::Error> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if workers > 0 {
+        b.worker_threads(workers);
+    }
+    b.enable_all().build()
+}
+
+pub fn main(args: Args) -> Exit {
+    init_tracing(&args.log);
+    match runtime(args.workers) {
+        Ok(rt) => rt.block_on(run(args, false)),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            Exit::Error
+        }
+    }
+}
+
+pub fn demo(args: DemoArgs) -> Exit {
+    init_tracing(&args.run.log);
+    match runtime(args.run.workers) {
+        Ok(rt) => rt.block_on(run(args.run, true)),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            Exit::Error
+        }
+    }
+}
+
+async fn run(args: Args, demo: bool) -> Exit {
+    let loaded = match load_policy(&args.config) {
+        Ok(l) => l,
+        Err(e) => return report_load_error(&args.config, e),
+    };
+    for w in &loaded.warnings {
+        tracing::warn!(target: "customs::policy", message = %w.message, "policy warning");
+    }
+    let mut policy = loaded.policy;
+    if let Some(n) = args.max_body_bytes {
+        policy.server.max_body_bytes = n;
+    }
+    let geo = match load_geo(args.geoip.as_deref(), &policy, &args.config) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Error;
+        }
+    };
+    let ca = args.ca_bundle.clone().or_else(|| policy.server.ca_bundle.as_ref().map(|p| resolve(&args.config, p)));
+    let client = match upstream::build(policy.server.connect_timeout, ca.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Error;
+        }
+    };
+    let metrics = match Metrics::new() {
+        Ok(m) => Arc::new(m),
+        Err(e) => {
+            eprintln!("error: cannot create metrics: {e}");
+            return Exit::Error;
+        }
+    };
+    let listen = args.listen.map(|a| a.to_string()).unwrap_or_else(|| policy.server.listen.clone());
+    let admin_listen = args.admin_listen.map(|a| a.to_string()).unwrap_or_else(|| policy.server.admin_listen.clone());
+
+    let mut demo_tasks = Vec::new();
+    if demo {
+        for u in &policy.upstreams {
+            let name = u.name.clone();
+            let region = policy.region_name(u.region).to_string();
+            let Some(addr) = demo_addr(&u.url) else {
+                eprintln!("error: demo upstream `{name}` must have an http:// url on a loopback address, not `{}`", u.url);
+                return Exit::Error;
+            };
+            match TcpListener::bind(addr).await {
+                Ok(l) => demo_tasks.push(tokio::spawn(demo_upstream(l, name, region))),
+                Err(e) => {
+                    eprintln!("error: cannot start demo upstream `{name}` on {addr}: {e}");
+                    return Exit::Error;
+                }
+            }
+        }
+    }
+
+    let listener = match TcpListener::bind(&listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {listen}: {e}");
+            return Exit::Error;
+        }
+    };
+    let admin = match TcpListener::bind(&admin_listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {admin_listen} (admin): {e}");
+            return Exit::Error;
+        }
+    };
+    let hash = policy.hash.clone();
+    let shared = Arc::new(Shared::new(Runtime { policy, geo: Arc::new(geo) }, client, metrics));
+    tracing::info!(target: "customs::server", listen = %listen, admin = %admin_listen, policy_hash = %hash, "customs is listening");
+    if demo {
+        eprintln!("{}", demo_banner(&listen, &admin_listen));
+    }
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let admin_task = {
+        let shared = shared.clone();
+        let mut rx = rx.clone();
+        tokio::spawn(server::serve_admin(admin, shared, async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }))
+    };
+    let mut rx2 = rx.clone();
+    let proxy = server::serve(listener, shared.clone(), async move {
+        let _ = rx2.wait_for(|v| *v).await;
+    });
+    let signal = async {
+        shutdown_signal().await;
+        tracing::info!(target: "customs::server", "shutting down: draining connections");
+        shared.ready.store(false, std::sync::atomic::Ordering::SeqCst);
+        let _ = tx.send(true);
+    };
+    tokio::join!(proxy, signal);
+    let _ = admin_task.await;
+    for t in demo_tasks {
+        t.abort();
+    }
+    Exit::Ok
+}
+
+fn resolve(config: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() { p.to_path_buf() } else { config.parent().unwrap_or(Path::new(".")).join(p) }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn demo_addr(url: &http::Uri) -> Option<SocketAddr> {
+    if url.scheme_str() != Some("http") {
+        return None;
+    }
+    let a = url.authority()?;
+    let ip: std::net::IpAddr = a.host().trim_matches(['[', ']']).parse().ok()?;
+    if !ip.is_loopback() {
+        return None;
+    }
+    Some(SocketAddr::new(ip, a.port_u16().unwrap_or(80)))
+}
+
+/// A stand-in service: answers every request with what it received (sizes and tags,
+/// never the body).
+async fn demo_upstream(listener: TcpListener, name: String, region: String) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let name = name.clone();
+        let region = region.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let name = name.clone();
+                let region = region.clone();
+                async move {
+                    let jur = req
+                        .headers()
+                        .get(crate::proxy::pipeline::JURISDICTIONS_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    let path = req.uri().path().to_string();
+                    let n = req.into_body().collect().await.map(|b| b.to_bytes().len()).unwrap_or(0);
+                    let body = serde_json::json!({
+                        "upstream": name, "region": region, "path": path,
+                        "received_bytes": n, "customs_jurisdictions": jur,
+                    });
+                    let mut r = Response::new(http_body_util::Full::new(bytes::Bytes::from(format!("{body}\n"))));
+                    *r.status_mut() = StatusCode::OK;
+                    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+                    Ok::<_, Infallible>(r)
+                }
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+fn demo_banner(listen: &str, admin: &str) -> String {
+    format!(
+        "\ncustoms demo: proxy on http://{listen}, admin on http://{admin}\n\
+         stand-in upstreams: crm-us (us), crm-eu (eu), chat (cn)\n\n\
+         try, from another terminal in this directory:\n\
+         curl -s http://{listen}/crm/v1/contacts -H 'content-type: application/json' --data-binary @tests/fixtures/us-user.json\n\
+         curl -s http://{listen}/chat/im/v1/messages -H 'content-type: application/json' --data-binary @tests/fixtures/chat-message.json\n\
+         curl -s -i http://{listen}/crm/v1/contacts -H 'content-type: application/json' --data-binary @tests/fixtures/eea-user.json\n\
+         curl -s http://{admin}/metrics | grep '^customs_requests_total'\n"
+    )
+}

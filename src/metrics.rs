@@ -1,0 +1,106 @@
+//! Every Prometheus metric customs exports, in one place. One prefix (`customs_`), base
+//! units, `_total` on counters. Label values come only from bounded sets the policy
+//! defines (route, upstream, jurisdiction and region names) or from fixed reason and
+//! action names: never a host, path, IP address or any value from a body.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+pub struct Metrics {
+    pub registry: Registry,
+    /// Requests by route, action (allow, block, reroute, shadow, refuse, error) and reason.
+    pub requests: IntCounterVec,
+    /// Records by jurisdiction (`none` for records with no jurisdiction) and action.
+    pub records: IntCounterVec,
+    /// Blocked transfers by jurisdiction and destination region.
+    pub blocked: IntCounterVec,
+    /// Transfers shadow mode let through that enforcement would have stopped, by
+    /// jurisdiction, destination region and what enforcement would have done.
+    pub shadow_violations: IntCounterVec,
+    /// Reroutes by jurisdiction and the target upstream.
+    pub rerouted: IntCounterVec,
+    /// Bodies that could not be inspected, by reason. None of them was forwarded.
+    pub inspection_failures: IntCounterVec,
+    /// Upstream failures by upstream and kind (connect, timeout, reset, protocol).
+    pub upstream_errors: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub inspection_duration: Histogram,
+    pub inspected_bytes: IntCounter,
+    /// 1 for the loaded policy, labelled with its hash.
+    pub policy_info: IntGaugeVec,
+    pub policy_loaded_at: IntGauge,
+    pub geoip_build_time: IntGauge,
+}
+
+fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, prometheus::Error> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    reg.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let r = Registry::new();
+        let requests = counter(&r, "customs_requests_total", "Requests handled, by route, action and reason", &["route", "action", "reason"])?;
+        let records = counter(&r, "customs_records_total", "Records inspected, by jurisdiction and the request's action", &["jurisdiction", "action"])?;
+        let blocked = counter(&r, "customs_blocked_transfers_total", "Blocked transfers, by jurisdiction and destination region", &["jurisdiction", "region"])?;
+        let shadow_violations = counter(
+            &r,
+            "customs_shadow_violations_total",
+            "Transfers forwarded in shadow mode that enforcement would have stopped, by jurisdiction, destination region and the enforced action",
+            &["jurisdiction", "region", "would"],
+        )?;
+        let rerouted = counter(&r, "customs_rerouted_transfers_total", "Rerouted transfers, by jurisdiction and target upstream", &["jurisdiction", "upstream"])?;
+        let inspection_failures = counter(&r, "customs_inspection_failures_total", "Bodies that could not be inspected (never forwarded), by reason", &["reason"])?;
+        let upstream_errors = counter(&r, "customs_upstream_errors_total", "Upstream failures, by upstream and kind", &["upstream", "kind"])?;
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new("customs_request_duration_seconds", "Time from request head to response head, by route").buckets(LATENCY_BUCKETS.to_vec()),
+            &["route"],
+        )?;
+        r.register(Box::new(request_duration.clone()))?;
+        let inspection_duration = Histogram::with_opts(
+            HistogramOpts::new("customs_inspection_duration_seconds", "Time spent extracting, tagging and deciding").buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        r.register(Box::new(inspection_duration.clone()))?;
+        let inspected_bytes = IntCounter::new("customs_inspected_body_bytes_total", "Request body bytes inspected")?;
+        r.register(Box::new(inspected_bytes.clone()))?;
+        let policy_info = IntGaugeVec::new(Opts::new("customs_policy_info", "The loaded policy, labelled with its hash"), &["hash"])?;
+        r.register(Box::new(policy_info.clone()))?;
+        let policy_loaded_at = IntGauge::new("customs_policy_loaded_timestamp_seconds", "When the loaded policy was loaded (Unix time)")?;
+        r.register(Box::new(policy_loaded_at.clone()))?;
+        let geoip_build_time =
+            IntGauge::new("customs_geoip_build_timestamp_seconds", "When the loaded GeoIP database was built (Unix time)")?;
+        r.register(Box::new(geoip_build_time.clone()))?;
+        Ok(Metrics {
+            registry: r,
+            requests,
+            records,
+            blocked,
+            shadow_violations,
+            rerouted,
+            inspection_failures,
+            upstream_errors,
+            request_duration,
+            inspection_duration,
+            inspected_bytes,
+            policy_info,
+            policy_loaded_at,
+            geoip_build_time,
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        if TextEncoder::new().encode(&self.registry.gather(), &mut buf).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

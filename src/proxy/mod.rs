@@ -1,0 +1,10 @@
+//! The sidecar: accept loop and graceful drain (`server`), the request path (`pipeline`),
+//! the upstream client (`upstream`), and the one mapping of outcomes to responses
+//! (`respond`).
+
+pub mod respond;
+pub mod pipeline;
+pub mod server;
+pub mod upstream;
+
+pub use pipeline::{Runtime, Shared};

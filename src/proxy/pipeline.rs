@@ -1,0 +1,369 @@
+//! The request path, stage by stage: accept → route → read body (bounded) → decode →
+//! extract → tag → decide → act → observe. Pure stages run through [`engine`]; this
+//! module does the I/O around them, and [`respond`](super::respond) maps every ending
+//! to a response.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, Uri, Version};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+
+use super::respond::{Body, Failure, REQUEST_ID};
+use super::upstream::{self, UpstreamClient};
+use crate::audit;
+use crate::decide::{Action, Decision, Outcome};
+use crate::engine::{self, Refusal, RequestView};
+use crate::geo::GeoLookup;
+use crate::metrics::Metrics;
+use crate::policy::Policy;
+
+/// The policy and GeoIP database a request is evaluated with. Swapped whole, so a
+/// request in flight finishes on the pair it started with.
+pub struct Runtime {
+    pub policy: Policy,
+    pub geo: Arc<dyn GeoLookup>,
+}
+
+/// State shared by every connection.
+pub struct Shared {
+    pub runtime: ArcSwap<Runtime>,
+    pub client: UpstreamClient,
+    pub metrics: Arc<Metrics>,
+    pub ready: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(runtime: Runtime, client: UpstreamClient, metrics: Arc<Metrics>) -> Self {
+        crate::geo::warm_up();
+        metrics.policy_info.with_label_values(&[&runtime.policy.hash]).set(1);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        metrics.policy_loaded_at.set(now);
+        if let Some(b) = runtime.geo.build_epoch() {
+            metrics.geoip_build_time.set(b as i64);
+        }
+        Shared { runtime: ArcSwap::from_pointee(runtime), client, metrics, ready: AtomicBool::new(true) }
+    }
+}
+
+pub const JURISDICTIONS_HEADER: &str = "customs-jurisdictions";
+pub const DECISION_HEADER: &str = "customs-decision";
+pub const REROUTED_HEADER: &str = "customs-rerouted-to";
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// A request id: unique per process, unpredictable across processes.
+fn request_id() -> String {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        t ^ (u64::from(std::process::id()) << 32)
+    });
+    let mut z = seed.wrapping_add(NEXT_ID.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    format!("{:016x}", z ^ (z >> 31))
+}
+
+/// Keeps a caller's request id only if it is a short token (it is echoed in logs).
+fn incoming_request_id(h: &HeaderMap) -> Option<String> {
+    let v = h.get(REQUEST_ID)?.to_str().ok()?;
+    (!v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'))
+        .then(|| v.to_string())
+}
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        h.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        h.remove(*n);
+    }
+}
+
+/// Handles one request. Never panics; every ending is a response.
+pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) -> Response<Body> {
+    let started = Instant::now();
+    let id = incoming_request_id(req.headers()).unwrap_or_else(request_id);
+    let rt = shared.runtime.load_full();
+    let m = &shared.metrics;
+    let method = req.method().as_str().to_string();
+
+    // route
+    let host = req.uri().authority().map(|a| a.as_str().to_string()).or_else(|| {
+        req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string)
+    });
+    let Some(route_id) = rt.policy.match_route(host.as_deref(), req.uri().path()) else {
+        return refuse(&shared, &id, &method, "none", Failure::NoRoute, started);
+    };
+    let route = &rt.policy.routes[route_id.min(rt.policy.routes.len().saturating_sub(1))];
+    let route_name = route.name.clone();
+
+    // transfer-coding: exactly `chunked`, or none
+    let te: Vec<&HeaderValue> = req.headers().get_all(header::TRANSFER_ENCODING).iter().collect();
+    if !te.is_empty() && !(te.len() == 1 && te[0].to_str().is_ok_and(|v| v.trim().eq_ignore_ascii_case("chunked"))) {
+        return refuse(&shared, &id, &method, &route_name, Failure::TransferEncoding, started);
+    }
+
+    // read the body, bounded
+    let limit = rt.policy.server.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return refuse(&shared, &id, &method, &route_name, Failure::TooLarge { limit }, started);
+    }
+    let (parts, body) = req.into_parts();
+    let body: Bytes = match Limited::new(body, limit).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return refuse(&shared, &id, &method, &route_name, Failure::TooLarge { limit }, started);
+        }
+        Err(_) => return refuse(&shared, &id, &method, &route_name, Failure::BodyRead, started),
+    };
+
+    // inspect and decide (pure)
+    let view = RequestView {
+        method: parts.method.as_str(),
+        host: host.as_deref(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        content_type: parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+        content_encoding: parts.headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()),
+        body: &body,
+    };
+    let t0 = Instant::now();
+    let evaluated = engine::evaluate_request(&rt.policy, rt.geo.as_ref(), &view);
+    let inspect_time = t0.elapsed();
+    m.inspection_duration.observe(inspect_time.as_secs_f64());
+    m.inspected_bytes.inc_by(body.len() as u64);
+    let decision = match evaluated {
+        Ok(ev) => ev.decision,
+        Err(Refusal::NoRoute) => return refuse(&shared, &id, &method, "none", Failure::NoRoute, started),
+        Err(Refusal::Inspect(e)) => {
+            m.inspection_failures.with_label_values(&[e.reason()]).inc();
+            return refuse(&shared, &id, &method, &route_name, Failure::Inspect(&e), started);
+        }
+    };
+    audit::decision(
+        &audit::RequestInfo {
+            request_id: &id,
+            method: &method,
+            route: &route_name,
+            body_bytes: body.len(),
+            inspect_us: inspect_time.as_micros() as u64,
+        },
+        &decision,
+    );
+    count_decision(m, &rt.policy, &decision);
+
+    // act
+    let target = match (decision.action, decision.target_id) {
+        (Action::Block, _) => {
+            let f = Failure::Blocked(&decision);
+            let resp = f.response(&id);
+            finish(m, &route_name, "block", decision.reasons.first().map(String::as_str).unwrap_or("blocked"), started);
+            return resp;
+        }
+        (_, Some(t)) => t,
+        (_, None) => {
+            m.inspection_failures.with_label_values(&["internal_error"]).inc();
+            return refuse(&shared, &id, &method, &route_name, Failure::Internal, started);
+        }
+    };
+    let Some(up) = rt.policy.upstreams.get(target) else {
+        return refuse(&shared, &id, &method, &route_name, Failure::Internal, started);
+    };
+    let uri = match upstream_uri(&up.url, &parts.uri) {
+        Some(u) => u,
+        None => return refuse(&shared, &id, &method, &route_name, Failure::Internal, started),
+    };
+    let mut out = Request::new(Full::new(body));
+    *out.method_mut() = parts.method.clone();
+    *out.uri_mut() = uri;
+    *out.version_mut() = Version::HTTP_11;
+    let mut headers = parts.headers;
+    strip_hop_by_hop(&mut headers);
+    headers.remove(header::HOST);
+    headers.remove(header::CONTENT_LENGTH);
+    headers.remove(JURISDICTIONS_HEADER);
+    headers.remove(DECISION_HEADER);
+    forwarded_headers(&mut headers, peer, host.as_deref());
+    if let Ok(v) = HeaderValue::from_str(&decision.jurisdictions.join(", ")) {
+        headers.insert(JURISDICTIONS_HEADER, v);
+    }
+    headers.insert(DECISION_HEADER, HeaderValue::from_static(decision.action.as_str()));
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        headers.insert(REQUEST_ID, v);
+    }
+    *out.headers_mut() = headers;
+
+    let timeout = rt.policy.server.request_timeout;
+    let action = decision.action.as_str();
+    let reason = decision.reasons.first().map(String::as_str).unwrap_or("");
+    let result = tokio::time::timeout(timeout, shared.client.request(out)).await;
+    let mut resp = match result {
+        Ok(Ok(r)) => r.map(|b| b.boxed()),
+        Ok(Err(e)) => {
+            let kind = upstream::classify(&e);
+            m.upstream_errors.with_label_values(&[&up.name, kind.as_str()]).inc();
+            tracing::warn!(target: "customs::upstream", request_id = %id, upstream = %up.name, kind = kind.as_str(), "upstream failed");
+            let f = Failure::Upstream { kind, upstream: &up.name };
+            finish(m, &route_name, "error", f.reason(), started);
+            return f.response(&id);
+        }
+        Err(_) => {
+            let kind = upstream::UpstreamFailure::Timeout;
+            m.upstream_errors.with_label_values(&[&up.name, kind.as_str()]).inc();
+            let f = Failure::Upstream { kind, upstream: &up.name };
+            finish(m, &route_name, "error", f.reason(), started);
+            return f.response(&id);
+        }
+    };
+    strip_hop_by_hop(resp.headers_mut());
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    resp.headers_mut().insert(DECISION_HEADER, HeaderValue::from_static(decision.action.as_str()));
+    if decision.action == Action::Reroute
+        && let Ok(v) = HeaderValue::from_str(&up.name)
+    {
+        resp.headers_mut().insert(REROUTED_HEADER, v);
+    }
+    finish(m, &route_name, action, reason, started);
+    resp
+}
+
+fn finish(m: &Metrics, route: &str, action: &str, reason: &str, started: Instant) {
+    m.requests.with_label_values(&[route, action, reason]).inc();
+    m.request_duration.with_label_values(&[route]).observe(started.elapsed().as_secs_f64());
+}
+
+fn refuse(shared: &Shared, id: &str, method: &str, route: &str, f: Failure<'_>, started: Instant) -> Response<Body> {
+    let m = &shared.metrics;
+    match &f {
+        Failure::TooLarge { .. } | Failure::BodyRead | Failure::TransferEncoding | Failure::Internal => {
+            m.inspection_failures.with_label_values(&[f.reason()]).inc();
+        }
+        _ => {}
+    }
+    audit::refusal(id, method, route, f.reason(), f.status().as_u16());
+    finish(m, route, "refuse", f.reason(), started);
+    f.response(id)
+}
+
+fn count_decision(m: &Metrics, policy: &Policy, d: &Decision) {
+    let action = d.action.as_str();
+    for v in &d.verdicts {
+        if matches!(v.outcome, Outcome::NotPersonal) {
+            continue;
+        }
+        if v.jurisdictions.is_empty() {
+            m.records.with_label_values(&["none", action]).inc();
+        }
+        for j in &v.jurisdictions {
+            m.records.with_label_values(&[j, action]).inc();
+        }
+    }
+    match d.action {
+        Action::Block => {
+            for r in &d.rules {
+                m.blocked.with_label_values(&[r, &d.destination_region]).inc();
+            }
+        }
+        Action::Reroute => {
+            let target = d.target.as_deref().unwrap_or("");
+            for r in &d.rules {
+                m.rerouted.with_label_values(&[r, target]).inc();
+            }
+        }
+        Action::Shadow | Action::Allow => {}
+    }
+    if let Some(would) = d.would {
+        for r in &d.rules {
+            m.shadow_violations.with_label_values(&[r, &d.destination_region, would.as_str()]).inc();
+        }
+    } else {
+        // Shadowed rules beside enforced ones (per-jurisdiction shadow mode).
+        for v in &d.verdicts {
+            if let Outcome::Violation { rules, enforced: false } = &v.outcome {
+                for r in rules {
+                    if let Some(j) = policy.jurisdictions.iter().find(|j| &j.name == r) {
+                        let would = match j.on_violation {
+                            crate::policy::compile::OnViolation::Reroute => "reroute",
+                            _ => "block",
+                        };
+                        m.shadow_violations.with_label_values(&[r, &d.destination_region, would]).inc();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The upstream's base URL joined with the request's path and query.
+fn upstream_uri(base: &Uri, req: &Uri) -> Option<Uri> {
+    let base_path = base.path().trim_end_matches('/');
+    let pq = match req.query() {
+        Some(q) => format!("{base_path}{}?{q}", req.path()),
+        None => format!("{base_path}{}", req.path()),
+    };
+    Uri::builder()
+        .scheme(base.scheme_str().unwrap_or("http"))
+        .authority(base.authority()?.as_str())
+        .path_and_query(pq)
+        .build()
+        .ok()
+}
+
+fn forwarded_headers(h: &mut HeaderMap, peer: SocketAddr, host: Option<&str>) {
+    let ip = peer.ip().to_canonical();
+    let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {ip}"),
+        None => ip.to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        h.insert("x-forwarded-for", v);
+    }
+    let for_ = if ip.is_ipv6() { format!("\"[{ip}]\"") } else { ip.to_string() };
+    let mut fwd = format!("for={for_};proto=http");
+    if let Some(host) = host
+        && host.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b';' && b != b',')
+    {
+        fwd.push_str(&format!(";host=\"{host}\""));
+    }
+    let fwd = match h.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {fwd}"),
+        None => fwd,
+    };
+    if let Ok(v) = HeaderValue::from_str(&fwd) {
+        h.insert(header::FORWARDED, v);
+    }
+}

@@ -1,0 +1,165 @@
+//! The one place that maps a decision or an error to an HTTP response. Keyed on who is
+//! at fault: the client (4xx), the policy (403), the upstream (502/504), customs itself
+//! (500/503). Error bodies are `application/problem+json` (RFC 9457) and name rules,
+//! reasons, kinds and JSON pointers: never a value from the request.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use serde_json::{Value, json};
+
+use super::upstream::UpstreamFailure;
+use crate::decide::Decision;
+use crate::engine::Refusal;
+use crate::extract::InspectError;
+
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Everything that can end a request without an upstream response.
+#[derive(Debug)]
+pub enum Failure<'a> {
+    /// No route matches: customs is never an open proxy.
+    NoRoute,
+    /// The body could not be inspected.
+    Inspect(&'a InspectError),
+    /// The body (declared or read) exceeds the limit.
+    TooLarge { limit: usize },
+    /// Reading the body failed part-way.
+    BodyRead,
+    /// A transfer-coding other than exactly `chunked`.
+    TransferEncoding,
+    /// The policy blocks the transfer.
+    Blocked(&'a Decision),
+    /// The upstream failed.
+    Upstream { kind: UpstreamFailure, upstream: &'a str },
+    /// customs itself failed; nothing was forwarded.
+    Internal,
+}
+
+impl Failure<'_> {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Failure::NoRoute => StatusCode::NOT_FOUND,
+            Failure::Inspect(e) => StatusCode::from_u16(status_for_inspect(e)).unwrap_or(StatusCode::BAD_REQUEST),
+            Failure::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Failure::BodyRead | Failure::TransferEncoding => StatusCode::BAD_REQUEST,
+            Failure::Blocked(_) => StatusCode::FORBIDDEN,
+            Failure::Upstream { kind: UpstreamFailure::Timeout, .. } => StatusCode::GATEWAY_TIMEOUT,
+            Failure::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            Failure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The bounded reason label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Failure::NoRoute => "no_route",
+            Failure::Inspect(e) => e.reason(),
+            Failure::TooLarge { .. } => "body_too_large",
+            Failure::BodyRead => "body_read_error",
+            Failure::TransferEncoding => "unsupported_transfer_encoding",
+            Failure::Blocked(_) => "region_not_allowed",
+            Failure::Upstream { kind: UpstreamFailure::Timeout, .. } => "upstream_timeout",
+            Failure::Upstream { kind: UpstreamFailure::Connect, .. } => "upstream_unreachable",
+            Failure::Upstream { kind: UpstreamFailure::Reset, .. } => "upstream_reset",
+            Failure::Internal => "internal_error",
+        }
+    }
+
+    fn problem(&self, request_id: &str) -> Value {
+        let (title, detail) = match self {
+            Failure::NoRoute => (
+                "No route".to_string(),
+                "no route of the policy matches this request; customs forwards only to the upstreams its policy declares".to_string(),
+            ),
+            Failure::Inspect(e) => ("Body cannot be inspected".into(), format!("{e}; nothing was forwarded")),
+            Failure::TooLarge { limit } => (
+                "Body too large".into(),
+                format!("the body exceeds the inspection limit of {limit} bytes; nothing was forwarded"),
+            ),
+            Failure::BodyRead => ("Body read failed".into(), "the request body could not be read completely; nothing was forwarded".into()),
+            Failure::TransferEncoding => (
+                "Unsupported transfer encoding".into(),
+                "only `Transfer-Encoding: chunked` is accepted; nothing was forwarded".into(),
+            ),
+            Failure::Blocked(d) => (
+                "Transfer blocked by data-residency policy".into(),
+                format!(
+                    "personal data of {} subjects may not be sent to region `{}`",
+                    if d.rules.is_empty() { "these".to_string() } else { d.rules.join(", ") },
+                    d.destination_region
+                ),
+            ),
+            Failure::Upstream { kind, upstream } => (
+                "Upstream failed".into(),
+                format!("upstream `{upstream}` failed ({})", kind.as_str()),
+            ),
+            Failure::Internal => ("Internal error".into(), "customs could not process the request; nothing was forwarded".into()),
+        };
+        let mut v = json!({
+            "type": format!("urn:customs:problem:{}", self.reason()),
+            "title": title,
+            "status": self.status().as_u16(),
+            "detail": detail,
+            "reason": self.reason(),
+            "request_id": request_id,
+        });
+        if let (Failure::Blocked(d), Some(o)) = (self, v.as_object_mut()) {
+            o.insert("rules".into(), json!(d.rules));
+            o.insert("jurisdictions".into(), json!(d.jurisdictions));
+            o.insert("destination_region".into(), json!(d.destination_region));
+            o.insert("upstream".into(), json!(d.upstream));
+            o.insert("violating_records".into(), json!(d.violating_pointers()));
+            o.insert("reasons".into(), json!(d.reasons));
+        }
+        v
+    }
+
+    pub fn response(&self, request_id: &str) -> Response<Body> {
+        let body = serde_json::to_vec(&self.problem(request_id)).unwrap_or_default();
+        let mut r = Response::new(full(body));
+        *r.status_mut() = self.status();
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            r.headers_mut().insert(REQUEST_ID, v);
+        }
+        if matches!(self, Failure::TooLarge { .. } | Failure::BodyRead | Failure::TransferEncoding) {
+            // The rest of the body was not read: the connection cannot be reused.
+            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        r
+    }
+}
+
+pub fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+/// A plain response for the admin listener.
+pub fn plain(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// The status for a body that could not be inspected.
+pub fn status_for_inspect(e: &InspectError) -> u16 {
+    match e {
+        InspectError::UnsupportedContentType(_) | InspectError::UnsupportedEncoding(_) => 415,
+        InspectError::InvalidJson { .. }
+        | InspectError::TooDeep
+        | InspectError::EmbeddingTooDeep(_)
+        | InspectError::InvalidUtf8 => 400,
+        InspectError::Selector(_) => 500,
+    }
+}
+
+pub fn status_for_refusal(r: &Refusal) -> u16 {
+    match r {
+        Refusal::NoRoute => 404,
+        Refusal::Inspect(e) => status_for_inspect(e),
+    }
+}

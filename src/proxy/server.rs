@@ -1,0 +1,112 @@
+//! Accept loops. Servers take a bound listener and a shutdown future (mini-redis's
+//! `run(listener, shutdown)`), so tests bind `127.0.0.1:0` and run many in parallel.
+//! On shutdown the listener closes and connections in flight drain, up to a timeout.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use http::{Method, Request, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use super::pipeline::{self, Shared};
+use super::respond::{Body, plain};
+
+/// How long connections in flight may take to finish after shutdown begins.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves the proxy on `listener` (HTTP/1.1 and cleartext HTTP/2) until `shutdown`
+/// resolves, then drains.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()>) {
+    let s = shared.clone();
+    accept_loop(
+        listener,
+        move |req, peer| {
+            let s = s.clone();
+            async move { pipeline::handle(req, s, peer).await }
+        },
+        shutdown,
+    )
+    .await;
+    shared.ready.store(false, Ordering::SeqCst);
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` until `shutdown` resolves.
+pub async fn serve_admin(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()>) {
+    accept_loop(
+        listener,
+        move |req, _| {
+            let s = shared.clone();
+            async move { admin(req, &s) }
+        },
+        shutdown,
+    )
+    .await;
+}
+
+fn admin(req: Request<Incoming>, s: &Shared) -> http::Response<Body> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/metrics") => plain(StatusCode::OK, "text/plain; version=0.0.4", s.metrics.render()),
+        (&Method::GET, "/healthz") => plain(StatusCode::OK, "text/plain", "ok\n"),
+        (&Method::GET, "/readyz") => {
+            if s.ready.load(Ordering::SeqCst) {
+                plain(StatusCode::OK, "text/plain", "ready\n")
+            } else {
+                plain(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n")
+            }
+        }
+        _ => plain(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+    }
+}
+
+async fn accept_loop<H, F>(listener: TcpListener, handler: H, shutdown: impl Future<Output = ()>)
+where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = http::Response<Body>> + Send + 'static,
+{
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(target: "customs::server", error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let h = handler.clone();
+                let svc = service_fn(move |req| {
+                    let h = h.clone();
+                    async move { Ok::<_, Infallible>(h(req, peer).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(DRAIN_TIMEOUT) => {
+            tracing::warn!(target: "customs::server", "drain timeout: closing remaining connections");
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The upstream client: a pooled hyper-util client over rustls 0.23 (ring provider) for
+//! https upstreams, with the system's roots plus an optional CA bundle (PEM, read with
+//! `rustls-pki-types`), and configurable connect and request timeouts.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls::RootCertStore;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot read CA bundle `{path}`: {reason}")]
+    CaBundle { path: String, reason: String },
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+}
+
+pub fn build(connect_timeout: Duration, ca_bundle: Option<&Path>) -> Result<UpstreamClient, ClientError> {
+    let mut roots = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        // A bad certificate in the system store is skipped, as browsers do.
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_bundle {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| ClientError::CaBundle { path: path.display().to_string(), reason: e.to_string() })?
+            .collect::<Result<_, _>>()
+            .map_err(|e| ClientError::CaBundle { path: path.display().to_string(), reason: e.to_string() })?;
+        if certs.is_empty() {
+            return Err(ClientError::CaBundle { path: path.display().to_string(), reason: "no certificate in it".into() });
+        }
+        for c in certs {
+            roots
+                .add(c)
+                .map_err(|e| ClientError::CaBundle { path: path.display().to_string(), reason: e.to_string() })?;
+        }
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(256)
+        .build(https))
+}
+
+/// The kind of an upstream failure, for metrics and the response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    /// Could not connect (refused, unreachable, TLS handshake failed, connect timeout).
+    Connect,
+    /// No response head within the request timeout.
+    Timeout,
+    /// The connection broke or the upstream spoke bad HTTP.
+    Reset,
+}
+
+impl UpstreamFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamFailure::Connect => "connect",
+            UpstreamFailure::Timeout => "timeout",
+            UpstreamFailure::Reset => "reset",
+        }
+    }
+}
+
+pub fn classify(e: &hyper_util::client::legacy::Error) -> UpstreamFailure {
+    if e.is_connect() {
+        // hyper-util reports its connect timeout as a connect error whose source says so.
+        let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+        while let Some(s) = src {
+            if let Some(io) = s.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::TimedOut
+            {
+                return UpstreamFailure::Timeout;
+            }
+            src = s.source();
+        }
+        return UpstreamFailure::Connect;
+    }
+    UpstreamFailure::Reset
+}

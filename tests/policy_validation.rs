@@ -1,0 +1,253 @@
+//! One test per validation error kind: the message, the line:column it points at, and
+//! the hint. Also: an invalid policy never half-loads, and every error is collected.
+
+use customs::policy::diag::{DiagKind, Located, locate};
+use customs::policy::{self, Severity};
+
+const BASE: &str = r#"version = 1
+[regions.us]
+countries = ["US"]
+[regions.eu]
+include = ["EEA"]
+[jurisdictions.US]
+countries = ["US"]
+allowed_regions = ["us"]
+on_violation = "block"
+[jurisdictions.EEA]
+include = ["EEA"]
+allowed_regions = ["eu"]
+on_violation = "reroute"
+[upstreams.crm-us]
+url = "http://127.0.0.1:1"
+region = "us"
+alternatives = ["crm-eu"]
+[upstreams.crm-eu]
+url = "http://127.0.0.1:2"
+region = "eu"
+[[routes]]
+name = "crm"
+path_prefix = "/crm/"
+upstream = "crm-us"
+"#;
+
+fn errors(src: &str) -> Vec<Located> {
+    match policy::load(src) {
+        Ok(_) => panic!("policy unexpectedly valid:\n{src}"),
+        Err(d) => d.iter().filter(|d| d.severity == Severity::Error).map(|d| locate(src, d)).collect(),
+    }
+}
+
+fn one(src: &str, kind: DiagKind) -> Located {
+    let errs = errors(src);
+    let found: Vec<&Located> = errs.iter().filter(|e| e.kind == kind).collect();
+    assert_eq!(found.len(), 1, "expected one {kind:?} in {errs:#?}");
+    found[0].clone()
+}
+
+fn line_col(src: &str, needle: &str) -> (usize, usize) {
+    let at = src.find(needle).unwrap_or_else(|| panic!("`{needle}` not in source"));
+    let line = src[..at].matches('\n').count() + 1;
+    let col = at - src[..at].rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    (line, col)
+}
+
+#[test]
+fn base_is_valid() {
+    let (p, warnings) = policy::load(BASE).unwrap();
+    assert_eq!(p.regions.len(), 2);
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn syntax_error() {
+    let src = BASE.replace("countries = [\"US\"]\n[regions.eu]", "countries = [\"US\"\n[regions.eu]");
+    let e = one(&src, DiagKind::Syntax);
+    assert!(e.line >= 3, "{e:?}");
+}
+
+#[test]
+fn unknown_key_with_hint() {
+    let src = BASE.replace("on_violation = \"block\"", "on_violaton = \"block\"");
+    let e = one(&src, DiagKind::UnknownKey);
+    assert_eq!(e.message, "unknown key `on_violaton` in `jurisdictions.US`");
+    assert_eq!((e.line, e.column), line_col(&src, "on_violaton"));
+    assert_eq!(e.help.as_deref(), Some("did you mean `on_violation`?"));
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let src = format!("{BASE}[regoins.cn]\ncountries = [\"CN\"]\n");
+    let e = one(&src, DiagKind::UnknownKey);
+    assert_eq!(e.message, "unknown key `regoins` at the top level");
+    assert_eq!(e.help.as_deref(), Some("did you mean `regions`?"));
+}
+
+#[test]
+fn wrong_type() {
+    let src = BASE.replace("countries = [\"US\"]\n[regions.eu]", "countries = \"US\"\n[regions.eu]");
+    let e = one(&src, DiagKind::WrongType);
+    assert!(e.message.contains("invalid type"), "{e:?}");
+    assert_eq!((e.line, e.column), line_col(&src, "\"US\"\n[regions.eu]"));
+}
+
+#[test]
+fn unknown_region_with_hint() {
+    let src = BASE.replace("allowed_regions = [\"eu\"]", "allowed_regions = [\"euu\"]");
+    let e = one(&src, DiagKind::UnknownRegion);
+    assert_eq!(e.message, "unknown region `euu` in jurisdiction `EEA`");
+    assert_eq!((e.line, e.column), line_col(&src, "\"euu\""));
+    assert_eq!(e.help.as_deref(), Some("did you mean `eu`?"));
+    assert_eq!(e.source_line, "allowed_regions = [\"euu\"]");
+    assert_eq!(e.caret_len, 5);
+}
+
+#[test]
+fn unknown_jurisdiction_with_hint() {
+    let src = format!("{BASE}[unknown]\ntreat_as = \"EAA\"\n");
+    let e = one(&src, DiagKind::UnknownJurisdiction);
+    assert_eq!(e.message, "unknown jurisdiction `EAA` in `unknown.treat_as`");
+    assert_eq!(e.help.as_deref(), Some("did you mean `EEA`?"));
+    assert_eq!((e.line, e.column), line_col(&src, "\"EAA\""));
+}
+
+#[test]
+fn route_to_unknown_upstream() {
+    let src = BASE.replace("upstream = \"crm-us\"", "upstream = \"crm-uss\"");
+    let e = one(&src, DiagKind::UnknownUpstream);
+    assert_eq!(e.message, "unknown upstream `crm-uss` in route `crm`");
+    assert_eq!(e.help.as_deref(), Some("did you mean `crm-us`?"));
+    assert_eq!((e.line, e.column), line_col(&src, "\"crm-uss\""));
+}
+
+#[test]
+fn unknown_alternative() {
+    let src = BASE.replace("alternatives = [\"crm-eu\"]", "alternatives = [\"crm-ue\"]");
+    let e = one(&src, DiagKind::UnknownUpstream);
+    assert_eq!(e.message, "unknown upstream `crm-ue` in the alternatives of upstream `crm-us`");
+}
+
+#[test]
+fn unknown_profile() {
+    let src = BASE.replace("upstream = \"crm-us\"\n", "upstream = \"crm-us\"\nprofile = \"chatt\"\n");
+    let e = one(&src, DiagKind::UnknownProfile);
+    assert_eq!(e.message, "unknown profile `chatt` in route `crm`");
+}
+
+#[test]
+fn unknown_country_with_hints() {
+    let src = BASE.replace("countries = [\"US\"]\nallowed", "countries = [\"USA\"]\nallowed");
+    let e = one(&src, DiagKind::UnknownCountry);
+    assert_eq!(e.message, "unknown country code `USA` in jurisdiction `US`");
+    assert_eq!(e.help.as_deref(), Some("did you mean `US`?"));
+    let src = BASE.replace("countries = [\"US\"]\n[regions.eu]", "countries = [\"EEA\"]\n[regions.eu]");
+    let e = one(&src, DiagKind::UnknownCountry);
+    assert_eq!(e.help.as_deref(), Some("`EEA` is a built-in country group: write `include = [\"EEA\"]`"));
+    let src = BASE.replace("countries = [\"US\"]\n[regions.eu]", "countries = [\"us\"]\n[regions.eu]");
+    let e = one(&src, DiagKind::UnknownCountry);
+    assert_eq!(e.message, "country codes are upper case: `us` in region `us`");
+}
+
+#[test]
+fn unknown_builtin_set() {
+    let src = BASE.replace("include = [\"EEA\"]\n[jurisdictions.US]", "include = [\"EEEA\"]\n[jurisdictions.US]");
+    let e = one(&src, DiagKind::UnknownSet);
+    assert_eq!(e.message, "unknown country group `EEEA` in region `eu`");
+    assert_eq!(e.help.as_deref(), Some("did you mean `EEA`?"));
+}
+
+#[test]
+fn jurisdiction_without_allowed_region() {
+    let src = BASE.replace("allowed_regions = [\"us\"]", "allowed_regions = []");
+    let e = one(&src, DiagKind::NoAllowedRegion);
+    assert_eq!(e.message, "jurisdiction `US` has no allowed region");
+    assert_eq!((e.line, e.column), line_col(&src, "[]"));
+    let src = BASE.replace("allowed_regions = [\"us\"]\n", "");
+    let e = one(&src, DiagKind::NoAllowedRegion);
+    assert_eq!((e.line, e.column), line_col(&src, "US]"));
+}
+
+#[test]
+fn overlapping_jurisdictions() {
+    let src = BASE.replace("countries = [\"US\"]\nallowed", "countries = [\"US\", \"DE\"]\nallowed");
+    let e = one(&src, DiagKind::OverlappingJurisdictions);
+    assert_eq!(e.message, "country `DE` is in both jurisdiction `EEA` and jurisdiction `US`");
+    assert_eq!((e.line, e.column), line_col(&src, "US]\ncountries = [\"US\", \"DE\"]"));
+}
+
+#[test]
+fn reroute_target_that_still_violates() {
+    let src = BASE.replace("url = \"http://127.0.0.1:2\"\nregion = \"eu\"", "url = \"http://127.0.0.1:2\"\nregion = \"us\"");
+    let e = one(&src, DiagKind::RerouteViolates);
+    assert_eq!(
+        e.message,
+        "reroute target `crm-eu` is in region `us`, which jurisdiction `EEA` does not allow: rerouting `crm-us` would still violate it"
+    );
+    assert_eq!((e.line, e.column), line_col(&src, "\"crm-eu\"]"));
+    assert_eq!(e.help.as_deref(), Some("allowed regions of `EEA`: `eu`"));
+}
+
+#[test]
+fn invalid_enum_value_with_hint() {
+    let src = BASE.replace("on_violation = \"block\"", "on_violation = \"blok\"");
+    let e = one(&src, DiagKind::InvalidValue);
+    assert_eq!(e.message, "invalid action `blok`");
+    assert_eq!(e.help.as_deref(), Some("did you mean `block`?"));
+}
+
+#[test]
+fn invalid_url() {
+    let src = BASE.replace("url = \"http://127.0.0.1:1\"", "url = \"ftp://127.0.0.1:1\"");
+    let e = one(&src, DiagKind::InvalidUrl);
+    assert!(e.message.starts_with("the url of upstream `crm-us` is not an absolute"), "{e:?}");
+}
+
+#[test]
+fn invalid_selector() {
+    let src = format!("{BASE}[profiles.p]\nrecords = [\"$.users[\"]\n");
+    let e = one(&src, DiagKind::InvalidSelector);
+    assert!(e.message.starts_with("invalid JSONPath selector in profile `p`"), "{e:?}");
+    assert_eq!((e.line, e.column), line_col(&src, "\"$.users[\""));
+}
+
+#[test]
+fn duplicate_route_name() {
+    let src = format!("{BASE}[[routes]]\nname = \"crm\"\npath_prefix = \"/crm2/\"\nupstream = \"crm-us\"\n");
+    let e = one(&src, DiagKind::DuplicateName);
+    assert_eq!(e.message, "route name `crm` is used twice");
+}
+
+#[test]
+fn missing_upstream_region() {
+    let src = BASE.replace("url = \"http://127.0.0.1:2\"\nregion = \"eu\"", "url = \"http://127.0.0.1:2\"");
+    let e = one(&src, DiagKind::MissingKey);
+    assert_eq!(e.message, "upstream `crm-eu` has no `region`");
+}
+
+#[test]
+fn every_error_is_collected_and_nothing_loads() {
+    let src = BASE
+        .replace("allowed_regions = [\"eu\"]", "allowed_regions = [\"euu\"]")
+        .replace("upstream = \"crm-us\"", "upstream = \"crm-uss\"")
+        .replace("on_violation = \"block\"", "on_violaton = \"block\"");
+    let errs = errors(&src);
+    let kinds: Vec<&DiagKind> = errs.iter().map(|e| &e.kind).collect();
+    assert!(kinds.contains(&&DiagKind::UnknownKey), "{kinds:?}");
+    assert!(kinds.contains(&&DiagKind::UnknownRegion), "{kinds:?}");
+    assert!(kinds.contains(&&DiagKind::UnknownUpstream), "{kinds:?}");
+}
+
+#[test]
+fn warnings_do_not_stop_loading() {
+    let src = format!("{BASE}[upstreams.spare]\nurl = \"http://127.0.0.1:3\"\nregion = \"us\"\n");
+    let (_, warnings) = policy::load(&src).unwrap();
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].message, "upstream `spare` is not used by any route");
+}
+
+#[test]
+fn example_policy_is_valid() {
+    let src = include_str!("../config/policy.toml");
+    let (p, warnings) = policy::load(src).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(p.routes.len(), 2);
+}
