@@ -1,0 +1,248 @@
+//! Test harness: recording upstreams on 127.0.0.1:0, the proxy started in-process on
+//! 127.0.0.1:0 (it takes a bound listener and a shutdown future), and real HTTP clients.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use customs::geo::MaxMindGeo;
+use customs::metrics::Metrics;
+use customs::proxy::{Runtime, Shared, server, upstream};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(root().join("tests/fixtures").join(name)).unwrap()
+}
+
+/// What an upstream received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<Recorded>>>,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Upstream {
+    pub async fn start(name: &'static str) -> Self {
+        Self::start_with(name, Duration::ZERO).await
+    }
+
+    /// An upstream that records every request and answers `200 ok from NAME` after `delay`.
+    pub async fn start_with(name: &'static str, delay: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let (tx, mut rx) = oneshot::channel::<()>();
+        let rec = received.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = tokio::select! {
+                    a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
+                    _ = &mut rx => break,
+                };
+                let rec = rec.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let rec = rec.clone();
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            rec.lock().unwrap().push(Recorded {
+                                method: parts.method.to_string(),
+                                path_and_query: parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+                                headers: parts.headers,
+                                body,
+                            });
+                            if !delay.is_zero() {
+                                tokio::time::sleep(delay).await;
+                            }
+                            let mut r = Response::new(Full::new(Bytes::from(format!("ok from {name}"))));
+                            r.headers_mut().insert("x-upstream", http::HeaderValue::from_static(name));
+                            r.headers_mut().insert("connection", http::HeaderValue::from_static("keep-alive"));
+                            Ok::<_, Infallible>(r)
+                        }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Upstream { addr, received, _stop: tx }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Recorded> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+}
+
+/// A loopback address where nothing listens.
+pub async fn closed_port() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a = l.local_addr().unwrap();
+    drop(l);
+    a
+}
+
+/// The example policy with its upstream URLs pointed at the given servers.
+pub fn example_policy(crm_us: &str, crm_eu: &str, chat: &str) -> String {
+    let src = std::fs::read_to_string(root().join("config/policy.toml")).unwrap();
+    src.replace("http://127.0.0.1:18081", crm_us)
+        .replace("http://127.0.0.1:18082", crm_eu)
+        .replace("http://127.0.0.1:18083", chat)
+        .replace("../geoip/", &format!("{}/geoip/", root().display()))
+}
+
+pub struct Proxy {
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    pub async fn start(policy_src: &str) -> Self {
+        let (policy, _) = customs::policy::load(policy_src).unwrap_or_else(|d| panic!("invalid test policy: {d:?}"));
+        let geo = MaxMindGeo::open(&root().join("geoip/geo-whois-asn-country.mmdb")).unwrap();
+        let client = upstream::build(policy.server.connect_timeout, None).unwrap();
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let shared = Arc::new(Shared::new(Runtime { policy, geo: Arc::new(geo) }, client, metrics));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let admin_addr = admin.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let (atx, arx) = tokio::sync::watch::channel(false);
+        let s = shared.clone();
+        let task = tokio::spawn(async move {
+            let mut arx2 = arx.clone();
+            let admin_task = tokio::spawn(server::serve_admin(admin, s.clone(), async move {
+                let _ = arx2.wait_for(|v| *v).await;
+            }));
+            server::serve(listener, s, async move {
+                let _ = rx.await;
+            })
+            .await;
+            let _ = atx.send(true);
+            let _ = admin_task.await;
+            drop(arx);
+        });
+        Proxy { addr, admin: admin_addr, shared, stop: Some(tx), task: Some(task) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn metrics(&self) -> String {
+        let (s, _, b) = get(&format!("http://{}/metrics", self.admin)).await;
+        assert_eq!(s, StatusCode::OK);
+        String::from_utf8(b.to_vec()).unwrap()
+    }
+
+    /// Stops accepting and waits for connections in flight to drain.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+    }
+}
+
+/// The value of one sample line of the Prometheus text, e.g.
+/// `metric(&text, "customs_requests_total{route=\"crm\",action=\"allow\",reason=\"in_region\"}")`.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0.0)
+}
+
+pub type TestClient = Client<HttpConnector, Full<Bytes>>;
+
+pub fn http1() -> TestClient {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+pub fn http2() -> TestClient {
+    Client::builder(TokioExecutor::new()).http2_only(true).build(HttpConnector::new())
+}
+
+pub async fn send(client: &TestClient, req: Request<Full<Bytes>>) -> (StatusCode, HeaderMap, Bytes) {
+    let resp = client.request(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    (parts.status, parts.headers, body.collect().await.unwrap().to_bytes())
+}
+
+pub async fn post(url: &str, content_type: &str, body: impl Into<Bytes>) -> (StatusCode, HeaderMap, Bytes) {
+    let req = Request::post(url).header("content-type", content_type).body(Full::new(body.into())).unwrap();
+    send(&http1(), req).await
+}
+
+pub async fn get(url: &str) -> (StatusCode, HeaderMap, Bytes) {
+    send(&http1(), Request::get(url).body(Full::new(Bytes::new())).unwrap()).await
+}
+
+pub fn json(b: &Bytes) -> serde_json::Value {
+    serde_json::from_slice(b).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(b)))
+}
+
+/// Three recording upstreams and the example policy's proxy in front of them.
+pub struct Setup {
+    pub crm_us: Upstream,
+    pub crm_eu: Upstream,
+    pub chat: Upstream,
+    pub proxy: Proxy,
+}
+
+impl Setup {
+    pub async fn new() -> Self {
+        Self::with(|s| s).await
+    }
+
+    pub async fn with(edit: impl FnOnce(String) -> String) -> Self {
+        let crm_us = Upstream::start("crm-us").await;
+        let crm_eu = Upstream::start("crm-eu").await;
+        let chat = Upstream::start("chat").await;
+        let src = edit(example_policy(&crm_us.url(), &crm_eu.url(), &chat.url()));
+        let proxy = Proxy::start(&src).await;
+        Setup { crm_us, crm_eu, chat, proxy }
+    }
+
+    pub fn total_received(&self) -> usize {
+        self.crm_us.count() + self.crm_eu.count() + self.chat.count()
+    }
+}

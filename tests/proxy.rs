@@ -1,0 +1,371 @@
+//! The proxy over real loopback sockets: what the client saw and what each recording
+//! upstream actually received.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const JSON: &str = "application/json";
+
+#[tokio::test]
+async fn allowed_record_is_forwarded_byte_for_byte_with_tags() {
+    let s = Setup::new().await;
+    let body = fixture("us-user.json");
+    let req = Request::post(s.proxy.url("/crm/v1/contacts?sync=1"))
+        .header("content-type", JSON)
+        .header("connection", "keep-alive, x-secret-hop")
+        .header("x-secret-hop", "must not pass")
+        .header("authorization", "Bearer end-to-end")
+        .body(Full::new(Bytes::from(body.clone())))
+        .unwrap();
+    let (status, headers, resp) = send(&http1(), req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(resp, "ok from crm-us");
+    assert_eq!(headers["customs-decision"], "allow");
+    let got = s.crm_us.received();
+    assert_eq!(got.len(), 1);
+    let r = &got[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.path_and_query, "/crm/v1/contacts?sync=1");
+    assert_eq!(r.body.as_ref(), body.as_slice());
+    assert_eq!(r.headers["customs-jurisdictions"], "US");
+    assert_eq!(r.headers["customs-decision"], "allow");
+    assert_eq!(r.headers["x-request-id"], headers["x-request-id"]);
+    assert_eq!(r.headers["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(r.headers["forwarded"].to_str().unwrap(), format!("for=127.0.0.1;proto=http;host=\"{}\"", s.proxy.addr));
+    assert_eq!(r.headers["authorization"], "Bearer end-to-end");
+    assert_eq!(r.headers["content-type"], JSON);
+    assert!(r.headers.get("x-secret-hop").is_none(), "a header named in Connection was forwarded");
+    assert_eq!(r.headers["host"].to_str().unwrap(), s.crm_us.addr.to_string());
+    assert_eq!(s.crm_eu.count() + s.chat.count(), 0);
+}
+
+#[tokio::test]
+async fn blocked_transfer_reaches_nobody_and_names_rule_and_pointers() {
+    let s = Setup::new().await;
+    let (status, headers, body) = post(&s.proxy.url("/chat/im/v1/messages"), JSON, fixture("chat-message.json")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    let p = json(&body);
+    assert_eq!(p["status"], 403);
+    assert_eq!(p["rules"], serde_json::json!(["UK"]));
+    assert_eq!(p["jurisdictions"], serde_json::json!(["UK"]));
+    assert_eq!(p["destination_region"], "cn");
+    assert_eq!(p["violating_records"], serde_json::json!(["/content"]));
+    assert_eq!(p["request_id"], headers["x-request-id"].to_str().unwrap());
+    let text = String::from_utf8_lossy(&body);
+    for v in ["amelia", "7946", "81.2.69.142", "Hart"] {
+        assert!(!text.contains(v), "problem body leaks `{v}`: {text}");
+    }
+    assert_eq!(s.total_received(), 0, "a blocked transfer reached an upstream");
+    let m = s.proxy.metrics().await;
+    assert_eq!(metric(&m, r#"customs_blocked_transfers_total{jurisdiction="UK",region="cn"}"#), 1.0);
+    assert_eq!(metric(&m, r#"customs_requests_total{action="block",reason="no_in_region_alternative",route="chat"}"#), 1.0);
+}
+
+#[tokio::test]
+async fn eea_record_is_rerouted_to_the_in_region_upstream() {
+    let s = Setup::new().await;
+    let body = fixture("support-ticket.json");
+    let (status, headers, resp) = post(&s.proxy.url("/crm/v2/tickets"), JSON, body.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(resp, "ok from crm-eu");
+    assert_eq!(headers["customs-rerouted-to"], "crm-eu");
+    assert_eq!(headers["customs-decision"], "reroute");
+    assert_eq!(s.crm_us.count(), 0, "the out-of-region upstream received the transfer");
+    let got = s.crm_eu.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body.as_ref(), body.as_slice());
+    assert_eq!(got[0].path_and_query, "/crm/v2/tickets");
+    assert_eq!(got[0].headers["customs-jurisdictions"], "EEA");
+    assert_eq!(got[0].headers["customs-decision"], "reroute");
+    let m = s.proxy.metrics().await;
+    assert_eq!(metric(&m, r#"customs_rerouted_transfers_total{jurisdiction="EEA",upstream="crm-eu"}"#), 1.0);
+}
+
+#[tokio::test]
+async fn shadow_mode_forwards_and_counts_what_enforce_would_do() {
+    let s = Setup::with(|p| p.replace("mode = \"enforce\"", "mode = \"shadow\"")).await;
+    let body = fixture("chat-message.json");
+    let (status, headers, _) = post(&s.proxy.url("/chat/im/v1/messages"), JSON, body.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["customs-decision"], "shadow");
+    let got = s.chat.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body.as_ref(), body.as_slice());
+    assert_eq!(got[0].headers["customs-jurisdictions"], "UK");
+    let m = s.proxy.metrics().await;
+    assert_eq!(metric(&m, r#"customs_shadow_violations_total{jurisdiction="UK",region="cn",would="block"}"#), 1.0);
+    assert_eq!(metric(&m, r#"customs_blocked_transfers_total{jurisdiction="UK",region="cn"}"#), 0.0);
+}
+
+#[tokio::test]
+async fn per_jurisdiction_shadow_beside_enforced_rules() {
+    // UK in shadow, the rest enforced: a UK record to chat is forwarded and reported.
+    let s = Setup::with(|p| p.replace("allowed_regions = [\"uk\", \"eu\"]", "allowed_regions = [\"uk\", \"eu\"]\nmode = \"shadow\"")).await;
+    let (status, _, _) = post(&s.proxy.url("/chat/im/v1/messages"), JSON, fixture("chat-message.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.chat.count(), 1);
+    // A US record to chat is still blocked.
+    let (status, _, _) = post(&s.proxy.url("/chat/im/v1/messages"), JSON, fixture("us-user.json")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(s.chat.count(), 1);
+}
+
+#[tokio::test]
+async fn aggregate_statistics_pass_unchanged() {
+    let s = Setup::new().await;
+    let body = fixture("aggregate-stats.json");
+    let (status, _, _) = post(&s.proxy.url("/chat/im/v1/messages"), JSON, body.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let got = s.chat.received();
+    assert_eq!(got[0].body.as_ref(), body.as_slice());
+    assert_eq!(got[0].headers["customs-jurisdictions"], "");
+}
+
+#[tokio::test]
+async fn no_route_is_404_and_forwards_nothing() {
+    let s = Setup::new().await;
+    for path in ["/", "/elsewhere/crm/", "/CRM/x", "http://evil.example/crm/"] {
+        let url = if path.starts_with("http") { s.proxy.url("/nothing") } else { s.proxy.url(path) };
+        let (status, headers, body) = post(&url, JSON, fixture("us-user.json")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert_eq!(json(&body)["reason"], "no_route");
+    }
+    // An absolute-form request for another host is not an open proxy either.
+    let mut stream = tokio::net::TcpStream::connect(s.proxy.addr).await.unwrap();
+    stream
+        .write_all(b"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await.unwrap();
+    assert!(out.starts_with(b"HTTP/1.1 404"), "{}", String::from_utf8_lossy(&out));
+    assert_eq!(s.total_received(), 0);
+}
+
+#[tokio::test]
+async fn body_at_the_limit_passes_and_over_it_is_413() {
+    let s = Setup::with(|p| p.replace("max_body_bytes = 8388608", "max_body_bytes = 2048")).await;
+    let pad = |n: usize| {
+        let head = br#"{"note":""#;
+        let tail = br#""}"#;
+        let mut v = head.to_vec();
+        v.extend(std::iter::repeat_n(b'a', n - head.len() - tail.len()));
+        v.extend(tail);
+        assert_eq!(v.len(), n);
+        v
+    };
+    let (status, _, _) = post(&s.proxy.url("/crm/a"), JSON, pad(2048)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.crm_us.received()[0].body.len(), 2048);
+    let (status, _, body) = post(&s.proxy.url("/crm/a"), JSON, pad(2049)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json(&body)["reason"], "body_too_large");
+    // Chunked, with no declared length: refused once the limit is crossed.
+    let chunks: Vec<Result<hyper::body::Frame<Bytes>, std::convert::Infallible>> =
+        (0..5).map(|_| Ok(hyper::body::Frame::data(Bytes::from(vec![b' '; 1000])))).collect();
+    let stream_body = http_body_util::StreamBody::new(futures_util_stream(chunks));
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let req = Request::post(s.proxy.url("/crm/a")).header("content-type", JSON).body(stream_body).unwrap();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(s.crm_us.count(), 1, "nothing over the limit may be forwarded");
+    let m = s.proxy.metrics().await;
+    assert_eq!(metric(&m, r#"customs_inspection_failures_total{reason="body_too_large"}"#), 2.0);
+}
+
+/// A stream that yields the items in order.
+fn futures_util_stream<T: Unpin>(items: Vec<T>) -> IterStream<T> {
+    IterStream(items.into())
+}
+
+struct IterStream<T>(std::collections::VecDeque<T>);
+
+impl<T: Unpin> futures_core::Stream for IterStream<T> {
+    type Item = T;
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+        std::task::Poll::Ready(self.0.pop_front())
+    }
+}
+
+#[tokio::test]
+async fn invalid_json_is_400_and_forwards_nothing() {
+    let s = Setup::new().await;
+    let (status, _, body) = post(&s.proxy.url("/crm/a"), JSON, &b"{\"email\": \"a@example.org\""[..]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(json(&body)["reason"], "invalid_json");
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let (status, _, body) = post(&s.proxy.url("/crm/a"), JSON, deep).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(json(&body)["reason"], "nesting_too_deep");
+    let (status, _, body) = post(&s.proxy.url("/crm/a"), "application/octet-stream", vec![0u8, 159, 146, 150, 1, 2]).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(json(&body)["reason"], "unsupported_content_type");
+    let req = Request::post(s.proxy.url("/crm/a"))
+        .header("content-type", JSON)
+        .header("content-encoding", "gzip")
+        .body(Full::new(Bytes::from_static(b"\x1f\x8b\x08\x00")))
+        .unwrap();
+    let (status, _, _) = send(&http1(), req).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(s.total_received(), 0);
+    let m = s.proxy.metrics().await;
+    assert_eq!(metric(&m, r#"customs_inspection_failures_total{reason="invalid_json"}"#), 1.0);
+    assert_eq!(metric(&m, r#"customs_inspection_failures_total{reason="nesting_too_deep"}"#), 1.0);
+}
+
+#[tokio::test]
+async fn transfer_coding_other_than_chunked_is_refused() {
+    let s = Setup::new().await;
+    let mut stream = tokio::net::TcpStream::connect(s.proxy.addr).await.unwrap();
+    let body = "{\"note\":\"x\"}";
+    let req = format!(
+        "POST /crm/a HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert_eq!(s.total_received(), 0);
+}
+
+#[tokio::test]
+async fn upstream_down_is_502() {
+    let dead = closed_port().await;
+    let crm_eu = Upstream::start("crm-eu").await;
+    let chat = Upstream::start("chat").await;
+    let proxy = Proxy::start(&example_policy(&format!("http://{dead}"), &crm_eu.url(), &chat.url())).await;
+    let (status, headers, body) = post(&proxy.url("/crm/a"), JSON, fixture("us-user.json")).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(json(&body)["reason"], "upstream_unreachable");
+    let m = proxy.metrics().await;
+    assert_eq!(metric(&m, r#"customs_upstream_errors_total{kind="connect",upstream="crm-us"}"#), 1.0);
+    assert_eq!(crm_eu.count() + chat.count(), 0);
+}
+
+#[tokio::test]
+async fn slow_upstream_is_504() {
+    let slow = Upstream::start_with("crm-us", Duration::from_secs(3)).await;
+    let crm_eu = Upstream::start("crm-eu").await;
+    let chat = Upstream::start("chat").await;
+    let src = example_policy(&slow.url(), &crm_eu.url(), &chat.url()).replace("request_timeout_ms = 30000", "request_timeout_ms = 300");
+    let proxy = Proxy::start(&src).await;
+    let (status, _, body) = post(&proxy.url("/crm/a"), JSON, fixture("us-user.json")).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(json(&body)["reason"], "upstream_timeout");
+    assert_eq!(slow.count(), 1, "the upstream did receive the allowed request");
+    let m = proxy.metrics().await;
+    assert_eq!(metric(&m, r#"customs_upstream_errors_total{kind="timeout",upstream="crm-us"}"#), 1.0);
+}
+
+#[tokio::test]
+async fn http2_cleartext_clients_are_served() {
+    let s = Setup::new().await;
+    let body = fixture("eea-user.json");
+    let req = Request::post(s.proxy.url("/crm/a")).header("content-type", JSON).body(Full::new(Bytes::from(body.clone()))).unwrap();
+    let client = http2();
+    let (status, headers, _) = send(&client, req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["customs-rerouted-to"], "crm-eu");
+    assert_eq!(s.crm_eu.received()[0].body.as_ref(), body.as_slice());
+    let req = Request::post(s.proxy.url("/chat/x")).header("content-type", JSON).body(Full::new(Bytes::from(fixture("chat-message.json")))).unwrap();
+    let (status, _, _) = send(&client, req).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(s.chat.count(), 0);
+}
+
+#[tokio::test]
+async fn keep_alive_connection_serves_several_requests() {
+    let s = Setup::new().await;
+    let mut stream = tokio::net::TcpStream::connect(s.proxy.addr).await.unwrap();
+    let us = fixture("us-user.json");
+    let chat = fixture("chat-message.json");
+    let mut statuses = Vec::new();
+    for (path, body) in [("/crm/1", &us), ("/chat/2", &chat), ("/crm/3", &us)] {
+        let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        // Read one response: headers, then content-length bytes.
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).await.unwrap();
+            buf.push(byte[0]);
+        }
+        let head = String::from_utf8(buf).unwrap();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap()))
+            .unwrap();
+        let mut body = vec![0u8; len];
+        stream.read_exact(&mut body).await.unwrap();
+        statuses.push(head[9..12].to_string());
+    }
+    assert_eq!(statuses, ["200", "403", "200"]);
+    assert_eq!(s.crm_us.count(), 2);
+    assert_eq!(s.chat.count(), 0);
+}
+
+#[tokio::test]
+async fn many_concurrent_clients() {
+    let s = Setup::new().await;
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let (path, fixture_name) = match i % 3 {
+            0 => ("/crm/a", "us-user.json"),
+            1 => ("/crm/b", "eea-user.json"),
+            _ => ("/chat/c", "chat-message.json"),
+        };
+        let url = s.proxy.url(path);
+        tasks.push(tokio::spawn(async move { post(&url, JSON, fixture(fixture_name)).await.0 }));
+    }
+    let mut ok = 0;
+    let mut forbidden = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::OK => ok += 1,
+            StatusCode::FORBIDDEN => forbidden += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((ok, forbidden), (40, 20));
+    assert_eq!(s.crm_us.count(), 20);
+    assert_eq!(s.crm_eu.count(), 20);
+    assert_eq!(s.chat.count(), 0);
+    let m = s.proxy.metrics().await;
+    assert_eq!(metric(&m, r#"customs_records_total{action="reroute",jurisdiction="EEA"}"#), 20.0);
+}
+
+#[tokio::test]
+async fn admin_endpoints() {
+    let s = Setup::new().await;
+    let (status, _, body) = get(&format!("http://{}/healthz", s.proxy.admin)).await;
+    assert_eq!((status, body.as_ref()), (StatusCode::OK, &b"ok\n"[..]));
+    let (status, _, _) = get(&format!("http://{}/readyz", s.proxy.admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    let m = s.proxy.metrics().await;
+    let hash = customs::policy::hash(&example_policy(&s.crm_us.url(), &s.crm_eu.url(), &s.chat.url()));
+    assert_eq!(metric(&m, &format!("customs_policy_info{{hash=\"{hash}\"}}")), 1.0);
+    assert!(metric(&m, "customs_geoip_build_timestamp_seconds") > 1.7e9);
+    // Metrics carry no host, path, IP or body value.
+    post(&s.proxy.url("/crm/secret-path"), JSON, fixture("us-user.json")).await;
+    let m = s.proxy.metrics().await;
+    for v in ["secret-path", "127.0.0.1", "olivia", "8.8.8.8", "415"] {
+        assert!(!m.contains(v), "metrics contain `{v}`");
+    }
+    assert!(metric(&m, "customs_inspected_body_bytes_total") > 100.0);
+    assert_eq!(metric(&m, "customs_request_duration_seconds_count{route=\"crm\"}"), 1.0);
+    s.proxy.shutdown().await;
+}
