@@ -10,21 +10,83 @@ use customs::engine::{RequestView, evaluate_request};
 use customs::geo::MaxMindGeo;
 
 const USERS: &[(&str, &str, &str, &str, &str)] = &[
-    ("Olivia Carter", "olivia.carter@example.org", "+1 415 555 0112", "US", "8.8.8.8"),
-    ("Lukas Weber", "lukas.weber@example.org", "+49 30 901820", "DE", "85.214.132.117"),
-    ("Chloé Martin", "chloe.martin@example.org", "+33 1 09 75 83 51", "FR", "193.252.117.20"),
-    ("Harry Evans", "harry.evans@example.org", "+44 20 7946 0555", "GB", "81.2.69.142"),
-    ("Ana Souza", "ana.souza@example.org", "+55 11 5555-0101", "BR", "200.160.2.3"),
-    ("Liam Tremblay", "liam.tremblay@example.org", "+1 416 555 0199", "CA", "8.8.4.4"),
-    ("Sven Lindqvist", "sven.lindqvist@example.org", "+46 8 123 456 78", "SE", "89.160.20.112"),
-    ("Marta Rossi", "marta.rossi@example.org", "+39 06 1234 5678", "IT", "151.1.1.1"),
-    ("Jan Kowalski", "jan.kowalski@example.org", "+48 22 123 45 67", "PL", "212.77.98.9"),
-    ("Emma Jansen", "emma.jansen@example.org", "+31 20 123 4567", "NL", "145.97.39.155"),
+    (
+        "Olivia Carter",
+        "olivia.carter@example.org",
+        "+1 415 555 0112",
+        "US",
+        "8.8.8.8",
+    ),
+    (
+        "Lukas Weber",
+        "lukas.weber@example.org",
+        "+49 30 901820",
+        "DE",
+        "85.214.132.117",
+    ),
+    (
+        "Chloé Martin",
+        "chloe.martin@example.org",
+        "+33 1 09 75 83 51",
+        "FR",
+        "193.252.117.20",
+    ),
+    (
+        "Harry Evans",
+        "harry.evans@example.org",
+        "+44 20 7946 0555",
+        "GB",
+        "81.2.69.142",
+    ),
+    (
+        "Ana Souza",
+        "ana.souza@example.org",
+        "+55 11 5555-0101",
+        "BR",
+        "200.160.2.3",
+    ),
+    (
+        "Liam Tremblay",
+        "liam.tremblay@example.org",
+        "+1 416 555 0199",
+        "CA",
+        "8.8.4.4",
+    ),
+    (
+        "Sven Lindqvist",
+        "sven.lindqvist@example.org",
+        "+46 8 123 456 78",
+        "SE",
+        "89.160.20.112",
+    ),
+    (
+        "Marta Rossi",
+        "marta.rossi@example.org",
+        "+39 06 1234 5678",
+        "IT",
+        "151.1.1.1",
+    ),
+    (
+        "Jan Kowalski",
+        "jan.kowalski@example.org",
+        "+48 22 123 45 67",
+        "PL",
+        "212.77.98.9",
+    ),
+    (
+        "Emma Jansen",
+        "emma.jansen@example.org",
+        "+31 20 123 4567",
+        "NL",
+        "145.97.39.155",
+    ),
 ];
 
 /// A batch of `n` user records, ~400 bytes each.
 pub fn batch(n: usize) -> String {
-    let mut s = String::from("{\"source\":\"trust-and-safety-sync\",\"batch_id\":\"b-20261120-07\",\"users\":[");
+    let mut s = String::from(
+        "{\"source\":\"trust-and-safety-sync\",\"batch_id\":\"b-20261120-07\",\"users\":[",
+    );
     for i in 0..n {
         let (name, email, phone, country, ip) = USERS[i % USERS.len()];
         if i > 0 {
@@ -61,7 +123,11 @@ fn bench(c: &mut Criterion) {
     let large = batch(2600);
     let plain = no_personal(4096);
     let mut g = c.benchmark_group("engine");
-    for (name, body) in [("batch_10_records", &small), ("batch_1mb", &large), ("no_personal_4kb", &plain)] {
+    for (name, body) in [
+        ("batch_10_records", &small),
+        ("batch_1mb", &large),
+        ("no_personal_4kb", &plain),
+    ] {
         g.throughput(Throughput::Bytes(body.len() as u64));
         if body.len() > 100_000 {
             g.sample_size(10);

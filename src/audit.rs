@@ -19,7 +19,15 @@ pub fn decision(info: &RequestInfo<'_>, d: &Decision) {
     let shadowed = d
         .verdicts
         .iter()
-        .filter(|v| matches!(v.outcome, Outcome::Violation { enforced: false, .. }))
+        .filter(|v| {
+            matches!(
+                v.outcome,
+                Outcome::Violation {
+                    enforced: false,
+                    ..
+                }
+            )
+        })
         .count();
     tracing::info!(
         target: "customs::decision",

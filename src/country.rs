@@ -21,7 +21,11 @@ impl Country {
         }
         let up = [b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase()];
         let idx = index_of(up);
-        if VALID.contains(idx) { Some(Country(up)) } else { None }
+        if VALID.contains(idx) {
+            Some(Country(up))
+        } else {
+            None
+        }
     }
 
     /// Parses what a country field may hold: alpha-2, alpha-3 or a common English name
@@ -125,7 +129,9 @@ impl CountrySet {
         }
     }
     pub fn iter(&self) -> impl Iterator<Item = Country> + '_ {
-        (0..SLOTS).filter(|i| self.contains(*i)).map(Country::from_index)
+        (0..SLOTS)
+            .filter(|i| self.contains(*i))
+            .map(Country::from_index)
     }
 }
 
@@ -216,7 +222,9 @@ const ALIASES: &[(&str, &str)] = &[
 static NAMES: LazyLock<HashMap<String, Country>> = LazyLock::new(|| {
     let mut m = HashMap::new();
     for cc in CountryCode::iter() {
-        let Some(c) = Country::from_alpha2(cc.alpha2()) else { continue };
+        let Some(c) = Country::from_alpha2(cc.alpha2()) else {
+            continue;
+        };
         let name = cc.name();
         m.insert(normalise_name(name), c);
         // "Bolivia (Plurinational State of)" -> "Bolivia"; "Taiwan, Province of China" -> "Taiwan"
@@ -234,8 +242,8 @@ static NAMES: LazyLock<HashMap<String, Country>> = LazyLock::new(|| {
 
 /// The 27 member states of the European Union.
 pub const EU_MEMBERS: &[&str] = &[
-    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
-    "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
+    "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
 ];
 
 /// The European Economic Area: the EU plus Iceland, Liechtenstein and Norway.
@@ -248,7 +256,12 @@ pub fn builtin_set(name: &str) -> Option<CountrySet> {
         "EEA" => EU_MEMBERS.iter().chain(EEA_EXTRA).copied().collect(),
         _ => return None,
     };
-    Some(codes.iter().filter_map(|c| Country::from_alpha2(c)).collect())
+    Some(
+        codes
+            .iter()
+            .filter_map(|c| Country::from_alpha2(c))
+            .collect(),
+    )
 }
 
 pub const BUILTIN_SETS: &[&str] = &["EU", "EEA"];
@@ -264,9 +277,17 @@ mod tests {
         assert_eq!(Country::parse_loose("DEU"), Some(de));
         assert_eq!(Country::parse_loose("Germany"), Some(de));
         assert_eq!(Country::parse_loose(" germany "), Some(de));
-        assert_eq!(Country::parse_loose("United Kingdom").unwrap().as_str(), "GB");
+        assert_eq!(
+            Country::parse_loose("United Kingdom").unwrap().as_str(),
+            "GB"
+        );
         assert_eq!(Country::parse_loose("UK").unwrap().as_str(), "GB");
-        assert_eq!(Country::parse_loose("United States of America").unwrap().as_str(), "US");
+        assert_eq!(
+            Country::parse_loose("United States of America")
+                .unwrap()
+                .as_str(),
+            "US"
+        );
         assert_eq!(Country::parse_loose("Bolivia").unwrap().as_str(), "BO");
         assert_eq!(Country::from_alpha2("ZZ"), None);
         assert_eq!(Country::parse_loose("N/A"), None);
@@ -287,7 +308,10 @@ mod tests {
 
     #[test]
     fn bitset_roundtrip() {
-        let s: CountrySet = ["US", "DE", "ZW", "AD"].iter().filter_map(|c| Country::from_alpha2(c)).collect();
+        let s: CountrySet = ["US", "DE", "ZW", "AD"]
+            .iter()
+            .filter_map(|c| Country::from_alpha2(c))
+            .collect();
         let v: Vec<String> = s.iter().map(|c| c.to_string()).collect();
         assert_eq!(v, ["AD", "DE", "US", "ZW"]);
     }

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::extract::{FieldKind, Facts, SignalKind};
+use crate::extract::{Facts, FieldKind, SignalKind};
 use crate::policy::Policy;
 use crate::policy::compile::{JurId, Mode, OnViolation, RegionMask, RouteId, UpstreamId};
 
@@ -113,7 +113,11 @@ struct Violation {
 }
 
 pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
-    let route = policy.routes.get(dest.route).map(|r| r.name.clone()).unwrap_or_default();
+    let route = policy
+        .routes
+        .get(dest.route)
+        .map(|r| r.name.clone())
+        .unwrap_or_default();
     let mut d = Decision {
         action: Action::Block,
         would: None,
@@ -131,12 +135,14 @@ pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
         verdicts: vec![],
     };
     let Some(up) = policy.upstreams.get(dest.upstream) else {
-        d.errors.push("internal: the route's upstream is not in the policy".into());
+        d.errors
+            .push("internal: the route's upstream is not in the policy".into());
         d.reasons.push("internal_error".into());
         return d;
     };
     let Some(region) = policy.regions.get(up.region) else {
-        d.errors.push("internal: the upstream's region is not in the policy".into());
+        d.errors
+            .push("internal: the upstream's region is not in the policy".into());
         d.reasons.push("internal_error".into());
         return d;
     };
@@ -150,11 +156,18 @@ pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
     let mut all_jurs: Vec<JurId> = Vec::new();
 
     for rec in &facts.records {
-        let mut jurs: Vec<JurId> = rec.evidence.iter().filter_map(|e| policy.jurisdiction_of(e.country)).collect();
+        let mut jurs: Vec<JurId> = rec
+            .evidence
+            .iter()
+            .filter_map(|e| policy.jurisdiction_of(e.country))
+            .collect();
         jurs.sort_unstable();
         jurs.dedup();
-        let mut evidence: Vec<String> =
-            rec.evidence.iter().map(|e| format!("{}:{}", e.kind.as_str(), e.country)).collect();
+        let mut evidence: Vec<String> = rec
+            .evidence
+            .iter()
+            .map(|e| format!("{}:{}", e.kind.as_str(), e.country))
+            .collect();
         evidence.sort();
         evidence.dedup();
         let mut personal: Vec<FieldKind> = rec.personal.iter().map(|p| p.kind).collect();
@@ -162,7 +175,11 @@ pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
         personal.dedup();
         let mut v = Verdict {
             pointer: rec.pointer.clone(),
-            jurisdictions: jurs.iter().filter_map(|j| policy.jurisdictions.get(*j)).map(|j| j.name.clone()).collect(),
+            jurisdictions: jurs
+                .iter()
+                .filter_map(|j| policy.jurisdictions.get(*j))
+                .map(|j| j.name.clone())
+                .collect(),
             countries: rec.countries().iter().map(|c| c.to_string()).collect(),
             evidence,
             personal,
@@ -199,7 +216,8 @@ pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
         }
         for j in &jurs {
             let Some(jur) = policy.jurisdictions.get(*j) else {
-                d.errors.push("internal: a jurisdiction id is out of range".into());
+                d.errors
+                    .push("internal: a jurisdiction id is out of range".into());
                 continue;
             };
             need = need.and(jur.allowed);
@@ -224,7 +242,11 @@ pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
     }
     all_jurs.sort_unstable();
     all_jurs.dedup();
-    d.jurisdictions = all_jurs.iter().filter_map(|j| policy.jurisdictions.get(*j)).map(|j| j.name.clone()).collect();
+    d.jurisdictions = all_jurs
+        .iter()
+        .filter_map(|j| policy.jurisdictions.get(*j))
+        .map(|j| j.name.clone())
+        .collect();
 
     if !d.errors.is_empty() {
         d.reasons.push("internal_error".into());
@@ -241,14 +263,23 @@ pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
         d.target = Some(up.name.clone());
         d.target_id = Some(dest.upstream);
         d.rules = d.jurisdictions.clone();
-        d.reasons.push(if d.personal_records == 0 { "no_personal_data".into() } else { "in_region".into() });
+        d.reasons.push(if d.personal_records == 0 {
+            "no_personal_data".into()
+        } else {
+            "in_region".into()
+        });
         return d;
     }
 
     // What enforcement does, given a set of violations.
     let enforce = |vs: &[&Violation]| -> (Action, Option<UpstreamId>, &'static str) {
         if vs.iter().all(|v| v.on_violation == OnViolation::Reroute) {
-            match up.alternatives.iter().find(|a| policy.upstreams.get(**a).is_some_and(|t| need.contains(t.region))) {
+            match up.alternatives.iter().find(|a| {
+                policy
+                    .upstreams
+                    .get(**a)
+                    .is_some_and(|t| need.contains(t.region))
+            }) {
                 Some(a) => (Action::Reroute, Some(*a), "rerouted_in_region"),
                 None => (Action::Block, None, "no_in_region_alternative"),
             }

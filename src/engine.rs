@@ -42,17 +42,33 @@ pub struct Evaluation {
     pub decision: Decision,
 }
 
-pub fn evaluate_request(policy: &Policy, geo: &dyn GeoLookup, req: &RequestView<'_>) -> Result<Evaluation, Refusal> {
-    let route_id = policy.match_route(req.host, req.path).ok_or(Refusal::NoRoute)?;
+pub fn evaluate_request(
+    policy: &Policy,
+    geo: &dyn GeoLookup,
+    req: &RequestView<'_>,
+) -> Result<Evaluation, Refusal> {
+    let route_id = policy
+        .match_route(req.host, req.path)
+        .ok_or(Refusal::NoRoute)?;
     let route = policy.routes.get(route_id).ok_or(Refusal::NoRoute)?;
     let profile = policy.profiles.get(route.profile).ok_or(Refusal::NoRoute)?;
     let facts = extract::extract(
         policy,
         profile,
         geo,
-        BodyMeta { content_type: req.content_type, content_encoding: req.content_encoding },
+        BodyMeta {
+            content_type: req.content_type,
+            content_encoding: req.content_encoding,
+        },
         req.body,
     )?;
-    let decision = decide::evaluate(policy, &facts, Destination { route: route_id, upstream: route.upstream });
+    let decision = decide::evaluate(
+        policy,
+        &facts,
+        Destination {
+            route: route_id,
+            upstream: route.upstream,
+        },
+    );
     Ok(Evaluation { facts, decision })
 }

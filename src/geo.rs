@@ -64,15 +64,22 @@ impl MaxMindGeo {
         })?;
         let geo = MaxMindGeo { reader };
         // A database of some other kind (ASN, ISP) would silently answer nothing: refuse it.
-        if geo.lookup_raw(IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8))).is_none() {
-            return Err(GeoError::NoCountryData { path: path.display().to_string() });
+        if geo
+            .lookup_raw(IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8)))
+            .is_none()
+        {
+            return Err(GeoError::NoCountryData {
+                path: path.display().to_string(),
+            });
         }
         Ok(geo)
     }
 
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, GeoError> {
-        let reader = maxminddb::Reader::from_source(bytes)
-            .map_err(|source| GeoError::Open { path: "<memory>".into(), source })?;
+        let reader = maxminddb::Reader::from_source(bytes).map_err(|source| GeoError::Open {
+            path: "<memory>".into(),
+            source,
+        })?;
         Ok(MaxMindGeo { reader })
     }
 
@@ -179,7 +186,10 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 /// bracketed IPv6, and IPv6 with a zone id.
 pub fn parse_ip(s: &str) -> Option<IpAddr> {
     let t = s.trim();
-    let t = t.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(t);
+    let t = t
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(t);
     let t = t.split('%').next().unwrap_or(t);
     t.parse::<IpAddr>().ok().map(canonical_ip)
 }
@@ -215,9 +225,10 @@ pub fn warm_up() {
 
 const PHONE_CACHE_MAX: usize = 8192;
 
+type PhoneCache = std::collections::HashMap<(String, Option<Country>), Option<Country>>;
+
 thread_local! {
-    static PHONE_CACHE: std::cell::RefCell<std::collections::HashMap<(String, Option<Country>), Option<Country>>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    static PHONE_CACHE: std::cell::RefCell<PhoneCache> = std::cell::RefCell::new(PhoneCache::new());
 }
 
 fn phone_country_uncached(normalised: &str, default: Option<Country>) -> Option<Country> {
@@ -236,7 +247,11 @@ fn phone_country_uncached(normalised: &str, default: Option<Country>) -> Option<
     // validate, but their numbering plan still says where the subject is: accept a
     // number of plausible length whose country the plan resolves.
     let national_digits = number.national().to_string().len();
-    if (6..=14).contains(&national_digits) { Some(country) } else { None }
+    if (6..=14).contains(&national_digits) {
+        Some(country)
+    } else {
+        None
+    }
 }
 
 /// Folds the notations people write phone numbers in to `+digits` or `digits`:
@@ -254,8 +269,10 @@ pub fn normalise_phone(raw: &str) -> Option<String> {
                 return None;
             }
             plus = true;
-        } else if matches!(ch, ' ' | '\u{a0}' | '-' | '.' | '/' | '(' | ')' | '\u{2010}'..='\u{2015}' | '\u{3000}')
-        {
+        } else if matches!(
+            ch,
+            ' ' | '\u{a0}' | '-' | '.' | '/' | '(' | ')' | '\u{2010}'..='\u{2015}' | '\u{3000}'
+        ) {
             continue;
         } else {
             return None;
@@ -309,31 +326,74 @@ mod tests {
     #[test]
     fn canonicalises_embedded_v4() {
         let v4: IpAddr = "81.2.69.142".parse().unwrap();
-        for s in ["::ffff:81.2.69.142", "64:ff9b::5102:458e", "2002:5102:458e::1", "::81.2.69.142"] {
+        for s in [
+            "::ffff:81.2.69.142",
+            "64:ff9b::5102:458e",
+            "2002:5102:458e::1",
+            "::81.2.69.142",
+        ] {
             assert_eq!(canonical_ip(s.parse().unwrap()), v4, "{s}");
         }
-        assert_eq!(parse_ip("[::ffff:8.8.8.8]"), Some("8.8.8.8".parse().unwrap()));
-        assert_eq!(canonical_ip("::1".parse().unwrap()), "::1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            parse_ip("[::ffff:8.8.8.8]"),
+            Some("8.8.8.8".parse().unwrap())
+        );
+        assert_eq!(
+            canonical_ip("::1".parse().unwrap()),
+            "::1".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]
     fn private_and_reserved_are_not_public() {
-        for s in ["10.1.2.3", "192.168.0.1", "127.0.0.1", "100.64.1.1", "169.254.1.1", "0.1.2.3",
-                  "255.255.255.255", "192.0.2.1", "198.18.0.1", "240.0.0.1", "::1", "fe80::1",
-                  "fd00::1", "2001:db8::1", "::ffff:10.0.0.1", "ff02::1"] {
+        for s in [
+            "10.1.2.3",
+            "192.168.0.1",
+            "127.0.0.1",
+            "100.64.1.1",
+            "169.254.1.1",
+            "0.1.2.3",
+            "255.255.255.255",
+            "192.0.2.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "2001:db8::1",
+            "::ffff:10.0.0.1",
+            "ff02::1",
+        ] {
             assert!(!is_public(s.parse().unwrap()), "{s}");
         }
-        for s in ["8.8.8.8", "81.2.69.142", "2a00:1450:4001:80b::200e", "::ffff:8.8.8.8"] {
+        for s in [
+            "8.8.8.8",
+            "81.2.69.142",
+            "2a00:1450:4001:80b::200e",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(is_public(s.parse().unwrap()), "{s}");
         }
     }
 
     #[test]
     fn phone_notations() {
-        assert_eq!(normalise_phone("+44 20 7946 0321").as_deref(), Some("+442079460321"));
-        assert_eq!(normalise_phone("0044 20 7946 0321").as_deref(), Some("+442079460321"));
-        assert_eq!(normalise_phone("(212) 555-0147").as_deref(), Some("2125550147"));
-        assert_eq!(normalise_phone("＋４４ ２０ ７９４６ ０３２１").as_deref(), Some("+442079460321"));
+        assert_eq!(
+            normalise_phone("+44 20 7946 0321").as_deref(),
+            Some("+442079460321")
+        );
+        assert_eq!(
+            normalise_phone("0044 20 7946 0321").as_deref(),
+            Some("+442079460321")
+        );
+        assert_eq!(
+            normalise_phone("(212) 555-0147").as_deref(),
+            Some("2125550147")
+        );
+        assert_eq!(
+            normalise_phone("＋４４ ２０ ７９４６ ０３２１").as_deref(),
+            Some("+442079460321")
+        );
         assert_eq!(normalise_phone("٠٣٠ ٩٠١٨٢٠").as_deref(), Some("030901820"));
         assert_eq!(normalise_phone("order-4415"), None);
         assert_eq!(normalise_phone("12"), None);

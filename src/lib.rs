@@ -23,13 +23,13 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod audit;
+pub mod cli;
 pub mod country;
 pub mod decide;
 pub mod engine;
 pub mod extract;
 pub mod geo;
+pub mod metrics;
 pub mod policy;
 pub mod proxy;
-pub mod cli;
-pub mod metrics;
-pub mod audit;

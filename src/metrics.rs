@@ -4,8 +4,8 @@
 //! action names: never a host, path, IP address or any value from a body.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -34,48 +34,106 @@ pub struct Metrics {
     pub geoip_build_time: IntGauge,
 }
 
-fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, prometheus::Error> {
+fn counter(
+    reg: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntCounterVec, prometheus::Error> {
     let c = IntCounterVec::new(Opts::new(name, help), labels)?;
     reg.register(Box::new(c.clone()))?;
     Ok(c)
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0, 30.0,
 ];
 
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let r = Registry::new();
-        let requests = counter(&r, "customs_requests_total", "Requests handled, by route, action and reason", &["route", "action", "reason"])?;
-        let records = counter(&r, "customs_records_total", "Records inspected, by jurisdiction and the request's action", &["jurisdiction", "action"])?;
-        let blocked = counter(&r, "customs_blocked_transfers_total", "Blocked transfers, by jurisdiction and destination region", &["jurisdiction", "region"])?;
+        let requests = counter(
+            &r,
+            "customs_requests_total",
+            "Requests handled, by route, action and reason",
+            &["route", "action", "reason"],
+        )?;
+        let records = counter(
+            &r,
+            "customs_records_total",
+            "Records inspected, by jurisdiction and the request's action",
+            &["jurisdiction", "action"],
+        )?;
+        let blocked = counter(
+            &r,
+            "customs_blocked_transfers_total",
+            "Blocked transfers, by jurisdiction and destination region",
+            &["jurisdiction", "region"],
+        )?;
         let shadow_violations = counter(
             &r,
             "customs_shadow_violations_total",
             "Transfers forwarded in shadow mode that enforcement would have stopped, by jurisdiction, destination region and the enforced action",
             &["jurisdiction", "region", "would"],
         )?;
-        let rerouted = counter(&r, "customs_rerouted_transfers_total", "Rerouted transfers, by jurisdiction and target upstream", &["jurisdiction", "upstream"])?;
-        let inspection_failures = counter(&r, "customs_inspection_failures_total", "Bodies that could not be inspected (never forwarded), by reason", &["reason"])?;
-        let upstream_errors = counter(&r, "customs_upstream_errors_total", "Upstream failures, by upstream and kind", &["upstream", "kind"])?;
+        let rerouted = counter(
+            &r,
+            "customs_rerouted_transfers_total",
+            "Rerouted transfers, by jurisdiction and target upstream",
+            &["jurisdiction", "upstream"],
+        )?;
+        let inspection_failures = counter(
+            &r,
+            "customs_inspection_failures_total",
+            "Bodies that could not be inspected (never forwarded), by reason",
+            &["reason"],
+        )?;
+        let upstream_errors = counter(
+            &r,
+            "customs_upstream_errors_total",
+            "Upstream failures, by upstream and kind",
+            &["upstream", "kind"],
+        )?;
         let request_duration = HistogramVec::new(
-            HistogramOpts::new("customs_request_duration_seconds", "Time from request head to response head, by route").buckets(LATENCY_BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "customs_request_duration_seconds",
+                "Time from request head to response head, by route",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
             &["route"],
         )?;
         r.register(Box::new(request_duration.clone()))?;
         let inspection_duration = Histogram::with_opts(
-            HistogramOpts::new("customs_inspection_duration_seconds", "Time spent extracting, tagging and deciding").buckets(LATENCY_BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "customs_inspection_duration_seconds",
+                "Time spent extracting, tagging and deciding",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
         )?;
         r.register(Box::new(inspection_duration.clone()))?;
-        let inspected_bytes = IntCounter::new("customs_inspected_body_bytes_total", "Request body bytes inspected")?;
+        let inspected_bytes = IntCounter::new(
+            "customs_inspected_body_bytes_total",
+            "Request body bytes inspected",
+        )?;
         r.register(Box::new(inspected_bytes.clone()))?;
-        let policy_info = IntGaugeVec::new(Opts::new("customs_policy_info", "The loaded policy, labelled with its hash"), &["hash"])?;
+        let policy_info = IntGaugeVec::new(
+            Opts::new(
+                "customs_policy_info",
+                "The loaded policy, labelled with its hash",
+            ),
+            &["hash"],
+        )?;
         r.register(Box::new(policy_info.clone()))?;
-        let policy_loaded_at = IntGauge::new("customs_policy_loaded_timestamp_seconds", "When the loaded policy was loaded (Unix time)")?;
+        let policy_loaded_at = IntGauge::new(
+            "customs_policy_loaded_timestamp_seconds",
+            "When the loaded policy was loaded (Unix time)",
+        )?;
         r.register(Box::new(policy_loaded_at.clone()))?;
-        let geoip_build_time =
-            IntGauge::new("customs_geoip_build_timestamp_seconds", "When the loaded GeoIP database was built (Unix time)")?;
+        let geoip_build_time = IntGauge::new(
+            "customs_geoip_build_timestamp_seconds",
+            "When the loaded GeoIP database was built (Unix time)",
+        )?;
         r.register(Box::new(geoip_build_time.clone()))?;
         Ok(Metrics {
             registry: r,
@@ -98,7 +156,10 @@ impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
-        if TextEncoder::new().encode(&self.registry.gather(), &mut buf).is_err() {
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .is_err()
+        {
             return String::new();
         }
         String::from_utf8(buf).unwrap_or_default()

@@ -9,16 +9,35 @@ fn root() -> PathBuf {
 }
 
 fn customs(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_customs")).current_dir(root()).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_customs"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn explain(url: &str, fixture: &str, extra: &[&str]) -> (i32, serde_json::Value) {
     let body = format!("tests/fixtures/{fixture}");
-    let mut args = vec!["explain", "--config", "config/policy.toml", "--url", url, "--body", &body, "--format", "json"];
+    let mut args = vec![
+        "explain",
+        "--config",
+        "config/policy.toml",
+        "--url",
+        url,
+        "--body",
+        &body,
+        "--format",
+        "json",
+    ];
     args.extend_from_slice(extra);
     let out = customs(&args);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     (out.status.code().unwrap(), v)
 }
 
@@ -35,8 +54,16 @@ fn gb_complainant_in_a_chat_message_string_is_blocked() {
     let rec = &v["verdicts"][0];
     assert_eq!(rec["pointer"], "/content");
     assert_eq!(rec["jurisdictions"], serde_json::json!(["UK"]));
-    let ev: Vec<&str> = rec["evidence"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
-    assert!(ev.contains(&"text_phone:GB") && ev.contains(&"text_ip:GB"), "{ev:?}");
+    let ev: Vec<&str> = rec["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(
+        ev.contains(&"text_phone:GB") && ev.contains(&"text_ip:GB"),
+        "{ev:?}"
+    );
 }
 
 #[test]
@@ -64,7 +91,12 @@ fn eea_record_to_crm_is_rerouted_to_crm_eu() {
 #[test]
 fn support_ticket_national_phone_is_read_with_the_locale() {
     let (_, v) = explain(CRM, "support-ticket.json", &[]);
-    let ev: Vec<&str> = v["verdicts"][0]["evidence"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    let ev: Vec<&str> = v["verdicts"][0]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
     assert_eq!(ev, ["locale:DE", "phone:DE"]);
 }
 
@@ -91,8 +123,23 @@ fn unknown_jurisdiction_follows_the_unknown_setting() {
         .replace("../geoip/", &format!("{}/geoip/", root().display()));
     let p = dir.path().join("allow.toml");
     std::fs::write(&p, src).unwrap();
-    let out = customs(&["explain", "--config", p.to_str().unwrap(), "--url", CRM, "--body", "tests/fixtures/unknown-subject.json", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = customs(&[
+        "explain",
+        "--config",
+        p.to_str().unwrap(),
+        "--url",
+        CRM,
+        "--body",
+        "tests/fixtures/unknown-subject.json",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["action"], "allow");
 }
@@ -103,8 +150,18 @@ fn mixed_batch_cannot_be_rerouted_and_is_blocked() {
     assert_eq!(code, 2);
     assert_eq!(v["action"], "block");
     assert_eq!(v["records"], 6);
-    let j: Vec<&str> = v["verdicts"].as_array().unwrap().iter().map(|r| r["pointer"].as_str().unwrap()).collect();
-    assert_eq!(j, ["/users/0", "/users/1", "/users/2", "/users/3", "/users/4", "/users/5"]);
+    let j: Vec<&str> = v["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        j,
+        [
+            "/users/0", "/users/1", "/users/2", "/users/3", "/users/4", "/users/5"
+        ]
+    );
     // Canada is in no jurisdiction of this policy: known, and unrestricted.
     assert_eq!(v["verdicts"][4]["countries"], serde_json::json!(["CA"]));
     assert_eq!(v["verdicts"][4]["outcome"], "allowed");
@@ -123,9 +180,28 @@ fn moderation_report_has_two_subjects() {
 
 #[test]
 fn ndjson_export_is_read_line_by_line() {
-    let (_, v) = explain(CRM, "crm-export.ndjson", &["-H", "Content-Type: application/x-ndjson"]);
-    let c: Vec<String> = v["verdicts"].as_array().unwrap().iter().map(|r| r["countries"].to_string()).collect();
-    assert_eq!(c, [r#"["US"]"#, r#"["DE"]"#, r#"["FR"]"#, r#"["GB"]"#, r#"["BR"]"#, r#"["CA","US"]"#]);
+    let (_, v) = explain(
+        CRM,
+        "crm-export.ndjson",
+        &["-H", "Content-Type: application/x-ndjson"],
+    );
+    let c: Vec<String> = v["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["countries"].to_string())
+        .collect();
+    assert_eq!(
+        c,
+        [
+            r#"["US"]"#,
+            r#"["DE"]"#,
+            r#"["FR"]"#,
+            r#"["GB"]"#,
+            r#"["BR"]"#,
+            r#"["CA","US"]"#
+        ]
+    );
 }
 
 #[test]
@@ -139,42 +215,88 @@ fn no_route_is_refused() {
 
 #[test]
 fn human_output_names_the_rule_and_the_evidence_but_no_value() {
-    let out = customs(&["explain", "--config", "config/policy.toml", "--url", CHAT, "--body", "tests/fixtures/chat-message.json"]);
+    let out = customs(&[
+        "explain",
+        "--config",
+        "config/policy.toml",
+        "--url",
+        CHAT,
+        "--body",
+        "tests/fixtures/chat-message.json",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let s = String::from_utf8(out.stdout).unwrap();
     assert!(s.starts_with("decision: BLOCK"), "{s}");
-    assert!(s.contains("UK: personal data of UK subjects may go to `eu`, `uk`"), "{s}");
+    assert!(
+        s.contains("UK: personal data of UK subjects may go to `eu`, `uk`"),
+        "{s}"
+    );
     assert!(s.contains("text_phone:GB"), "{s}");
     for value in ["amelia", "7946", "81.2.69.142", "Amelia Hart"] {
-        assert!(!s.contains(value), "explain printed a personal value `{value}`:\n{s}");
+        assert!(
+            !s.contains(value),
+            "explain printed a personal value `{value}`:\n{s}"
+        );
     }
 }
 
 #[test]
 fn check_valid_and_invalid() {
     let out = customs(&["check", "--config", "config/policy.toml"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: policy `config/policy.toml` is valid"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .starts_with("ok: policy `config/policy.toml` is valid")
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
     let src = std::fs::read_to_string(root().join("config/policy.toml")).unwrap();
-    std::fs::write(&bad, src.replace("allowed_regions = [\"eu\"]", "allowed_regions = [\"euu\"]")).unwrap();
+    std::fs::write(
+        &bad,
+        src.replace("allowed_regions = [\"eu\"]", "allowed_regions = [\"euu\"]"),
+    )
+    .unwrap();
     let out = customs(&["check", "--config", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("error: unknown region `euu` in jurisdiction `EEA`"), "{err}");
+    assert!(
+        err.contains("error: unknown region `euu` in jurisdiction `EEA`"),
+        "{err}"
+    );
     assert!(err.contains("= help: did you mean `eu`?"), "{err}");
-    assert!(err.contains("allowed_regions = [\"euu\"]\n   |                    ^^^^^"), "{err}");
+    assert!(
+        err.contains("allowed_regions = [\"euu\"]\n   |                    ^^^^^"),
+        "{err}"
+    );
 
-    let out = customs(&["check", "--config", bad.to_str().unwrap(), "--format", "json"]);
+    let out = customs(&[
+        "check",
+        "--config",
+        bad.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(3));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["valid"], false);
     assert_eq!(v["diagnostics"][0]["kind"], "unknown_region");
     assert!(v["diagnostics"][0]["line"].as_u64().unwrap() > 1);
 
-    let out = customs(&["explain", "--config", bad.to_str().unwrap(), "--url", CRM, "--body", "tests/fixtures/us-user.json"]);
+    let out = customs(&[
+        "explain",
+        "--config",
+        bad.to_str().unwrap(),
+        "--url",
+        CRM,
+        "--body",
+        "tests/fixtures/us-user.json",
+    ]);
     assert_eq!(out.status.code(), Some(3));
     let out = customs(&["check", "--config", "no/such/file.toml"]);
     assert_eq!(out.status.code(), Some(1));
@@ -183,7 +305,17 @@ fn check_valid_and_invalid() {
 #[test]
 fn fixtures_exist_in_the_repository() {
     // Tests must not read ../shared: every fixture used here is committed.
-    for f in ["chat-message.json", "aggregate-stats.json", "batch-users.json", "support-ticket.json", "moderation-report.json", "crm-export.ndjson"] {
-        assert!(Path::new(&root().join("tests/fixtures").join(f)).exists(), "{f}");
+    for f in [
+        "chat-message.json",
+        "aggregate-stats.json",
+        "batch-users.json",
+        "support-ticket.json",
+        "moderation-report.json",
+        "crm-export.ndjson",
+    ] {
+        assert!(
+            Path::new(&root().join("tests/fixtures").join(f)).exists(),
+            "{f}"
+        );
     }
 }

@@ -33,7 +33,11 @@ upstream = "crm-us"
 fn errors(src: &str) -> Vec<Located> {
     match policy::load(src) {
         Ok(_) => panic!("policy unexpectedly valid:\n{src}"),
-        Err(d) => d.iter().filter(|d| d.severity == Severity::Error).map(|d| locate(src, d)).collect(),
+        Err(d) => d
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| locate(src, d))
+            .collect(),
     }
 }
 
@@ -45,7 +49,9 @@ fn one(src: &str, kind: DiagKind) -> Located {
 }
 
 fn line_col(src: &str, needle: &str) -> (usize, usize) {
-    let at = src.find(needle).unwrap_or_else(|| panic!("`{needle}` not in source"));
+    let at = src
+        .find(needle)
+        .unwrap_or_else(|| panic!("`{needle}` not in source"));
     let line = src[..at].matches('\n').count() + 1;
     let col = at - src[..at].rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
     (line, col)
@@ -60,7 +66,10 @@ fn base_is_valid() {
 
 #[test]
 fn syntax_error() {
-    let src = BASE.replace("countries = [\"US\"]\n[regions.eu]", "countries = [\"US\"\n[regions.eu]");
+    let src = BASE.replace(
+        "countries = [\"US\"]\n[regions.eu]",
+        "countries = [\"US\"\n[regions.eu]",
+    );
     let e = one(&src, DiagKind::Syntax);
     assert!(e.line >= 3, "{e:?}");
 }
@@ -84,7 +93,10 @@ fn unknown_top_level_key() {
 
 #[test]
 fn wrong_type() {
-    let src = BASE.replace("countries = [\"US\"]\n[regions.eu]", "countries = \"US\"\n[regions.eu]");
+    let src = BASE.replace(
+        "countries = [\"US\"]\n[regions.eu]",
+        "countries = \"US\"\n[regions.eu]",
+    );
     let e = one(&src, DiagKind::WrongType);
     assert!(e.message.contains("invalid type"), "{e:?}");
     assert_eq!((e.line, e.column), line_col(&src, "\"US\"\n[regions.eu]"));
@@ -105,7 +117,10 @@ fn unknown_region_with_hint() {
 fn unknown_jurisdiction_with_hint() {
     let src = format!("{BASE}[unknown]\ntreat_as = \"EAA\"\n");
     let e = one(&src, DiagKind::UnknownJurisdiction);
-    assert_eq!(e.message, "unknown jurisdiction `EAA` in `unknown.treat_as`");
+    assert_eq!(
+        e.message,
+        "unknown jurisdiction `EAA` in `unknown.treat_as`"
+    );
     assert_eq!(e.help.as_deref(), Some("did you mean `EEA`?"));
     assert_eq!((e.line, e.column), line_col(&src, "\"EAA\""));
 }
@@ -123,33 +138,57 @@ fn route_to_unknown_upstream() {
 fn unknown_alternative() {
     let src = BASE.replace("alternatives = [\"crm-eu\"]", "alternatives = [\"crm-ue\"]");
     let e = one(&src, DiagKind::UnknownUpstream);
-    assert_eq!(e.message, "unknown upstream `crm-ue` in the alternatives of upstream `crm-us`");
+    assert_eq!(
+        e.message,
+        "unknown upstream `crm-ue` in the alternatives of upstream `crm-us`"
+    );
 }
 
 #[test]
 fn unknown_profile() {
-    let src = BASE.replace("upstream = \"crm-us\"\n", "upstream = \"crm-us\"\nprofile = \"chatt\"\n");
+    let src = BASE.replace(
+        "upstream = \"crm-us\"\n",
+        "upstream = \"crm-us\"\nprofile = \"chatt\"\n",
+    );
     let e = one(&src, DiagKind::UnknownProfile);
     assert_eq!(e.message, "unknown profile `chatt` in route `crm`");
 }
 
 #[test]
 fn unknown_country_with_hints() {
-    let src = BASE.replace("countries = [\"US\"]\nallowed", "countries = [\"USA\"]\nallowed");
+    let src = BASE.replace(
+        "countries = [\"US\"]\nallowed",
+        "countries = [\"USA\"]\nallowed",
+    );
     let e = one(&src, DiagKind::UnknownCountry);
     assert_eq!(e.message, "unknown country code `USA` in jurisdiction `US`");
     assert_eq!(e.help.as_deref(), Some("did you mean `US`?"));
-    let src = BASE.replace("countries = [\"US\"]\n[regions.eu]", "countries = [\"EEA\"]\n[regions.eu]");
+    let src = BASE.replace(
+        "countries = [\"US\"]\n[regions.eu]",
+        "countries = [\"EEA\"]\n[regions.eu]",
+    );
     let e = one(&src, DiagKind::UnknownCountry);
-    assert_eq!(e.help.as_deref(), Some("`EEA` is a built-in country group: write `include = [\"EEA\"]`"));
-    let src = BASE.replace("countries = [\"US\"]\n[regions.eu]", "countries = [\"us\"]\n[regions.eu]");
+    assert_eq!(
+        e.help.as_deref(),
+        Some("`EEA` is a built-in country group: write `include = [\"EEA\"]`")
+    );
+    let src = BASE.replace(
+        "countries = [\"US\"]\n[regions.eu]",
+        "countries = [\"us\"]\n[regions.eu]",
+    );
     let e = one(&src, DiagKind::UnknownCountry);
-    assert_eq!(e.message, "country codes are upper case: `us` in region `us`");
+    assert_eq!(
+        e.message,
+        "country codes are upper case: `us` in region `us`"
+    );
 }
 
 #[test]
 fn unknown_builtin_set() {
-    let src = BASE.replace("include = [\"EEA\"]\n[jurisdictions.US]", "include = [\"EEEA\"]\n[jurisdictions.US]");
+    let src = BASE.replace(
+        "include = [\"EEA\"]\n[jurisdictions.US]",
+        "include = [\"EEEA\"]\n[jurisdictions.US]",
+    );
     let e = one(&src, DiagKind::UnknownSet);
     assert_eq!(e.message, "unknown country group `EEEA` in region `eu`");
     assert_eq!(e.help.as_deref(), Some("did you mean `EEA`?"));
@@ -168,15 +207,27 @@ fn jurisdiction_without_allowed_region() {
 
 #[test]
 fn overlapping_jurisdictions() {
-    let src = BASE.replace("countries = [\"US\"]\nallowed", "countries = [\"US\", \"DE\"]\nallowed");
+    let src = BASE.replace(
+        "countries = [\"US\"]\nallowed",
+        "countries = [\"US\", \"DE\"]\nallowed",
+    );
     let e = one(&src, DiagKind::OverlappingJurisdictions);
-    assert_eq!(e.message, "country `DE` is in both jurisdiction `EEA` and jurisdiction `US`");
-    assert_eq!((e.line, e.column), line_col(&src, "US]\ncountries = [\"US\", \"DE\"]"));
+    assert_eq!(
+        e.message,
+        "country `DE` is in both jurisdiction `EEA` and jurisdiction `US`"
+    );
+    assert_eq!(
+        (e.line, e.column),
+        line_col(&src, "US]\ncountries = [\"US\", \"DE\"]")
+    );
 }
 
 #[test]
 fn reroute_target_that_still_violates() {
-    let src = BASE.replace("url = \"http://127.0.0.1:2\"\nregion = \"eu\"", "url = \"http://127.0.0.1:2\"\nregion = \"us\"");
+    let src = BASE.replace(
+        "url = \"http://127.0.0.1:2\"\nregion = \"eu\"",
+        "url = \"http://127.0.0.1:2\"\nregion = \"us\"",
+    );
     let e = one(&src, DiagKind::RerouteViolates);
     assert_eq!(
         e.message,
@@ -196,29 +247,45 @@ fn invalid_enum_value_with_hint() {
 
 #[test]
 fn invalid_url() {
-    let src = BASE.replace("url = \"http://127.0.0.1:1\"", "url = \"ftp://127.0.0.1:1\"");
+    let src = BASE.replace(
+        "url = \"http://127.0.0.1:1\"",
+        "url = \"ftp://127.0.0.1:1\"",
+    );
     let e = one(&src, DiagKind::InvalidUrl);
-    assert!(e.message.starts_with("the url of upstream `crm-us` is not an absolute"), "{e:?}");
+    assert!(
+        e.message
+            .starts_with("the url of upstream `crm-us` is not an absolute"),
+        "{e:?}"
+    );
 }
 
 #[test]
 fn invalid_selector() {
     let src = format!("{BASE}[profiles.p]\nrecords = [\"$.users[\"]\n");
     let e = one(&src, DiagKind::InvalidSelector);
-    assert!(e.message.starts_with("invalid JSONPath selector in profile `p`"), "{e:?}");
+    assert!(
+        e.message
+            .starts_with("invalid JSONPath selector in profile `p`"),
+        "{e:?}"
+    );
     assert_eq!((e.line, e.column), line_col(&src, "\"$.users[\""));
 }
 
 #[test]
 fn duplicate_route_name() {
-    let src = format!("{BASE}[[routes]]\nname = \"crm\"\npath_prefix = \"/crm2/\"\nupstream = \"crm-us\"\n");
+    let src = format!(
+        "{BASE}[[routes]]\nname = \"crm\"\npath_prefix = \"/crm2/\"\nupstream = \"crm-us\"\n"
+    );
     let e = one(&src, DiagKind::DuplicateName);
     assert_eq!(e.message, "route name `crm` is used twice");
 }
 
 #[test]
 fn missing_upstream_region() {
-    let src = BASE.replace("url = \"http://127.0.0.1:2\"\nregion = \"eu\"", "url = \"http://127.0.0.1:2\"");
+    let src = BASE.replace(
+        "url = \"http://127.0.0.1:2\"\nregion = \"eu\"",
+        "url = \"http://127.0.0.1:2\"",
+    );
     let e = one(&src, DiagKind::MissingKey);
     assert_eq!(e.message, "upstream `crm-eu` has no `region`");
 }
@@ -241,7 +308,10 @@ fn warnings_do_not_stop_loading() {
     let src = format!("{BASE}[upstreams.spare]\nurl = \"http://127.0.0.1:3\"\nregion = \"us\"\n");
     let (_, warnings) = policy::load(&src).unwrap();
     assert_eq!(warnings.len(), 1);
-    assert_eq!(warnings[0].message, "upstream `spare` is not used by any route");
+    assert_eq!(
+        warnings[0].message,
+        "upstream `spare` is not used by any route"
+    );
 }
 
 #[test]

@@ -38,18 +38,32 @@ async fn allowed_record_is_forwarded_byte_for_byte_with_tags() {
     assert_eq!(r.headers["customs-decision"], "allow");
     assert_eq!(r.headers["x-request-id"], headers["x-request-id"]);
     assert_eq!(r.headers["x-forwarded-for"], "127.0.0.1");
-    assert_eq!(r.headers["forwarded"].to_str().unwrap(), format!("for=127.0.0.1;proto=http;host=\"{}\"", s.proxy.addr));
+    assert_eq!(
+        r.headers["forwarded"].to_str().unwrap(),
+        format!("for=127.0.0.1;proto=http;host=\"{}\"", s.proxy.addr)
+    );
     assert_eq!(r.headers["authorization"], "Bearer end-to-end");
     assert_eq!(r.headers["content-type"], JSON);
-    assert!(r.headers.get("x-secret-hop").is_none(), "a header named in Connection was forwarded");
-    assert_eq!(r.headers["host"].to_str().unwrap(), s.crm_us.addr.to_string());
+    assert!(
+        r.headers.get("x-secret-hop").is_none(),
+        "a header named in Connection was forwarded"
+    );
+    assert_eq!(
+        r.headers["host"].to_str().unwrap(),
+        s.crm_us.addr.to_string()
+    );
     assert_eq!(s.crm_eu.count() + s.chat.count(), 0);
 }
 
 #[tokio::test]
 async fn blocked_transfer_reaches_nobody_and_names_rule_and_pointers() {
     let s = Setup::new().await;
-    let (status, headers, body) = post(&s.proxy.url("/chat/im/v1/messages"), JSON, fixture("chat-message.json")).await;
+    let (status, headers, body) = post(
+        &s.proxy.url("/chat/im/v1/messages"),
+        JSON,
+        fixture("chat-message.json"),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(headers["content-type"], "application/problem+json");
     let p = json(&body);
@@ -63,10 +77,26 @@ async fn blocked_transfer_reaches_nobody_and_names_rule_and_pointers() {
     for v in ["amelia", "7946", "81.2.69.142", "Hart"] {
         assert!(!text.contains(v), "problem body leaks `{v}`: {text}");
     }
-    assert_eq!(s.total_received(), 0, "a blocked transfer reached an upstream");
+    assert_eq!(
+        s.total_received(),
+        0,
+        "a blocked transfer reached an upstream"
+    );
     let m = s.proxy.metrics().await;
-    assert_eq!(metric(&m, r#"customs_blocked_transfers_total{jurisdiction="UK",region="cn"}"#), 1.0);
-    assert_eq!(metric(&m, r#"customs_requests_total{action="block",reason="no_in_region_alternative",route="chat"}"#), 1.0);
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_blocked_transfers_total{jurisdiction="UK",region="cn"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_requests_total{action="block",reason="no_in_region_alternative",route="chat"}"#
+        ),
+        1.0
+    );
 }
 
 #[tokio::test]
@@ -78,7 +108,11 @@ async fn eea_record_is_rerouted_to_the_in_region_upstream() {
     assert_eq!(resp, "ok from crm-eu");
     assert_eq!(headers["customs-rerouted-to"], "crm-eu");
     assert_eq!(headers["customs-decision"], "reroute");
-    assert_eq!(s.crm_us.count(), 0, "the out-of-region upstream received the transfer");
+    assert_eq!(
+        s.crm_us.count(),
+        0,
+        "the out-of-region upstream received the transfer"
+    );
     let got = s.crm_eu.received();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body.as_ref(), body.as_slice());
@@ -86,7 +120,13 @@ async fn eea_record_is_rerouted_to_the_in_region_upstream() {
     assert_eq!(got[0].headers["customs-jurisdictions"], "EEA");
     assert_eq!(got[0].headers["customs-decision"], "reroute");
     let m = s.proxy.metrics().await;
-    assert_eq!(metric(&m, r#"customs_rerouted_transfers_total{jurisdiction="EEA",upstream="crm-eu"}"#), 1.0);
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_rerouted_transfers_total{jurisdiction="EEA",upstream="crm-eu"}"#
+        ),
+        1.0
+    );
 }
 
 #[tokio::test]
@@ -101,19 +141,47 @@ async fn shadow_mode_forwards_and_counts_what_enforce_would_do() {
     assert_eq!(got[0].body.as_ref(), body.as_slice());
     assert_eq!(got[0].headers["customs-jurisdictions"], "UK");
     let m = s.proxy.metrics().await;
-    assert_eq!(metric(&m, r#"customs_shadow_violations_total{jurisdiction="UK",region="cn",would="block"}"#), 1.0);
-    assert_eq!(metric(&m, r#"customs_blocked_transfers_total{jurisdiction="UK",region="cn"}"#), 0.0);
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_shadow_violations_total{jurisdiction="UK",region="cn",would="block"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_blocked_transfers_total{jurisdiction="UK",region="cn"}"#
+        ),
+        0.0
+    );
 }
 
 #[tokio::test]
 async fn per_jurisdiction_shadow_beside_enforced_rules() {
     // UK in shadow, the rest enforced: a UK record to chat is forwarded and reported.
-    let s = Setup::with(|p| p.replace("allowed_regions = [\"uk\", \"eu\"]", "allowed_regions = [\"uk\", \"eu\"]\nmode = \"shadow\"")).await;
-    let (status, _, _) = post(&s.proxy.url("/chat/im/v1/messages"), JSON, fixture("chat-message.json")).await;
+    let s = Setup::with(|p| {
+        p.replace(
+            "allowed_regions = [\"uk\", \"eu\"]",
+            "allowed_regions = [\"uk\", \"eu\"]\nmode = \"shadow\"",
+        )
+    })
+    .await;
+    let (status, _, _) = post(
+        &s.proxy.url("/chat/im/v1/messages"),
+        JSON,
+        fixture("chat-message.json"),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(s.chat.count(), 1);
     // A US record to chat is still blocked.
-    let (status, _, _) = post(&s.proxy.url("/chat/im/v1/messages"), JSON, fixture("us-user.json")).await;
+    let (status, _, _) = post(
+        &s.proxy.url("/chat/im/v1/messages"),
+        JSON,
+        fixture("us-user.json"),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(s.chat.count(), 1);
 }
@@ -133,7 +201,11 @@ async fn aggregate_statistics_pass_unchanged() {
 async fn no_route_is_404_and_forwards_nothing() {
     let s = Setup::new().await;
     for path in ["/", "/elsewhere/crm/", "/CRM/x", "http://evil.example/crm/"] {
-        let url = if path.starts_with("http") { s.proxy.url("/nothing") } else { s.proxy.url(path) };
+        let url = if path.starts_with("http") {
+            s.proxy.url("/nothing")
+        } else {
+            s.proxy.url(path)
+        };
         let (status, headers, body) = post(&url, JSON, fixture("us-user.json")).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(headers["content-type"], "application/problem+json");
@@ -142,12 +214,18 @@ async fn no_route_is_404_and_forwards_nothing() {
     // An absolute-form request for another host is not an open proxy either.
     let mut stream = tokio::net::TcpStream::connect(s.proxy.addr).await.unwrap();
     stream
-        .write_all(b"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+        .write_all(
+            b"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
+        )
         .await
         .unwrap();
     let mut out = Vec::new();
     stream.read_to_end(&mut out).await.unwrap();
-    assert!(out.starts_with(b"HTTP/1.1 404"), "{}", String::from_utf8_lossy(&out));
+    assert!(
+        out.starts_with(b"HTTP/1.1 404"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
     assert_eq!(s.total_received(), 0);
 }
 
@@ -170,17 +248,31 @@ async fn body_at_the_limit_passes_and_over_it_is_413() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(json(&body)["reason"], "body_too_large");
     // Chunked, with no declared length: refused once the limit is crossed.
-    let chunks: Vec<Result<hyper::body::Frame<Bytes>, std::convert::Infallible>> =
-        (0..5).map(|_| Ok(hyper::body::Frame::data(Bytes::from(vec![b' '; 1000])))).collect();
+    let chunks: Vec<Result<hyper::body::Frame<Bytes>, std::convert::Infallible>> = (0..5)
+        .map(|_| Ok(hyper::body::Frame::data(Bytes::from(vec![b' '; 1000]))))
+        .collect();
     let stream_body = http_body_util::StreamBody::new(futures_util_stream(chunks));
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build(hyper_util::client::legacy::connect::HttpConnector::new());
-    let req = Request::post(s.proxy.url("/crm/a")).header("content-type", JSON).body(stream_body).unwrap();
+    let req = Request::post(s.proxy.url("/crm/a"))
+        .header("content-type", JSON)
+        .body(stream_body)
+        .unwrap();
     let resp = client.request(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(s.crm_us.count(), 1, "nothing over the limit may be forwarded");
+    assert_eq!(
+        s.crm_us.count(),
+        1,
+        "nothing over the limit may be forwarded"
+    );
     let m = s.proxy.metrics().await;
-    assert_eq!(metric(&m, r#"customs_inspection_failures_total{reason="body_too_large"}"#), 2.0);
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_inspection_failures_total{reason="body_too_large"}"#
+        ),
+        2.0
+    );
 }
 
 /// A stream that yields the items in order.
@@ -192,7 +284,10 @@ struct IterStream<T>(std::collections::VecDeque<T>);
 
 impl<T: Unpin> futures_core::Stream for IterStream<T> {
     type Item = T;
-    fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
         std::task::Poll::Ready(self.0.pop_front())
     }
 }
@@ -200,14 +295,24 @@ impl<T: Unpin> futures_core::Stream for IterStream<T> {
 #[tokio::test]
 async fn invalid_json_is_400_and_forwards_nothing() {
     let s = Setup::new().await;
-    let (status, _, body) = post(&s.proxy.url("/crm/a"), JSON, &b"{\"email\": \"a@example.org\""[..]).await;
+    let (status, _, body) = post(
+        &s.proxy.url("/crm/a"),
+        JSON,
+        &b"{\"email\": \"a@example.org\""[..],
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(json(&body)["reason"], "invalid_json");
     let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
     let (status, _, body) = post(&s.proxy.url("/crm/a"), JSON, deep).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(json(&body)["reason"], "nesting_too_deep");
-    let (status, _, body) = post(&s.proxy.url("/crm/a"), "application/octet-stream", vec![0u8, 159, 146, 150, 1, 2]).await;
+    let (status, _, body) = post(
+        &s.proxy.url("/crm/a"),
+        "application/octet-stream",
+        vec![0u8, 159, 146, 150, 1, 2],
+    )
+    .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(json(&body)["reason"], "unsupported_content_type");
     let req = Request::post(s.proxy.url("/crm/a"))
@@ -219,8 +324,20 @@ async fn invalid_json_is_400_and_forwards_nothing() {
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(s.total_received(), 0);
     let m = s.proxy.metrics().await;
-    assert_eq!(metric(&m, r#"customs_inspection_failures_total{reason="invalid_json"}"#), 1.0);
-    assert_eq!(metric(&m, r#"customs_inspection_failures_total{reason="nesting_too_deep"}"#), 1.0);
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_inspection_failures_total{reason="invalid_json"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_inspection_failures_total{reason="nesting_too_deep"}"#
+        ),
+        1.0
+    );
 }
 
 #[tokio::test]
@@ -245,13 +362,24 @@ async fn upstream_down_is_502() {
     let dead = closed_port().await;
     let crm_eu = Upstream::start("crm-eu").await;
     let chat = Upstream::start("chat").await;
-    let proxy = Proxy::start(&example_policy(&format!("http://{dead}"), &crm_eu.url(), &chat.url())).await;
+    let proxy = Proxy::start(&example_policy(
+        &format!("http://{dead}"),
+        &crm_eu.url(),
+        &chat.url(),
+    ))
+    .await;
     let (status, headers, body) = post(&proxy.url("/crm/a"), JSON, fixture("us-user.json")).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert_eq!(headers["content-type"], "application/problem+json");
     assert_eq!(json(&body)["reason"], "upstream_unreachable");
     let m = proxy.metrics().await;
-    assert_eq!(metric(&m, r#"customs_upstream_errors_total{kind="connect",upstream="crm-us"}"#), 1.0);
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_upstream_errors_total{kind="connect",upstream="crm-us"}"#
+        ),
+        1.0
+    );
     assert_eq!(crm_eu.count() + chat.count(), 0);
 }
 
@@ -260,27 +388,44 @@ async fn slow_upstream_is_504() {
     let slow = Upstream::start_with("crm-us", Duration::from_secs(3)).await;
     let crm_eu = Upstream::start("crm-eu").await;
     let chat = Upstream::start("chat").await;
-    let src = example_policy(&slow.url(), &crm_eu.url(), &chat.url()).replace("request_timeout_ms = 30000", "request_timeout_ms = 300");
+    let src = example_policy(&slow.url(), &crm_eu.url(), &chat.url())
+        .replace("request_timeout_ms = 30000", "request_timeout_ms = 300");
     let proxy = Proxy::start(&src).await;
     let (status, _, body) = post(&proxy.url("/crm/a"), JSON, fixture("us-user.json")).await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(json(&body)["reason"], "upstream_timeout");
-    assert_eq!(slow.count(), 1, "the upstream did receive the allowed request");
+    assert_eq!(
+        slow.count(),
+        1,
+        "the upstream did receive the allowed request"
+    );
     let m = proxy.metrics().await;
-    assert_eq!(metric(&m, r#"customs_upstream_errors_total{kind="timeout",upstream="crm-us"}"#), 1.0);
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_upstream_errors_total{kind="timeout",upstream="crm-us"}"#
+        ),
+        1.0
+    );
 }
 
 #[tokio::test]
 async fn http2_cleartext_clients_are_served() {
     let s = Setup::new().await;
     let body = fixture("eea-user.json");
-    let req = Request::post(s.proxy.url("/crm/a")).header("content-type", JSON).body(Full::new(Bytes::from(body.clone()))).unwrap();
+    let req = Request::post(s.proxy.url("/crm/a"))
+        .header("content-type", JSON)
+        .body(Full::new(Bytes::from(body.clone())))
+        .unwrap();
     let client = http2();
     let (status, headers, _) = send(&client, req).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["customs-rerouted-to"], "crm-eu");
     assert_eq!(s.crm_eu.received()[0].body.as_ref(), body.as_slice());
-    let req = Request::post(s.proxy.url("/chat/x")).header("content-type", JSON).body(Full::new(Bytes::from(fixture("chat-message.json")))).unwrap();
+    let req = Request::post(s.proxy.url("/chat/x"))
+        .header("content-type", JSON)
+        .body(Full::new(Bytes::from(fixture("chat-message.json"))))
+        .unwrap();
     let (status, _, _) = send(&client, req).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(s.chat.count(), 0);
@@ -294,7 +439,10 @@ async fn keep_alive_connection_serves_several_requests() {
     let chat = fixture("chat-message.json");
     let mut statuses = Vec::new();
     for (path, body) in [("/crm/1", &us), ("/chat/2", &chat), ("/crm/3", &us)] {
-        let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
         stream.write_all(head.as_bytes()).await.unwrap();
         stream.write_all(body).await.unwrap();
         // Read one response: headers, then content-length bytes.
@@ -307,7 +455,11 @@ async fn keep_alive_connection_serves_several_requests() {
         let head = String::from_utf8(buf).unwrap();
         let len: usize = head
             .lines()
-            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap()))
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(|v| v.trim().parse().unwrap())
+            })
             .unwrap();
         let mut body = vec![0u8; len];
         stream.read_exact(&mut body).await.unwrap();
@@ -329,7 +481,9 @@ async fn many_concurrent_clients() {
             _ => ("/chat/c", "chat-message.json"),
         };
         let url = s.proxy.url(path);
-        tasks.push(tokio::spawn(async move { post(&url, JSON, fixture(fixture_name)).await.0 }));
+        tasks.push(tokio::spawn(async move {
+            post(&url, JSON, fixture(fixture_name)).await.0
+        }));
     }
     let mut ok = 0;
     let mut forbidden = 0;
@@ -345,7 +499,13 @@ async fn many_concurrent_clients() {
     assert_eq!(s.crm_eu.count(), 20);
     assert_eq!(s.chat.count(), 0);
     let m = s.proxy.metrics().await;
-    assert_eq!(metric(&m, r#"customs_records_total{action="reroute",jurisdiction="EEA"}"#), 20.0);
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_records_total{action="reroute",jurisdiction="EEA"}"#
+        ),
+        20.0
+    );
 }
 
 #[tokio::test]
@@ -356,16 +516,31 @@ async fn admin_endpoints() {
     let (status, _, _) = get(&format!("http://{}/readyz", s.proxy.admin)).await;
     assert_eq!(status, StatusCode::OK);
     let m = s.proxy.metrics().await;
-    let hash = customs::policy::hash(&example_policy(&s.crm_us.url(), &s.crm_eu.url(), &s.chat.url()));
-    assert_eq!(metric(&m, &format!("customs_policy_info{{hash=\"{hash}\"}}")), 1.0);
+    let hash = customs::policy::hash(&example_policy(
+        &s.crm_us.url(),
+        &s.crm_eu.url(),
+        &s.chat.url(),
+    ));
+    assert_eq!(
+        metric(&m, &format!("customs_policy_info{{hash=\"{hash}\"}}")),
+        1.0
+    );
     assert!(metric(&m, "customs_geoip_build_timestamp_seconds") > 1.7e9);
     // Metrics carry no host, path, IP or body value.
-    post(&s.proxy.url("/crm/secret-path"), JSON, fixture("us-user.json")).await;
+    post(
+        &s.proxy.url("/crm/secret-path"),
+        JSON,
+        fixture("us-user.json"),
+    )
+    .await;
     let m = s.proxy.metrics().await;
     for v in ["secret-path", "127.0.0.1", "olivia", "8.8.8.8", "415"] {
         assert!(!m.contains(v), "metrics contain `{v}`");
     }
     assert!(metric(&m, "customs_inspected_body_bytes_total") > 100.0);
-    assert_eq!(metric(&m, "customs_request_duration_seconds_count{route=\"crm\"}"), 1.0);
+    assert_eq!(
+        metric(&m, "customs_request_duration_seconds_count{route=\"crm\"}"),
+        1.0
+    );
     s.proxy.shutdown().await;
 }

@@ -68,7 +68,10 @@ pub fn main(args: Args) -> Exit {
                     hash.unwrap_or_default()
                 );
             } else {
-                eprintln!("error: policy `{file}` is invalid: {errors} error{}", if errors == 1 { "" } else { "s" });
+                eprintln!(
+                    "error: policy `{file}` is invalid: {errors} error{}",
+                    if errors == 1 { "" } else { "s" }
+                );
             }
         }
     }

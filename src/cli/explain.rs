@@ -106,7 +106,8 @@ pub fn main(args: Args) -> Exit {
         Ok(ev) => {
             match args.format {
                 Format::Json => {
-                    let mut v = serde_json::to_value(&ev.decision).unwrap_or_else(|_| json!({"action": "block"}));
+                    let mut v = serde_json::to_value(&ev.decision)
+                        .unwrap_or_else(|_| json!({"action": "block"}));
                     if let Some(o) = v.as_object_mut() {
                         o.insert("policy_hash".into(), json!(policy.hash));
                         o.insert("body_format".into(), json!(ev.facts.format));
@@ -115,7 +116,11 @@ pub fn main(args: Args) -> Exit {
                 }
                 Format::Human => print!("{}", human(policy, &ev.facts, &ev.decision)),
             }
-            if ev.decision.action.forwards() { Exit::Ok } else { Exit::Blocked }
+            if ev.decision.action.forwards() {
+                Exit::Ok
+            } else {
+                Exit::Blocked
+            }
         }
         Err(refusal) => {
             let status = match &refusal {
@@ -134,7 +139,10 @@ pub fn main(args: Args) -> Exit {
                     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                 }
                 Format::Human => {
-                    println!("decision: BLOCK (refused before inspection: {})", refusal.reason());
+                    println!(
+                        "decision: BLOCK (refused before inspection: {})",
+                        refusal.reason()
+                    );
                     println!("  {refusal}");
                     println!("  the proxy answers {status} and forwards nothing");
                 }
@@ -151,9 +159,16 @@ fn human(policy: &Policy, facts: &Facts, d: &Decision) -> String {
         (a, _) => a.as_str().to_uppercase(),
     };
     o.push_str(&format!("decision: {action}\n"));
-    o.push_str(&format!("  route        `{}` → upstream `{}` in region `{}`\n", d.route, d.upstream, d.destination_region));
+    o.push_str(&format!(
+        "  route        `{}` → upstream `{}` in region `{}`\n",
+        d.route, d.upstream, d.destination_region
+    ));
     if let (Action::Reroute, Some(t)) = (d.action, &d.target) {
-        let region = policy.upstream_by_name(t).and_then(|u| policy.upstreams.get(u)).map(|u| policy.region_name(u.region)).unwrap_or("?");
+        let region = policy
+            .upstream_by_name(t)
+            .and_then(|u| policy.upstreams.get(u))
+            .map(|u| policy.region_name(u.region))
+            .unwrap_or("?");
         o.push_str(&format!("  rerouted to  `{t}` in region `{region}`\n"));
     }
     if !d.rules.is_empty() {
@@ -165,10 +180,18 @@ fn human(policy: &Policy, facts: &Facts, d: &Decision) -> String {
                 "               {}: personal data of {} subjects may go to {}\n",
                 j.name,
                 j.name,
-                policy.region_names(j.allowed).iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                policy
+                    .region_names(j.allowed)
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         } else if r == crate::decide::UNKNOWN_RULE {
-            let allowed = policy.unknown_allowed().map(|m| policy.region_names(m)).unwrap_or_default();
+            let allowed = policy
+                .unknown_allowed()
+                .map(|m| policy.region_names(m))
+                .unwrap_or_default();
             o.push_str(&format!(
                 "               unknown: personal data with no determinable jurisdiction may go to {}\n",
                 if allowed.is_empty() { "no region".to_string() } else { allowed.join(", ") }
@@ -181,19 +204,35 @@ fn human(policy: &Policy, facts: &Facts, d: &Decision) -> String {
         d.records, facts.format, facts.body_bytes, d.personal_records
     ));
     for v in &d.verdicts {
-        let ptr = if v.pointer.is_empty() { "(body)" } else { v.pointer.as_str() };
+        let ptr = if v.pointer.is_empty() {
+            "(body)"
+        } else {
+            v.pointer.as_str()
+        };
         let outcome = match &v.outcome {
             Outcome::NotPersonal => "no personal data".to_string(),
             Outcome::Allowed => "allowed".to_string(),
             Outcome::Violation { rules, enforced } => {
-                format!("violates {}{}", rules.join(", "), if *enforced { "" } else { " (shadow)" })
+                format!(
+                    "violates {}{}",
+                    rules.join(", "),
+                    if *enforced { "" } else { " (shadow)" }
+                )
             }
         };
         o.push_str(&format!("  {ptr}\n"));
         o.push_str(&format!(
             "      jurisdictions {}   countries {}\n",
-            if v.jurisdictions.is_empty() { "-".into() } else { v.jurisdictions.join(", ") },
-            if v.countries.is_empty() { "-".into() } else { v.countries.join(", ") }
+            if v.jurisdictions.is_empty() {
+                "-".into()
+            } else {
+                v.jurisdictions.join(", ")
+            },
+            if v.countries.is_empty() {
+                "-".into()
+            } else {
+                v.countries.join(", ")
+            }
         ));
         if !v.evidence.is_empty() {
             o.push_str(&format!("      evidence      {}\n", v.evidence.join(", ")));

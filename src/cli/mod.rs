@@ -75,14 +75,21 @@ pub struct Loaded {
 
 pub enum LoadError {
     Io(String),
-    Invalid { source: String, diags: Vec<Diagnostic> },
+    Invalid {
+        source: String,
+        diags: Vec<Diagnostic>,
+    },
 }
 
 pub fn load_policy(path: &Path) -> Result<Loaded, LoadError> {
     let source = std::fs::read_to_string(path)
         .map_err(|e| LoadError::Io(format!("cannot read policy `{}`: {e}", path.display())))?;
     match policy::load(&source) {
-        Ok((policy, warnings)) => Ok(Loaded { policy, warnings, source }),
+        Ok((policy, warnings)) => Ok(Loaded {
+            policy,
+            warnings,
+            source,
+        }),
         Err(diags) => Err(LoadError::Invalid { source, diags }),
     }
 }
@@ -95,9 +102,16 @@ pub fn report_load_error(path: &Path, e: LoadError) -> Exit {
             Exit::Error
         }
         LoadError::Invalid { source, diags } => {
-            eprint!("{}", policy::diag::render(&path.display().to_string(), &source, &diags));
+            eprint!(
+                "{}",
+                policy::diag::render(&path.display().to_string(), &source, &diags)
+            );
             let n = diags.iter().filter(|d| d.is_error()).count();
-            eprintln!("error: policy `{}` is invalid: {n} error{}", path.display(), if n == 1 { "" } else { "s" });
+            eprintln!(
+                "error: policy `{}` is invalid: {n} error{}",
+                path.display(),
+                if n == 1 { "" } else { "s" }
+            );
             Exit::InvalidPolicy
         }
     }

@@ -22,7 +22,12 @@ use crate::proxy::{Runtime, Shared, server, upstream};
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// The policy file.
-    #[arg(long, short = 'c', env = "CUSTOMS_CONFIG", default_value = "config/policy.toml")]
+    #[arg(
+        long,
+        short = 'c',
+        env = "CUSTOMS_CONFIG",
+        default_value = "config/policy.toml"
+    )]
     pub config: PathBuf,
     /// Address for the application's requests [default: policy's `server.listen`, else 127.0.0.1:8080].
     #[arg(long, env = "CUSTOMS_LISTEN")]
@@ -54,7 +59,8 @@ pub struct DemoArgs {
 }
 
 fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
@@ -114,7 +120,13 @@ async fn run(args: Args, demo: bool) -> Exit {
             return Exit::Error;
         }
     };
-    let ca = args.ca_bundle.clone().or_else(|| policy.server.ca_bundle.as_ref().map(|p| resolve(&args.config, p)));
+    let ca = args.ca_bundle.clone().or_else(|| {
+        policy
+            .server
+            .ca_bundle
+            .as_ref()
+            .map(|p| resolve(&args.config, p))
+    });
     let client = match upstream::build(policy.server.connect_timeout, ca.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -129,8 +141,14 @@ async fn run(args: Args, demo: bool) -> Exit {
             return Exit::Error;
         }
     };
-    let listen = args.listen.map(|a| a.to_string()).unwrap_or_else(|| policy.server.listen.clone());
-    let admin_listen = args.admin_listen.map(|a| a.to_string()).unwrap_or_else(|| policy.server.admin_listen.clone());
+    let listen = args
+        .listen
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| policy.server.listen.clone());
+    let admin_listen = args
+        .admin_listen
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| policy.server.admin_listen.clone());
 
     let mut demo_tasks = Vec::new();
     if demo {
@@ -138,7 +156,10 @@ async fn run(args: Args, demo: bool) -> Exit {
             let name = u.name.clone();
             let region = policy.region_name(u.region).to_string();
             let Some(addr) = demo_addr(&u.url) else {
-                eprintln!("error: demo upstream `{name}` must have an http:// url on a loopback address, not `{}`", u.url);
+                eprintln!(
+                    "error: demo upstream `{name}` must have an http:// url on a loopback address, not `{}`",
+                    u.url
+                );
                 return Exit::Error;
             };
             match TcpListener::bind(addr).await {
@@ -166,10 +187,30 @@ async fn run(args: Args, demo: bool) -> Exit {
         }
     };
     let hash = policy.hash.clone();
-    let shared = Arc::new(Shared::new(Runtime { policy, geo: Arc::new(geo) }, client, metrics));
+    let shared = Arc::new(Shared::new(
+        Runtime {
+            policy,
+            geo: Arc::new(geo),
+        },
+        client,
+        metrics,
+    ));
     tracing::info!(target: "customs::server", listen = %listen, admin = %admin_listen, policy_hash = %hash, "customs is listening");
     if demo {
-        eprintln!("{}", demo_banner(&listen, &admin_listen));
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| listen.clone());
+        let admin_addr = admin
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| admin_listen.clone());
+        tokio::spawn(async move {
+            // Let the accept loops start, then show the three outcomes.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            eprintln!("{}", demo_self_check(&addr).await);
+            eprintln!("{}", demo_banner(&addr, &admin_addr));
+        });
     }
     let (tx, rx) = tokio::sync::watch::channel(false);
     let admin_task = {
@@ -186,7 +227,9 @@ async fn run(args: Args, demo: bool) -> Exit {
     let signal = async {
         shutdown_signal().await;
         tracing::info!(target: "customs::server", "shutting down: draining connections");
-        shared.ready.store(false, std::sync::atomic::Ordering::SeqCst);
+        shared
+            .ready
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         let _ = tx.send(true);
     };
     tokio::join!(proxy, signal);
@@ -199,7 +242,11 @@ async fn run(args: Args, demo: bool) -> Exit {
 
 fn resolve(config: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
-    if p.is_absolute() { p.to_path_buf() } else { config.parent().unwrap_or(Path::new(".")).join(p) }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        config.parent().unwrap_or(Path::new(".")).join(p)
+    }
 }
 
 async fn shutdown_signal() {
@@ -240,7 +287,9 @@ fn demo_addr(url: &http::Uri) -> Option<SocketAddr> {
 /// never the body).
 async fn demo_upstream(listener: TcpListener, name: String, region: String) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let name = name.clone();
         let region = region.clone();
         tokio::spawn(async move {
@@ -255,14 +304,24 @@ async fn demo_upstream(listener: TcpListener, name: String, region: String) {
                         .unwrap_or("")
                         .to_string();
                     let path = req.uri().path().to_string();
-                    let n = req.into_body().collect().await.map(|b| b.to_bytes().len()).unwrap_or(0);
+                    let n = req
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes().len())
+                        .unwrap_or(0);
                     let body = serde_json::json!({
                         "upstream": name, "region": region, "path": path,
                         "received_bytes": n, "customs_jurisdictions": jur,
                     });
-                    let mut r = Response::new(http_body_util::Full::new(bytes::Bytes::from(format!("{body}\n"))));
+                    let mut r = Response::new(http_body_util::Full::new(bytes::Bytes::from(
+                        format!("{body}\n"),
+                    )));
                     *r.status_mut() = StatusCode::OK;
-                    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+                    r.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("application/json"),
+                    );
                     Ok::<_, Infallible>(r)
                 }
             });
@@ -271,6 +330,90 @@ async fn demo_upstream(listener: TcpListener, name: String, region: String) {
                 .await;
         });
     }
+}
+
+/// Sends the three example requests through the proxy and describes what happened.
+async fn demo_self_check(addr: &str) -> String {
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build::<_, http_body_util::Full<bytes::Bytes>>(
+        hyper_util::client::legacy::connect::HttpConnector::new(),
+    );
+    let cases: [(&str, &str, &[u8]); 3] = [
+        (
+            "a US user's record",
+            "/crm/v1/contacts",
+            include_bytes!("../../tests/fixtures/us-user.json"),
+        ),
+        (
+            "a UK complainant inside a chat message",
+            "/chat/im/v1/messages",
+            include_bytes!("../../tests/fixtures/chat-message.json"),
+        ),
+        (
+            "a German user's record",
+            "/crm/v1/contacts",
+            include_bytes!("../../tests/fixtures/eea-user.json"),
+        ),
+    ];
+    let mut out = String::from("customs demo: three requests through the proxy\n");
+    for (what, path, body) in cases {
+        let req = http::Request::post(format!("http://{addr}{path}"))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(body)));
+        let Ok(req) = req else { continue };
+        let line = match client.request(req).await {
+            Ok(resp) => {
+                let status = resp.status();
+                let decision = header_str(resp.headers(), "customs-decision");
+                let rerouted = header_str(resp.headers(), "customs-rerouted-to");
+                let body = resp
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                match status.as_u16() {
+                    403 => format!(
+                        "403 BLOCKED: rule {} forbids region `{}` (records {})",
+                        v["rules"]
+                            .as_array()
+                            .map(|r| r
+                                .iter()
+                                .filter_map(|x| x.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "))
+                            .unwrap_or_default(),
+                        v["destination_region"].as_str().unwrap_or("?"),
+                        v["violating_records"]
+                    ),
+                    s if !rerouted.is_empty() => format!(
+                        "{s} REROUTED to `{rerouted}` (upstream answered {})",
+                        v["upstream"]
+                    ),
+                    s => format!(
+                        "{s} {} to {}",
+                        if decision == "allow" {
+                            "FORWARDED"
+                        } else {
+                            &decision
+                        },
+                        v["upstream"]
+                    ),
+                }
+            }
+            Err(e) => format!("request failed: {e}"),
+        };
+        out.push_str(&format!("  POST {path:<22} {what:<42} → {line}\n"));
+    }
+    out
+}
+
+fn header_str(h: &http::HeaderMap, name: &str) -> String {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
 }
 
 fn demo_banner(listen: &str, admin: &str) -> String {

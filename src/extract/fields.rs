@@ -31,7 +31,10 @@ pub enum FieldKind {
 impl FieldKind {
     /// Whether a value of this kind is personal data on its own.
     pub fn is_personal(self) -> bool {
-        !matches!(self, FieldKind::Country | FieldKind::Locale | FieldKind::NotPersonal)
+        !matches!(
+            self,
+            FieldKind::Country | FieldKind::Locale | FieldKind::NotPersonal
+        )
     }
     /// Whether a field of this kind makes a nested object a subject of its own rather
     /// than a part of its parent's record.
@@ -43,7 +46,10 @@ impl FieldKind {
     pub fn covers_containers(self) -> bool {
         matches!(
             self,
-            FieldKind::Address | FieldKind::Location | FieldKind::DocumentNumber | FieldKind::BirthDate
+            FieldKind::Address
+                | FieldKind::Location
+                | FieldKind::DocumentNumber
+                | FieldKind::BirthDate
         )
     }
     pub fn as_str(self) -> &'static str {
@@ -82,75 +88,213 @@ pub const DEFAULTS: &[(FieldKind, &[&str])] = &[
     (
         FieldKind::Country,
         &[
-            "country", "countrycode", "countryiso", "countryname", "nationality", "citizenship",
-            "issuingcountry", "residencecountry", "countryofresidence", "billingcountry",
-            "shippingcountry", "homecountry", "usercountry", "customercountry", "addresscountry",
-            "registrationcountry", "signupcountry", "geocountry", "ipcountry",
+            "country",
+            "countrycode",
+            "countryiso",
+            "countryname",
+            "nationality",
+            "citizenship",
+            "issuingcountry",
+            "residencecountry",
+            "countryofresidence",
+            "billingcountry",
+            "shippingcountry",
+            "homecountry",
+            "usercountry",
+            "customercountry",
+            "addresscountry",
+            "registrationcountry",
+            "signupcountry",
+            "geocountry",
+            "ipcountry",
         ],
     ),
     (
         FieldKind::Ip,
         &[
-            "ip", "ipaddress", "ipaddr", "ipv4", "ipv6", "lastip", "lastloginip", "signupip",
-            "clientip", "remoteip", "remoteaddr", "remoteaddress", "sourceip", "srcip", "userip",
-            "loginip", "registrationip", "xforwardedfor", "forwardedfor", "clientaddress",
-            "originip", "deviceip",
+            "ip",
+            "ipaddress",
+            "ipaddr",
+            "ipv4",
+            "ipv6",
+            "lastip",
+            "lastloginip",
+            "signupip",
+            "clientip",
+            "remoteip",
+            "remoteaddr",
+            "remoteaddress",
+            "sourceip",
+            "srcip",
+            "userip",
+            "loginip",
+            "registrationip",
+            "xforwardedfor",
+            "forwardedfor",
+            "clientaddress",
+            "originip",
+            "deviceip",
         ],
     ),
     (
         FieldKind::Phone,
         &[
-            "phone", "phonenumber", "phoneno", "mobile", "mobilenumber", "mobilephone", "msisdn",
-            "tel", "telephone", "telephonenumber", "cell", "cellphone", "cellnumber",
-            "contactphone", "homephone", "workphone", "fax", "whatsapp", "smsnumber",
+            "phone",
+            "phonenumber",
+            "phoneno",
+            "mobile",
+            "mobilenumber",
+            "mobilephone",
+            "msisdn",
+            "tel",
+            "telephone",
+            "telephonenumber",
+            "cell",
+            "cellphone",
+            "cellnumber",
+            "contactphone",
+            "homephone",
+            "workphone",
+            "fax",
+            "whatsapp",
+            "smsnumber",
         ],
     ),
     (
         FieldKind::Locale,
-        &["locale", "language", "lang", "acceptlanguage", "preferredlanguage", "userlocale", "uilocale"],
+        &[
+            "locale",
+            "language",
+            "lang",
+            "acceptlanguage",
+            "preferredlanguage",
+            "userlocale",
+            "uilocale",
+        ],
     ),
     (
         FieldKind::Email,
-        &["email", "emailaddress", "mail", "useremail", "contactemail", "workemail", "personalemail", "emails"],
+        &[
+            "email",
+            "emailaddress",
+            "mail",
+            "useremail",
+            "contactemail",
+            "workemail",
+            "personalemail",
+            "emails",
+        ],
     ),
     (
         FieldKind::Name,
         &[
-            "name", "fullname", "firstname", "lastname", "givenname", "familyname", "surname",
-            "displayname", "middlename", "maidenname", "nickname", "legalname", "realname",
+            "name",
+            "fullname",
+            "firstname",
+            "lastname",
+            "givenname",
+            "familyname",
+            "surname",
+            "displayname",
+            "middlename",
+            "maidenname",
+            "nickname",
+            "legalname",
+            "realname",
         ],
     ),
     (
         FieldKind::Address,
         &[
-            "address", "streetaddress", "street", "addressline1", "addressline2", "postalcode",
-            "postcode", "zip", "zipcode", "homeaddress", "billingaddress", "shippingaddress",
+            "address",
+            "streetaddress",
+            "street",
+            "addressline1",
+            "addressline2",
+            "postalcode",
+            "postcode",
+            "zip",
+            "zipcode",
+            "homeaddress",
+            "billingaddress",
+            "shippingaddress",
             "mailingaddress",
         ],
     ),
     (
         FieldKind::DeviceId,
         &[
-            "deviceid", "idfa", "idfv", "gaid", "adid", "advertisingid", "imei", "imsi",
-            "macaddress", "udid", "androidid", "pushtoken", "devicetoken",
+            "deviceid",
+            "idfa",
+            "idfv",
+            "gaid",
+            "adid",
+            "advertisingid",
+            "imei",
+            "imsi",
+            "macaddress",
+            "udid",
+            "androidid",
+            "pushtoken",
+            "devicetoken",
         ],
     ),
     (
         FieldKind::DocumentNumber,
         &[
-            "identitydocument", "iddocument", "documentnumber", "passport", "passportnumber",
-            "nationalid", "nationalidnumber", "ssn", "socialsecuritynumber", "taxid", "tin",
-            "driverslicense", "driverlicense", "licensenumber", "idnumber", "idcard",
+            "identitydocument",
+            "iddocument",
+            "documentnumber",
+            "passport",
+            "passportnumber",
+            "nationalid",
+            "nationalidnumber",
+            "ssn",
+            "socialsecuritynumber",
+            "taxid",
+            "tin",
+            "driverslicense",
+            "driverlicense",
+            "licensenumber",
+            "idnumber",
+            "idcard",
         ],
     ),
     (
         FieldKind::Location,
-        &["location", "geo", "geolocation", "coordinates", "latlng", "latlon", "lat", "lon", "lng", "latitude", "longitude", "gps"],
+        &[
+            "location",
+            "geo",
+            "geolocation",
+            "coordinates",
+            "latlng",
+            "latlon",
+            "lat",
+            "lon",
+            "lng",
+            "latitude",
+            "longitude",
+            "gps",
+        ],
     ),
-    (FieldKind::BirthDate, &["dob", "dateofbirth", "birthdate", "birthday"]),
+    (
+        FieldKind::BirthDate,
+        &["dob", "dateofbirth", "birthdate", "birthday"],
+    ),
     (
         FieldKind::UserId,
-        &["userid", "customerid", "accountid", "memberid", "subscriberid", "username", "login", "uid", "openid", "unionid"],
+        &[
+            "userid",
+            "customerid",
+            "accountid",
+            "memberid",
+            "subscriberid",
+            "username",
+            "login",
+            "uid",
+            "openid",
+            "unionid",
+        ],
     ),
 ];
 
@@ -181,7 +325,10 @@ impl FieldTable {
         if key.len() > 64 {
             return None;
         }
-        if key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+        if key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
             return self.map.get(key).copied();
         }
         let mut buf = [0u8; 64];
@@ -194,7 +341,9 @@ impl FieldTable {
                 return self.map.get(&normalise_key(key)).copied();
             }
         }
-        std::str::from_utf8(&buf[..n]).ok().and_then(|k| self.map.get(k).copied())
+        std::str::from_utf8(&buf[..n])
+            .ok()
+            .and_then(|k| self.map.get(k).copied())
     }
 }
 
@@ -205,7 +354,14 @@ mod tests {
     #[test]
     fn variants_of_one_name() {
         let t = FieldTable::with_defaults(true);
-        for k in ["Phone_Number", "phoneNumber", "PHONE", "phone-number", "phone number", "phone.number"] {
+        for k in [
+            "Phone_Number",
+            "phoneNumber",
+            "PHONE",
+            "phone-number",
+            "phone number",
+            "phone.number",
+        ] {
             assert!(matches!(t.classify(k), Some(FieldKind::Phone)), "{k}");
         }
         assert_eq!(t.classify("last_login_ip"), Some(FieldKind::Ip));

@@ -56,7 +56,10 @@ fn map_err(e: serde_json::Error) -> JsonError {
     if e.to_string().starts_with("recursion limit exceeded") {
         JsonError::TooDeep
     } else {
-        JsonError::Invalid { line: e.line(), column: e.column() }
+        JsonError::Invalid {
+            line: e.line(),
+            column: e.column(),
+        }
     }
 }
 
@@ -161,7 +164,10 @@ mod tests {
     fn scalars_and_errors() {
         assert_eq!(parse(b" 42 ").unwrap(), Node::Num(Num::U(42)));
         assert_eq!(parse(br#""x\u0041""#).unwrap(), Node::Str("xA".into()));
-        assert!(matches!(parse(b"{\"a\":1} x"), Err(JsonError::Invalid { .. })));
+        assert!(matches!(
+            parse(b"{\"a\":1} x"),
+            Err(JsonError::Invalid { .. })
+        ));
         assert!(matches!(parse(b"{\"a\":"), Err(JsonError::Invalid { .. })));
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
         assert_eq!(parse(deep.as_bytes()), Err(JsonError::TooDeep));

@@ -95,7 +95,7 @@ impl Record {
 pub struct Facts {
     pub records: Vec<Record>,
     pub body_bytes: usize,
-    /// How the body was read: `json`, `ndjson`, `text` or `empty`.
+    /// How the body was read: `json`, `ndjson`, `form`, `text` or `empty`.
     pub format: &'static str,
 }
 
@@ -172,18 +172,31 @@ pub fn extract(
             }
             "ndjson"
         }
+        Format::Form => {
+            walker.form(body)?;
+            "form"
+        }
         Format::Text => {
             let text = std::str::from_utf8(body).map_err(|_| InspectError::InvalidUtf8)?;
             walker.text_body(text);
             "text"
         }
     };
-    let records = walker.finish().into_iter().map(|r| tag::tag(r, geo)).collect();
-    Ok(Facts { records, body_bytes: body.len(), format })
+    let records = walker
+        .finish()
+        .into_iter()
+        .map(|r| tag::tag(r, geo))
+        .collect();
+    Ok(Facts {
+        records,
+        body_bytes: body.len(),
+        format,
+    })
 }
 
 enum Format {
     Empty,
+    Form,
     Json,
     Ndjson,
     Text,
@@ -193,18 +206,40 @@ fn bounded(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
+/// `k=v&k2=v2` with only the characters form encoding produces.
+fn looks_like_form(body: &[u8]) -> bool {
+    body.contains(&b'=')
+        && body
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"%+=&-._*~;".contains(b))
+        && body
+            .split(|b| *b == b'&')
+            .all(|pair| !pair.is_empty() && pair.contains(&b'='))
+}
+
 fn classify(content_type: Option<&str>, body: &[u8]) -> Result<Format, InspectError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(Format::Empty);
     }
     let essence = content_type
-        .map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     match essence.as_str() {
         "application/json" => return Ok(Format::Json),
-        "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines"
-        | "application/jsonlines" | "application/json-lines" => return Ok(Format::Ndjson),
+        "application/x-ndjson"
+        | "application/ndjson"
+        | "application/jsonl"
+        | "application/x-jsonlines"
+        | "application/jsonlines"
+        | "application/json-lines" => return Ok(Format::Ndjson),
         e if e.ends_with("+json") => return Ok(Format::Json),
+        "application/x-www-form-urlencoded" => return Ok(Format::Form),
         e if e.starts_with("text/") => return Ok(Format::Text),
         _ => {}
     }
@@ -213,14 +248,28 @@ fn classify(content_type: Option<&str>, body: &[u8]) -> Result<Format, InspectEr
     if json::parse(body).is_ok() {
         return Ok(Format::Json);
     }
-    if body.contains(&b'\n') && body.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)).all(|l| json::parse(l).is_ok()) {
+    if body.contains(&b'\n')
+        && body
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .all(|l| json::parse(l).is_ok())
+    {
         return Ok(Format::Ndjson);
+    }
+    if looks_like_form(body) {
+        return Ok(Format::Form);
     }
     if essence.is_empty() || essence == "application/octet-stream" {
         if std::str::from_utf8(body).is_ok() {
             return Ok(Format::Text);
         }
-        return Err(InspectError::UnsupportedContentType(if essence.is_empty() { "(none)".into() } else { essence }));
+        return Err(InspectError::UnsupportedContentType(
+            if essence.is_empty() {
+                "(none)".into()
+            } else {
+                essence
+            },
+        ));
     }
     if std::str::from_utf8(body).is_ok() && !body.contains(&0) {
         return Ok(Format::Text);

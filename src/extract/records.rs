@@ -44,6 +44,8 @@ pub struct Walker<'p> {
     forced: HashSet<String>,
     ignored: HashSet<String>,
     embedding: usize,
+    /// Inside a record a profile selector named: everything below belongs to it.
+    absorbing: usize,
 }
 
 fn from_json(e: JsonError) -> InspectError {
@@ -88,6 +90,7 @@ impl<'p> Walker<'p> {
             forced: HashSet::new(),
             ignored: HashSet::new(),
             embedding: 0,
+            absorbing: 0,
         }
     }
 
@@ -114,6 +117,16 @@ impl<'p> Walker<'p> {
         r
     }
 
+    /// An `application/x-www-form-urlencoded` body: every pair is a field, and every
+    /// value of a repeated key counts.
+    pub fn form(&mut self, body: &[u8]) -> Result<(), InspectError> {
+        let fields: Vec<(std::borrow::Cow<'_, str>, Node<'_>)> = form_urlencoded::parse(body)
+            .map(|(k, v)| (k, Node::Str(v)))
+            .collect();
+        self.ptr.clear();
+        self.value(&Node::Obj(fields), None)
+    }
+
     /// A plain-text body.
     pub fn text_body(&mut self, text: &str) {
         self.ptr.clear();
@@ -124,8 +137,8 @@ impl<'p> Walker<'p> {
         if self.profile.records.is_empty() && self.profile.ignore.is_empty() {
             return Ok(());
         }
-        let value: serde_json::Value =
-            serde_json::from_slice(body).map_err(|_| InspectError::Selector(self.profile.name.clone()))?;
+        let value: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|_| InspectError::Selector(self.profile.name.clone()))?;
         let run = |paths: &[JsonPath], into: &mut HashSet<String>| {
             for p in paths {
                 for node in p.query_located(&value) {
@@ -139,7 +152,10 @@ impl<'p> Walker<'p> {
     }
 
     fn new_record(&mut self) -> usize {
-        self.records.push(RawRecord { pointer: self.ptr.clone(), ..Default::default() });
+        self.records.push(RawRecord {
+            pointer: self.ptr.clone(),
+            ..Default::default()
+        });
         self.records.len() - 1
     }
 
@@ -154,10 +170,13 @@ impl<'p> Walker<'p> {
         // A profile's record selector makes whatever it matches one subject's record.
         if !self.forced.is_empty() && self.forced.contains(&self.ptr) {
             let r = self.new_record();
-            return match node {
+            self.absorbing += 1;
+            let res = match node {
                 Node::Obj(fields) => self.object(fields, Some(r), true),
                 _ => self.value_in(node, Some(r)),
             };
+            self.absorbing -= 1;
+            return res;
         }
         self.value_in(node, ctx)
     }
@@ -170,7 +189,11 @@ impl<'p> Walker<'p> {
                     let mark = self.ptr.len();
                     self.ptr.push('/');
                     self.ptr.push_str(itoa(i).as_str());
-                    let r = if self.ignored.contains(&self.ptr) { Ok(()) } else { self.value(it, ctx) };
+                    let r = if self.ignored.contains(&self.ptr) {
+                        Ok(())
+                    } else {
+                        self.value(it, ctx)
+                    };
                     self.ptr.truncate(mark);
                     r?;
                 }
@@ -191,7 +214,9 @@ impl<'p> Walker<'p> {
         let mut identity = false;
         let mut name = false;
         for (k, v) in fields {
-            let Some(kind) = self.fields.classify(k) else { continue };
+            let Some(kind) = self.fields.classify(k) else {
+                continue;
+            };
             if kind == FieldKind::NotPersonal || !has_data(v) {
                 continue;
             }
@@ -211,7 +236,7 @@ impl<'p> Walker<'p> {
             ctx
         } else {
             match ctx {
-                Some(p) if !identity => Some(p),
+                Some(p) if !identity || self.absorbing > 0 => Some(p),
                 _ if strong => Some(self.new_record()),
                 _ => ctx,
             }
@@ -235,7 +260,12 @@ impl<'p> Walker<'p> {
         Ok(())
     }
 
-    fn classified(&mut self, kind: FieldKind, v: &Node<'_>, rec: Option<usize>) -> Result<(), InspectError> {
+    fn classified(
+        &mut self,
+        kind: FieldKind,
+        v: &Node<'_>,
+        rec: Option<usize>,
+    ) -> Result<(), InspectError> {
         match v {
             Node::Null | Node::Bool(_) => Ok(()),
             Node::Str(s) if s.trim().is_empty() => Ok(()),
@@ -266,7 +296,10 @@ impl<'p> Walker<'p> {
             Node::Obj(_) => {
                 if kind.is_personal() && kind != FieldKind::Name && has_data(v) {
                     let r = self.ensure(rec);
-                    self.records[r].personal.push(PersonalField { kind, pointer: self.ptr.clone() });
+                    self.records[r].personal.push(PersonalField {
+                        kind,
+                        pointer: self.ptr.clone(),
+                    });
                     self.value(v, Some(r))
                 } else {
                     self.value(v, rec)
@@ -289,18 +322,34 @@ impl<'p> Walker<'p> {
             _ => None,
         };
         if kind.is_personal() {
-            self.records[r].personal.push(PersonalField { kind, pointer: self.ptr.clone() });
+            self.records[r].personal.push(PersonalField {
+                kind,
+                pointer: self.ptr.clone(),
+            });
         }
         if let Some(kind) = signal
             && !value.is_empty()
         {
-            self.records[r].signals.push(RawSignal { kind, pointer: self.ptr.clone(), value: value.to_string() });
+            self.records[r].signals.push(RawSignal {
+                kind,
+                pointer: self.ptr.clone(),
+                value: value.to_string(),
+            });
         }
     }
 
     fn string(&mut self, s: &str, ctx: Option<usize>) -> Result<(), InspectError> {
         let t = s.trim();
-        let looks_json = (t.starts_with('{') && t.ends_with('}')) || (t.starts_with('[') && t.ends_with(']'));
+        // URL-encoded JSON (`%7B%22text%22...`), as chat APIs send message blocks.
+        if t.len() > 3 && (t[..3].eq_ignore_ascii_case("%7B") || t[..3].eq_ignore_ascii_case("%5B"))
+        {
+            let decoded: String = percent_decode(t);
+            if decoded != t {
+                return self.string(&decoded, ctx);
+            }
+        }
+        let looks_json =
+            (t.starts_with('{') && t.ends_with('}')) || (t.starts_with('[') && t.ends_with(']'));
         if looks_json {
             match json::parse(t.as_bytes()) {
                 Ok(inner) => {
@@ -324,7 +373,14 @@ impl<'p> Walker<'p> {
     }
 
     fn free_text(&mut self, s: &str, ctx: Option<usize>) {
-        let hits = text::scan(s);
+        let mut hits = text::scan(s);
+        // Percent-encoded text hides `@` and `+`: scan the decoded form too.
+        if s.contains('%') {
+            let decoded = percent_decode(s);
+            if decoded != s {
+                hits.extend(text::scan(&decoded));
+            }
+        }
         if hits.is_empty() {
             return;
         }
@@ -335,14 +391,167 @@ impl<'p> Walker<'p> {
                 TextHitKind::Phone => (FieldKind::Phone, Some(SignalKind::TextPhone)),
                 TextHitKind::Ip => (FieldKind::Ip, Some(SignalKind::TextIp)),
             };
-            self.records[r].personal.push(PersonalField { kind, pointer: self.ptr.clone() });
+            self.records[r].personal.push(PersonalField {
+                kind,
+                pointer: self.ptr.clone(),
+            });
             if let Some(kind) = signal {
-                self.records[r].signals.push(RawSignal { kind, pointer: self.ptr.clone(), value: h.value });
+                self.records[r].signals.push(RawSignal {
+                    kind,
+                    pointer: self.ptr.clone(),
+                    value: h.value,
+                });
             }
         }
     }
 }
 
+/// Percent-decoding (`+` stays `+`), lossy for invalid UTF-8.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
 fn itoa(i: usize) -> String {
     i.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::fields::FieldTable;
+
+    fn profile() -> Profile {
+        Profile {
+            name: "default".into(),
+            records: vec![],
+            ignore: vec![],
+        }
+    }
+
+    fn walk(json: &str) -> Vec<RawRecord> {
+        let fields = FieldTable::with_defaults(true);
+        let p = profile();
+        let mut w = Walker::new(&fields, &p);
+        w.document(json.as_bytes()).unwrap();
+        w.finish()
+    }
+
+    fn kinds(r: &RawRecord) -> Vec<&'static str> {
+        r.personal.iter().map(|p| p.kind.as_str()).collect()
+    }
+
+    #[test]
+    fn duplicate_keys_all_count() {
+        let r = walk(r#"{"email":"a@example.org","country":"US","country":"DE"}"#);
+        assert_eq!(r.len(), 1);
+        let vals: Vec<&str> = r[0].signals.iter().map(|s| s.value.as_str()).collect();
+        assert_eq!(vals, ["US", "DE"]);
+    }
+
+    #[test]
+    fn nested_parts_attach_and_nested_subjects_split() {
+        let r = walk(
+            r#"{"report":"x","reporter":{"email":"a@example.org","device":{"device_id":"D1"},"prefs":{"locale":"en-GB"}},
+                "reported":{"phone":"+1 212 555 0183","doc":{"passport_number":"X1","issuing_country":"US"}}}"#,
+        );
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].pointer, "/reporter");
+        assert_eq!(kinds(&r[0]), ["email", "device_id"]);
+        assert_eq!(r[0].signals[0].pointer, "/reporter/prefs/locale");
+        assert_eq!(r[1].pointer, "/reported");
+        assert_eq!(r[1].signals.len(), 2);
+    }
+
+    #[test]
+    fn array_elements_are_subjects() {
+        let r = walk(r#"{"users":[{"email":"a@example.org"},{"email":"b@example.org"}]}"#);
+        let p: Vec<&str> = r.iter().map(|r| r.pointer.as_str()).collect();
+        assert_eq!(p, ["/users/0", "/users/1"]);
+    }
+
+    #[test]
+    fn a_lone_name_is_not_a_subject() {
+        assert!(walk(r#"{"product":{"name":"Widget","country_of_origin":"CN"}}"#).is_empty());
+        assert_eq!(walk(r#"{"name":"Ann","email":"a@example.org"}"#).len(), 1);
+    }
+
+    #[test]
+    fn embedded_json_and_free_text() {
+        let r = walk(r#"{"content":"{\"text\":\"mail me: a@example.org or +44 20 7946 0321\"}"}"#);
+        assert_eq!(r.len(), 1);
+        // The embedded object has no field of its own: the text is the record.
+        assert_eq!(r[0].pointer, "/content#/text");
+        assert_eq!(r[0].personal[0].pointer, "/content#/text");
+        assert_eq!(kinds(&r[0]), ["email", "phone"]);
+    }
+
+    #[test]
+    fn url_encoded_json_and_forms() {
+        let fields = FieldTable::with_defaults(true);
+        let p = profile();
+        let mut w = Walker::new(&fields, &p);
+        w.form(b"to=x&phone=%2B44+20+7946+0321&phone=%2B1+212+555+0183&blocks=%255B%257B%2522t%2522%253A%2522a%2540example.org%2522%257D%255D")
+            .unwrap();
+        let r = w.finish();
+        // The form has a phone field, so it is one record; the block belongs to it.
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].signals.len(), 2, "both values of a repeated key count");
+        assert_eq!(r[0].personal[2].pointer, "/blocks#/0/t");
+    }
+
+    #[test]
+    fn selectors_force_and_ignore() {
+        let fields = FieldTable::with_defaults(true);
+        let p = Profile {
+            name: "p".into(),
+            records: vec![JsonPath::parse("$.msg").unwrap()],
+            ignore: vec![JsonPath::parse("$.debug").unwrap()],
+        };
+        let mut w = Walker::new(&fields, &p);
+        w.document(br#"{"msg":{"a":"x@example.org","b":{"c":"+44 20 7946 0321","email":"y@example.org"}},"debug":"z@example.org"}"#)
+            .unwrap();
+        let r = w.finish();
+        // b has its own email, so without the selector it would split off; the selector
+        // keeps `msg` as one record. `debug` is not inspected.
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].pointer, "/msg");
+        assert!(
+            r.iter()
+                .all(|r| r.personal.iter().all(|p| !p.pointer.starts_with("/debug")))
+        );
+    }
+
+    #[test]
+    fn embedding_is_bounded() {
+        let mut s = String::from(r#"{"e":"a@example.org"}"#);
+        for _ in 0..(MAX_EMBEDDING + 1) {
+            s = serde_json::to_string(&serde_json::json!({ "x": s })).unwrap();
+        }
+        let fields = FieldTable::with_defaults(true);
+        let p = profile();
+        let mut w = Walker::new(&fields, &p);
+        assert_eq!(
+            w.document(s.as_bytes()),
+            Err(InspectError::EmbeddingTooDeep(MAX_EMBEDDING))
+        );
+    }
 }

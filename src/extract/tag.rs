@@ -15,28 +15,53 @@ pub fn tag(raw: RawRecord, geo: &dyn GeoLookup) -> Record {
         let country = match s.kind {
             SignalKind::CountryField => Country::parse_loose(&s.value),
             SignalKind::Locale => locale_country(&s.value),
-            SignalKind::Ip | SignalKind::TextIp => geo::parse_ip(&s.value).and_then(|ip| geo.country_of(ip)),
+            SignalKind::Ip | SignalKind::TextIp => {
+                geo::parse_ip(&s.value).and_then(|ip| geo.country_of(ip))
+            }
             SignalKind::Phone | SignalKind::TextPhone => {
                 phones.push(s);
                 continue;
             }
         };
         match country {
-            Some(country) => evidence.push(Evidence { kind: s.kind, country, pointer: s.pointer }),
+            Some(country) => evidence.push(Evidence {
+                kind: s.kind,
+                country,
+                pointer: s.pointer,
+            }),
             None => unresolved += 1,
         }
     }
     // The hint for national numbers: a declared country first, then a locale, then an IP.
-    let hint = [SignalKind::CountryField, SignalKind::Locale, SignalKind::Ip, SignalKind::TextIp]
-        .iter()
-        .find_map(|k| evidence.iter().find(|e: &&Evidence| e.kind == *k).map(|e| e.country));
+    let hint = [
+        SignalKind::CountryField,
+        SignalKind::Locale,
+        SignalKind::Ip,
+        SignalKind::TextIp,
+    ]
+    .iter()
+    .find_map(|k| {
+        evidence
+            .iter()
+            .find(|e: &&Evidence| e.kind == *k)
+            .map(|e| e.country)
+    });
     for s in phones {
         match geo::phone_country(&s.value, hint) {
-            Some(country) => evidence.push(Evidence { kind: s.kind, country, pointer: s.pointer }),
+            Some(country) => evidence.push(Evidence {
+                kind: s.kind,
+                country,
+                pointer: s.pointer,
+            }),
             None => unresolved += 1,
         }
     }
-    Record { pointer: raw.pointer, personal: raw.personal, evidence, unresolved_signals: unresolved }
+    Record {
+        pointer: raw.pointer,
+        personal: raw.personal,
+        evidence,
+        unresolved_signals: unresolved,
+    }
 }
 
 /// The region of a locale or Accept-Language value: `de-DE` → DE, `en_GB` → GB,

@@ -68,22 +68,34 @@ fn emails(text: &str, hits: &mut Vec<TextHit>) {
             continue;
         }
         let domain = &text[at + 1..e];
-        let Some((_, tld)) = domain.rsplit_once('.') else { continue };
-        if tld.len() < 2 || !tld.bytes().all(|c| c.is_ascii_alphabetic()) || domain.starts_with('.') {
+        let Some((_, tld)) = domain.rsplit_once('.') else {
+            continue;
+        };
+        if tld.len() < 2 || !tld.bytes().all(|c| c.is_ascii_alphabetic()) || domain.starts_with('.')
+        {
             continue;
         }
-        hits.push(TextHit { kind: TextHitKind::Email, value: text[s..e].to_ascii_lowercase() });
+        hits.push(TextHit {
+            kind: TextHitKind::Email,
+            value: text[s..e].to_ascii_lowercase(),
+        });
     }
 }
 
 fn is_phone_sep(c: char) -> bool {
-    matches!(c, ' ' | '\u{a0}' | '-' | '.' | '/' | '(' | ')' | '\u{2010}'..='\u{2015}' | '\u{3000}')
+    matches!(
+        c,
+        ' ' | '\u{a0}' | '-' | '.' | '/' | '(' | ')' | '\u{2010}'..='\u{2015}' | '\u{3000}'
+    )
 }
 
 fn phones(text: &str, hits: &mut Vec<TextHit>) {
     // Every notation detected starts with `+`, `00` or `(`, or uses non-ASCII digits.
     let b = text.as_bytes();
-    if text.is_ascii() && memchr::memchr2(b'+', b'(', b).is_none() && memchr::memmem::find(b, b"00").is_none() {
+    if text.is_ascii()
+        && memchr::memchr2(b'+', b'(', b).is_none()
+        && memchr::memmem::find(b, b"00").is_none()
+    {
         return;
     }
     let chars: Vec<(usize, char)> = text.char_indices().collect();
@@ -91,12 +103,16 @@ fn phones(text: &str, hits: &mut Vec<TextHit>) {
     while i < chars.len() {
         let (_, c) = chars[i];
         let prev = if i > 0 { Some(chars[i - 1].1) } else { None };
-        let boundary = prev.is_none_or(|p| !p.is_alphanumeric() && p != '+' && p != '-' && p != '.');
+        let boundary =
+            prev.is_none_or(|p| !p.is_alphanumeric() && p != '+' && p != '-' && p != '.');
         let starts_plus = (c == '+' || c == '＋') && boundary;
         let starts_00 = boundary
             && geo::unicode_digit(c) == Some('0')
             && chars.get(i + 1).and_then(|x| geo::unicode_digit(x.1)) == Some('0')
-            && chars.get(i + 2).and_then(|x| geo::unicode_digit(x.1)).is_some_and(|d| d != '0');
+            && chars
+                .get(i + 2)
+                .and_then(|x| geo::unicode_digit(x.1))
+                .is_some_and(|d| d != '0');
         let starts_nanp = c == '(' && boundary && nanp_at(&chars, i);
         if !(starts_plus || starts_00 || starts_nanp) {
             i += 1;
@@ -129,15 +145,23 @@ fn phones(text: &str, hits: &mut Vec<TextHit>) {
             let to = chars.get(last_digit_end).map(|x| x.0).unwrap_or(text.len());
             let raw = &text[from..to];
             let country = if starts_nanp {
-                crate::country::Country::from_alpha2("US").and_then(|us| geo::phone_country(raw, Some(us)))
+                crate::country::Country::from_alpha2("US")
+                    .and_then(|us| geo::phone_country(raw, Some(us)))
             } else {
                 geo::phone_country(raw, None)
             };
             if country.is_some()
                 && let Some(norm) = geo::normalise_phone(raw)
             {
-                let norm = if starts_nanp && !norm.starts_with('+') { format!("+1{norm}") } else { norm };
-                hits.push(TextHit { kind: TextHitKind::Phone, value: norm });
+                let norm = if starts_nanp && !norm.starts_with('+') {
+                    format!("+1{norm}")
+                } else {
+                    norm
+                };
+                hits.push(TextHit {
+                    kind: TextHitKind::Phone,
+                    value: norm,
+                });
             }
             i = last_digit_end.max(i + 1);
         } else {
@@ -151,7 +175,9 @@ fn nanp_at(chars: &[(usize, char)], i: usize) -> bool {
     let pat = "(ddd) ddd-dddd";
     let mut k = i;
     for p in pat.chars() {
-        let Some((_, c)) = chars.get(k) else { return false };
+        let Some((_, c)) = chars.get(k) else {
+            return false;
+        };
         let ok = match p {
             'd' => c.is_ascii_digit(),
             ' ' => *c == ' ' || *c == '\u{a0}',
@@ -169,7 +195,9 @@ fn ipv4s(text: &str, hits: &mut Vec<TextHit>) {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if !b[i].is_ascii_digit() || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.')) {
+        if !b[i].is_ascii_digit()
+            || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.'))
+        {
             i += 1;
             continue;
         }
@@ -191,7 +219,10 @@ fn ipv4s(text: &str, hits: &mut Vec<TextHit>) {
             && let Ok(ip) = tok.parse::<std::net::Ipv4Addr>()
             && geo::is_public(IpAddr::V4(ip))
         {
-            hits.push(TextHit { kind: TextHitKind::Ip, value: ip.to_string() });
+            hits.push(TextHit {
+                kind: TextHitKind::Ip,
+                value: ip.to_string(),
+            });
         }
         i = j.max(i + 1);
     }
@@ -206,7 +237,10 @@ fn ipv6s(text: &str, hits: &mut Vec<TextHit>) {
         if let Ok(ip) = tok.parse::<std::net::Ipv6Addr>() {
             let ip = geo::canonical_ip(IpAddr::V6(ip));
             if geo::is_public(ip) {
-                hits.push(TextHit { kind: TextHitKind::Ip, value: ip.to_string() });
+                hits.push(TextHit {
+                    kind: TextHitKind::Ip,
+                    value: ip.to_string(),
+                });
             }
         }
     }
@@ -224,19 +258,40 @@ mod tests {
     fn finds_the_chat_message_facts() {
         let s = "complainant Amelia Hart (amelia.hart@example.org, +44 20 7946 0321) reported a livestream at 21:14. Her IP 81.2.69.142, location London, device iPhone14,2.";
         let k = kinds(s);
-        assert!(k.contains(&(TextHitKind::Email, "amelia.hart@example.org".into())), "{k:?}");
-        assert!(k.contains(&(TextHitKind::Phone, "+442079460321".into())), "{k:?}");
-        assert!(k.contains(&(TextHitKind::Ip, "81.2.69.142".into())), "{k:?}");
+        assert!(
+            k.contains(&(TextHitKind::Email, "amelia.hart@example.org".into())),
+            "{k:?}"
+        );
+        assert!(
+            k.contains(&(TextHitKind::Phone, "+442079460321".into())),
+            "{k:?}"
+        );
+        assert!(
+            k.contains(&(TextHitKind::Ip, "81.2.69.142".into())),
+            "{k:?}"
+        );
         assert_eq!(k.len(), 3, "{k:?}");
     }
 
     #[test]
     fn notations() {
         assert_eq!(kinds("call 0044 20 7946 0321 now")[0].1, "+442079460321");
-        assert_eq!(kinds("called from (212) 555-0147, account")[0].1, "+12125550147");
-        assert_eq!(kinds("tel ＋４４ ２０ ７９４６ ０３２１")[0].1, "+442079460321");
-        assert_eq!(kinds("v6 2a00:1450:4001:80b::200e here")[0], (TextHitKind::Ip, "2a00:1450:4001:80b::200e".into()));
-        assert_eq!(kinds("mapped ::ffff:8.8.4.4.")[0], (TextHitKind::Ip, "8.8.4.4".into()));
+        assert_eq!(
+            kinds("called from (212) 555-0147, account")[0].1,
+            "+12125550147"
+        );
+        assert_eq!(
+            kinds("tel ＋４４ ２０ ７９４６ ０３２１")[0].1,
+            "+442079460321"
+        );
+        assert_eq!(
+            kinds("v6 2a00:1450:4001:80b::200e here")[0],
+            (TextHitKind::Ip, "2a00:1450:4001:80b::200e".into())
+        );
+        assert_eq!(
+            kinds("mapped ::ffff:8.8.4.4.")[0],
+            (TextHitKind::Ip, "8.8.4.4".into())
+        );
     }
 
     #[test]

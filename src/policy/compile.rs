@@ -25,7 +25,11 @@ impl RegionMask {
         r < 64 && self.0 & (1 << r) != 0
     }
     pub fn with(self, r: RegionId) -> Self {
-        if r < 64 { RegionMask(self.0 | (1 << r)) } else { self }
+        if r < 64 {
+            RegionMask(self.0 | (1 << r))
+        } else {
+            self
+        }
     }
     pub fn and(self, o: RegionMask) -> Self {
         RegionMask(self.0 & o.0)
@@ -157,7 +161,9 @@ impl Policy {
             UnknownRule::Allow => None,
             UnknownRule::As(j) => self.jurisdictions.get(j).map(|j| j.allowed),
             UnknownRule::Strictest => Some(
-                self.jurisdictions.iter().fold(RegionMask::ALL, |m, j| m.and(j.allowed)),
+                self.jurisdictions
+                    .iter()
+                    .fold(RegionMask::ALL, |m, j| m.and(j.allowed)),
             ),
         }
     }
@@ -189,7 +195,10 @@ impl Policy {
     }
 
     pub fn region_names(&self, m: RegionMask) -> Vec<String> {
-        m.iter().filter(|r| *r < self.regions.len()).map(|r| self.regions[r].name.clone()).collect()
+        m.iter()
+            .filter(|r| *r < self.regions.len())
+            .map(|r| self.regions[r].name.clone())
+            .collect()
     }
 }
 

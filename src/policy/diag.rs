@@ -48,10 +48,22 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(kind: DiagKind, message: impl Into<String>, span: Option<Range<usize>>) -> Self {
-        Diagnostic { severity: Severity::Error, kind, message: message.into(), span, help: None }
+        Diagnostic {
+            severity: Severity::Error,
+            kind,
+            message: message.into(),
+            span,
+            help: None,
+        }
     }
     pub fn warning(kind: DiagKind, message: impl Into<String>, span: Option<Range<usize>>) -> Self {
-        Diagnostic { severity: Severity::Warning, kind, message: message.into(), span, help: None }
+        Diagnostic {
+            severity: Severity::Warning,
+            kind,
+            message: message.into(),
+            span,
+            help: None,
+        }
     }
     pub fn with_help(mut self, help: Option<String>) -> Self {
         self.help = help;
@@ -83,12 +95,20 @@ pub fn locate(src: &str, d: &Diagnostic) -> Located {
         Some(span) => {
             let start = span.start.min(src.len());
             let line_start = src[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
-            let line_end = src[start..].find('\n').map(|i| start + i).unwrap_or(src.len());
+            let line_end = src[start..]
+                .find('\n')
+                .map(|i| start + i)
+                .unwrap_or(src.len());
             let line = src[..start].matches('\n').count() + 1;
             let column = src[line_start..start].chars().count() + 1;
             let end = span.end.clamp(start, line_end);
             let caret = src[start..end].chars().count().max(1);
-            (line, column, src[line_start..line_end].trim_end_matches('\r').to_string(), caret)
+            (
+                line,
+                column,
+                src[line_start..line_end].trim_end_matches('\r').to_string(),
+                caret,
+            )
         }
         None => (1, 1, String::new(), 0),
     };
@@ -151,7 +171,10 @@ pub fn render(path: &str, src: &str, diags: &[Diagnostic]) -> String {
 }
 
 /// "did you mean `x`?" for the closest candidate within a small edit distance.
-pub fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let lower = input.to_lowercase();
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
@@ -186,8 +209,14 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(did_you_mean("euu", ["us", "eu", "uk"]).as_deref(), Some("did you mean `eu`?"));
-        assert_eq!(did_you_mean("EAA", ["US", "EEA", "UK"]).as_deref(), Some("did you mean `EEA`?"));
+        assert_eq!(
+            did_you_mean("euu", ["us", "eu", "uk"]).as_deref(),
+            Some("did you mean `eu`?")
+        );
+        assert_eq!(
+            did_you_mean("EAA", ["US", "EEA", "UK"]).as_deref(),
+            Some("did you mean `EEA`?")
+        );
         assert_eq!(did_you_mean("zzzzzz", ["us", "eu"]), None);
     }
 

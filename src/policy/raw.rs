@@ -132,23 +132,53 @@ pub struct RawProfile {
 /// document before serde sees it, so that every unknown key is reported).
 pub mod schema {
     pub const ROOT: &[&str] = &[
-        "version", "mode", "server", "geoip", "unknown", "regions", "jurisdictions", "upstreams",
-        "routes", "detection", "profiles",
+        "version",
+        "mode",
+        "server",
+        "geoip",
+        "unknown",
+        "regions",
+        "jurisdictions",
+        "upstreams",
+        "routes",
+        "detection",
+        "profiles",
     ];
     pub const SERVER: &[&str] = &[
-        "listen", "admin_listen", "max_body_bytes", "connect_timeout_ms", "request_timeout_ms",
+        "listen",
+        "admin_listen",
+        "max_body_bytes",
+        "connect_timeout_ms",
+        "request_timeout_ms",
         "ca_bundle",
     ];
     pub const GEOIP: &[&str] = &["database"];
     pub const UNKNOWN: &[&str] = &["treat_as"];
     pub const REGION: &[&str] = &["countries", "include"];
-    pub const JURISDICTION: &[&str] =
-        &["countries", "include", "allowed_regions", "on_violation", "mode"];
+    pub const JURISDICTION: &[&str] = &[
+        "countries",
+        "include",
+        "allowed_regions",
+        "on_violation",
+        "mode",
+    ];
     pub const UPSTREAM: &[&str] = &["url", "region", "alternatives"];
     pub const ROUTE: &[&str] = &["name", "path_prefix", "host", "upstream", "profile"];
     pub const DETECTION: &[&str] = &[
-        "use_defaults", "country", "ip", "phone", "locale", "email", "name", "address",
-        "device_id", "document_number", "location", "birth_date", "user_id", "not_personal",
+        "use_defaults",
+        "country",
+        "ip",
+        "phone",
+        "locale",
+        "email",
+        "name",
+        "address",
+        "device_id",
+        "document_number",
+        "location",
+        "birth_date",
+        "user_id",
+        "not_personal",
     ];
     pub const PROFILE: &[&str] = &["records", "ignore"];
 }

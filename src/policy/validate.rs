@@ -23,14 +23,22 @@ pub fn load(src: &str) -> Result<(Policy, Vec<Diagnostic>), Vec<Diagnostic>> {
     match DeTable::parse(src) {
         Ok(doc) => check_keys(doc.get_ref(), schema::ROOT, "", &mut diags),
         Err(e) => {
-            diags.push(Diagnostic::error(DiagKind::Syntax, toml_message(&e), e.span()));
+            diags.push(Diagnostic::error(
+                DiagKind::Syntax,
+                toml_message(&e),
+                e.span(),
+            ));
             return Err(diags);
         }
     }
     let raw: RawPolicy = match toml::from_str(src) {
         Ok(r) => r,
         Err(e) => {
-            diags.push(Diagnostic::error(DiagKind::WrongType, toml_message(&e), e.span()));
+            diags.push(Diagnostic::error(
+                DiagKind::WrongType,
+                toml_message(&e),
+                e.span(),
+            ));
             return Err(sorted(diags));
         }
     };
@@ -74,14 +82,26 @@ fn check_keys(table: &DeTable<'_>, allowed: &[&str], ctx: &str, diags: &mut Vec<
     for (k, v) in table.iter() {
         let key: &str = k.get_ref();
         if !allowed.contains(&key) {
-            let where_ = if ctx.is_empty() { "at the top level".to_string() } else { format!("in `{ctx}`") };
+            let where_ = if ctx.is_empty() {
+                "at the top level".to_string()
+            } else {
+                format!("in `{ctx}`")
+            };
             diags.push(
-                Diagnostic::error(DiagKind::UnknownKey, format!("unknown key `{key}` {where_}"), Some(k.span()))
-                    .with_help(did_you_mean(key, allowed.iter().copied())),
+                Diagnostic::error(
+                    DiagKind::UnknownKey,
+                    format!("unknown key `{key}` {where_}"),
+                    Some(k.span()),
+                )
+                .with_help(did_you_mean(key, allowed.iter().copied())),
             );
             continue;
         }
-        let child_ctx = if ctx.is_empty() { key.to_string() } else { format!("{ctx}.{key}") };
+        let child_ctx = if ctx.is_empty() {
+            key.to_string()
+        } else {
+            format!("{ctx}.{key}")
+        };
         let sub: Option<&[&str]> = match (ctx, key) {
             ("", "server") => Some(schema::SERVER),
             ("", "geoip") => Some(schema::GEOIP),
@@ -145,15 +165,34 @@ impl Validator<'_> {
         self.diags.push(Diagnostic::warning(kind, msg, sp));
     }
 
-    fn enum_value<T: Copy>(&mut self, v: &Option<S<String>>, what: &str, options: &[(&str, T)], default: T) -> T {
+    fn enum_value<T: Copy>(
+        &mut self,
+        v: &Option<S<String>>,
+        what: &str,
+        options: &[(&str, T)],
+        default: T,
+    ) -> T {
         let Some(v) = v else { return default };
         if let Some((_, t)) = options.iter().find(|(n, _)| *n == v.get_ref()) {
             return *t;
         }
         let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-        let help = did_you_mean(v.get_ref(), names.iter().copied())
-            .or_else(|| Some(format!("expected one of {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))));
-        self.err(DiagKind::InvalidValue, format!("invalid {what} `{}`", v.get_ref()), span(v)).help = help;
+        let help = did_you_mean(v.get_ref(), names.iter().copied()).or_else(|| {
+            Some(format!(
+                "expected one of {}",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        });
+        self.err(
+            DiagKind::InvalidValue,
+            format!("invalid {what} `{}`", v.get_ref()),
+            span(v),
+        )
+        .help = help;
         default
     }
 
@@ -165,19 +204,32 @@ impl Validator<'_> {
                     set.insert(cc);
                 }
                 Some(cc) => {
-                    self.err(DiagKind::UnknownCountry, format!("country codes are upper case: `{}` in {owner}", c.get_ref()), span(c)).help =
-                        Some(format!("write `{cc}`"));
+                    self.err(
+                        DiagKind::UnknownCountry,
+                        format!("country codes are upper case: `{}` in {owner}", c.get_ref()),
+                        span(c),
+                    )
+                    .help = Some(format!("write `{cc}`"));
                 }
                 None => {
-                    let help = if let Some(b) = BUILTIN_SETS.iter().find(|b| **b == c.get_ref().as_str()) {
-                        Some(format!("`{b}` is a built-in country group: write `include = [\"{b}\"]`"))
+                    let help = if let Some(b) =
+                        BUILTIN_SETS.iter().find(|b| **b == c.get_ref().as_str())
+                    {
+                        Some(format!(
+                            "`{b}` is a built-in country group: write `include = [\"{b}\"]`"
+                        ))
                     } else if let Some(cc) = Country::parse_loose(c.get_ref()) {
                         Some(format!("did you mean `{cc}`?"))
                     } else {
                         let all: Vec<String> = Country::all().map(|c| c.to_string()).collect();
                         did_you_mean(c.get_ref(), all.iter().map(String::as_str))
                     };
-                    self.err(DiagKind::UnknownCountry, format!("unknown country code `{}` in {owner}", c.get_ref()), span(c)).help = help;
+                    self.err(
+                        DiagKind::UnknownCountry,
+                        format!("unknown country code `{}` in {owner}", c.get_ref()),
+                        span(c),
+                    )
+                    .help = help;
                 }
             }
         }
@@ -185,16 +237,29 @@ impl Validator<'_> {
             match builtin_set(inc.get_ref()) {
                 Some(s) => set.union_with(&s),
                 None => {
-                    self.err(DiagKind::UnknownSet, format!("unknown country group `{}` in {owner}", inc.get_ref()), span(inc)).help =
-                        did_you_mean(inc.get_ref(), BUILTIN_SETS.iter().copied())
-                            .or_else(|| Some(format!("built-in groups are {}", BUILTIN_SETS.join(", "))));
+                    self.err(
+                        DiagKind::UnknownSet,
+                        format!("unknown country group `{}` in {owner}", inc.get_ref()),
+                        span(inc),
+                    )
+                    .help =
+                        did_you_mean(inc.get_ref(), BUILTIN_SETS.iter().copied()).or_else(|| {
+                            Some(format!("built-in groups are {}", BUILTIN_SETS.join(", ")))
+                        });
                 }
             }
         }
         set
     }
 
-    fn lookup(&mut self, kind: DiagKind, what: &str, name: &S<String>, names: &[String], ctx: &str) -> Option<usize> {
+    fn lookup(
+        &mut self,
+        kind: DiagKind,
+        what: &str,
+        name: &S<String>,
+        names: &[String],
+        ctx: &str,
+    ) -> Option<usize> {
         if let Some(i) = names.iter().position(|n| n == name.get_ref()) {
             return Some(i);
         }
@@ -202,10 +267,22 @@ impl Validator<'_> {
             if names.is_empty() {
                 Some(format!("no {what} is defined"))
             } else {
-                Some(format!("defined {what}s: {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")))
+                Some(format!(
+                    "defined {what}s: {}",
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
             }
         });
-        self.err(kind, format!("unknown {what} `{}` {ctx}", name.get_ref()), span(name)).help = help;
+        self.err(
+            kind,
+            format!("unknown {what} `{}` {ctx}", name.get_ref()),
+            span(name),
+        )
+        .help = help;
         None
     }
 
@@ -214,7 +291,11 @@ impl Validator<'_> {
             None => default,
             Some(x) if *x.get_ref() > 0 => *x.get_ref() as u64,
             Some(x) => {
-                self.err(DiagKind::InvalidValue, format!("`{what}` must be positive, got `{}`", x.get_ref()), span(x));
+                self.err(
+                    DiagKind::InvalidValue,
+                    format!("`{what}` must be positive, got `{}`", x.get_ref()),
+                    span(x),
+                );
                 default
             }
         }
@@ -224,8 +305,12 @@ impl Validator<'_> {
         if let Some(v) = &raw.version
             && *v.get_ref() != 1
         {
-            self.err(DiagKind::InvalidValue, format!("unsupported policy version `{}`", v.get_ref()), span(v)).help =
-                Some("this customs reads version `1`".into());
+            self.err(
+                DiagKind::InvalidValue,
+                format!("unsupported policy version `{}`", v.get_ref()),
+                span(v),
+            )
+            .help = Some("this customs reads version `1`".into());
         }
         let modes = [("enforce", Mode::Enforce), ("shadow", Mode::Shadow)];
         let mode = self.enum_value(&raw.mode, "mode", &modes, Mode::Enforce);
@@ -240,26 +325,51 @@ impl Validator<'_> {
             self.socket_addr(l, "server.admin_listen");
             server.admin_listen = l.get_ref().clone();
         }
-        server.max_body_bytes = self.positive(&raw.server.max_body_bytes, "max_body_bytes", server.max_body_bytes as u64) as usize;
-        server.connect_timeout =
-            Duration::from_millis(self.positive(&raw.server.connect_timeout_ms, "connect_timeout_ms", 2000));
-        server.request_timeout =
-            Duration::from_millis(self.positive(&raw.server.request_timeout_ms, "request_timeout_ms", 30_000));
+        server.max_body_bytes = self.positive(
+            &raw.server.max_body_bytes,
+            "max_body_bytes",
+            server.max_body_bytes as u64,
+        ) as usize;
+        server.connect_timeout = Duration::from_millis(self.positive(
+            &raw.server.connect_timeout_ms,
+            "connect_timeout_ms",
+            2000,
+        ));
+        server.request_timeout = Duration::from_millis(self.positive(
+            &raw.server.request_timeout_ms,
+            "request_timeout_ms",
+            30_000,
+        ));
         server.ca_bundle = raw.server.ca_bundle.as_ref().map(|s| s.get_ref().clone());
 
         // regions
         let region_names: Vec<String> = raw.regions.keys().map(|k| k.get_ref().clone()).collect();
         if region_names.len() > 64 {
-            self.err(DiagKind::InvalidValue, "a policy may define at most 64 regions".into(), None);
+            self.err(
+                DiagKind::InvalidValue,
+                "a policy may define at most 64 regions".into(),
+                None,
+            );
         }
         let mut regions = Vec::new();
         for (name, r) in &raw.regions {
-            let countries = self.countries(&r.countries, &r.include, &format!("region `{}`", name.get_ref()));
+            let countries = self.countries(
+                &r.countries,
+                &r.include,
+                &format!("region `{}`", name.get_ref()),
+            );
             if countries.is_empty() && r.countries.is_empty() && r.include.is_empty() {
-                self.err(DiagKind::InvalidValue, format!("region `{}` has no countries", name.get_ref()), span(name)).help =
-                    Some("add `countries = [\"..\"]` or `include = [\"EEA\"]`".into());
+                self.err(
+                    DiagKind::InvalidValue,
+                    format!("region `{}` has no countries", name.get_ref()),
+                    span(name),
+                )
+                .help = Some("add `countries = [\"..\"]` or `include = [\"EEA\"]`".into());
             }
-            regions.push(Region { name: name.get_ref().clone(), countries });
+            regions.push(Region {
+                name: name.get_ref().clone(),
+                countries,
+            });
         }
         for i in 0..regions.len() {
             for j in i + 1..regions.len() {
@@ -269,7 +379,12 @@ impl Validator<'_> {
                     let key = raw.regions.keys().nth(j).and_then(span);
                     self.warn(
                         DiagKind::OverlappingRegions,
-                        format!("regions `{}` and `{}` overlap: {}", regions[i].name, regions[j].name, names.join(", ")),
+                        format!(
+                            "regions `{}` and `{}` overlap: {}",
+                            regions[i].name,
+                            regions[j].name,
+                            names.join(", ")
+                        ),
                         key,
                     );
                 }
@@ -277,8 +392,16 @@ impl Validator<'_> {
         }
 
         // jurisdictions
-        let jur_names: Vec<String> = raw.jurisdictions.keys().map(|k| k.get_ref().clone()).collect();
-        let actions = [("block", OnViolation::Block), ("reroute", OnViolation::Reroute), ("shadow", OnViolation::Shadow)];
+        let jur_names: Vec<String> = raw
+            .jurisdictions
+            .keys()
+            .map(|k| k.get_ref().clone())
+            .collect();
+        let actions = [
+            ("block", OnViolation::Block),
+            ("reroute", OnViolation::Reroute),
+            ("shadow", OnViolation::Shadow),
+        ];
         let mut jurisdictions = Vec::new();
         let mut jur_spans = Vec::new();
         let mut jur_incomplete = Vec::new();
@@ -287,7 +410,11 @@ impl Validator<'_> {
             let owner = format!("jurisdiction `{}`", name.get_ref());
             let countries = self.countries(&j.countries, &j.include, &owner);
             if j.countries.is_empty() && j.include.is_empty() {
-                self.err(DiagKind::InvalidValue, format!("{owner} has no countries"), span(name));
+                self.err(
+                    DiagKind::InvalidValue,
+                    format!("{owner} has no countries"),
+                    span(name),
+                );
             }
             let mut allowed = RegionMask::default();
             match &j.allowed_regions {
@@ -301,15 +428,32 @@ impl Validator<'_> {
                 }
                 Some(list) => {
                     for r in list.get_ref() {
-                        if let Some(i) = self.lookup(DiagKind::UnknownRegion, "region", r, &region_names, &format!("in {owner}")) {
+                        if let Some(i) = self.lookup(
+                            DiagKind::UnknownRegion,
+                            "region",
+                            r,
+                            &region_names,
+                            &format!("in {owner}"),
+                        ) {
                             allowed = allowed.with(i);
                         }
                     }
                 }
             }
-            let on_violation = self.enum_value(&j.on_violation, "action", &actions, OnViolation::Block);
+            let on_violation =
+                self.enum_value(&j.on_violation, "action", &actions, OnViolation::Block);
             let jmode = self.enum_value(&j.mode, "mode", &modes, mode);
-            jurisdictions.push(Jurisdiction { name: name.get_ref().clone(), countries, allowed, on_violation, mode: if mode == Mode::Shadow { Mode::Shadow } else { jmode } });
+            jurisdictions.push(Jurisdiction {
+                name: name.get_ref().clone(),
+                countries,
+                allowed,
+                on_violation,
+                mode: if mode == Mode::Shadow {
+                    Mode::Shadow
+                } else {
+                    jmode
+                },
+            });
             jur_spans.push(name.span());
             jur_incomplete.push(self.diags.iter().filter(|d| d.is_error()).count() > before);
         }
@@ -338,7 +482,13 @@ impl Validator<'_> {
             Some(s) => {
                 let mut names = jur_names.clone();
                 names.extend(["strictest".to_string(), "allow".to_string()]);
-                match self.lookup(DiagKind::UnknownJurisdiction, "jurisdiction", s, &names, "in `unknown.treat_as`") {
+                match self.lookup(
+                    DiagKind::UnknownJurisdiction,
+                    "jurisdiction",
+                    s,
+                    &names,
+                    "in `unknown.treat_as`",
+                ) {
                     Some(i) if i < jur_names.len() => UnknownRule::As(i),
                     _ => UnknownRule::Strictest,
                 }
@@ -352,24 +502,48 @@ impl Validator<'_> {
             let owner = format!("upstream `{}`", name.get_ref());
             let url = match &u.url {
                 None => {
-                    self.err(DiagKind::MissingKey, format!("{owner} has no `url`"), span(name));
+                    self.err(
+                        DiagKind::MissingKey,
+                        format!("{owner} has no `url`"),
+                        span(name),
+                    );
                     None
                 }
                 Some(s) => self.url(s, &owner),
             };
             let region = match &u.region {
                 None => {
-                    self.err(DiagKind::MissingKey, format!("{owner} has no `region`"), span(name)).help =
-                        Some("declare where the upstream is: `region = \"..\"`".into());
+                    self.err(
+                        DiagKind::MissingKey,
+                        format!("{owner} has no `region`"),
+                        span(name),
+                    )
+                    .help = Some("declare where the upstream is: `region = \"..\"`".into());
                     None
                 }
-                Some(r) => self.lookup(DiagKind::UnknownRegion, "region", r, &region_names, &format!("in {owner}")),
+                Some(r) => self.lookup(
+                    DiagKind::UnknownRegion,
+                    "region",
+                    r,
+                    &region_names,
+                    &format!("in {owner}"),
+                ),
             };
             let mut alternatives = Vec::new();
             for a in &u.alternatives {
                 if a.get_ref() == name.get_ref() {
-                    self.err(DiagKind::InvalidValue, format!("{owner} lists itself as an alternative"), span(a));
-                } else if let Some(i) = self.lookup(DiagKind::UnknownUpstream, "upstream", a, &up_names, &format!("in the alternatives of {owner}")) {
+                    self.err(
+                        DiagKind::InvalidValue,
+                        format!("{owner} lists itself as an alternative"),
+                        span(a),
+                    );
+                } else if let Some(i) = self.lookup(
+                    DiagKind::UnknownUpstream,
+                    "upstream",
+                    a,
+                    &up_names,
+                    &format!("in the alternatives of {owner}"),
+                ) {
                     alternatives.push(i);
                 }
             }
@@ -381,8 +555,11 @@ impl Validator<'_> {
             });
         }
         // A reroute target that still violates the rule it is meant to satisfy.
-        let alt_spans: Vec<Vec<Range<usize>>> =
-            raw.upstreams.values().map(|u| u.alternatives.iter().map(|a| a.span()).collect()).collect();
+        let alt_spans: Vec<Vec<Range<usize>>> = raw
+            .upstreams
+            .values()
+            .map(|u| u.alternatives.iter().map(|a| a.span()).collect())
+            .collect();
         for (ui, u) in upstreams.iter().enumerate() {
             if u.region == usize::MAX {
                 continue;
@@ -392,15 +569,25 @@ impl Validator<'_> {
                 if jur_incomplete.get(ji).copied().unwrap_or(true) {
                     continue;
                 }
-                if j.on_violation != OnViolation::Reroute || j.allowed.contains(u.region) || u.alternatives.is_empty() {
+                if j.on_violation != OnViolation::Reroute
+                    || j.allowed.contains(u.region)
+                    || u.alternatives.is_empty()
+                {
                     continue;
                 }
-                let ok = u.alternatives.iter().any(|a| upstreams.get(*a).is_some_and(|t| j.allowed.contains(t.region)));
+                let ok = u.alternatives.iter().any(|a| {
+                    upstreams
+                        .get(*a)
+                        .is_some_and(|t| j.allowed.contains(t.region))
+                });
                 if !ok {
                     let t = u.alternatives[0];
                     let tname = upstreams.get(t).map(|t| t.name.clone()).unwrap_or_default();
                     let treg = upstreams.get(t).map(|t| t.region).unwrap_or(usize::MAX);
-                    let rname = regions.get(treg).map(|r| r.name.clone()).unwrap_or_default();
+                    let rname = regions
+                        .get(treg)
+                        .map(|r| r.name.clone())
+                        .unwrap_or_default();
                     self.err(
                         DiagKind::RerouteViolates,
                         format!(
@@ -416,15 +603,27 @@ impl Validator<'_> {
 
         // profiles
         let mut profile_names: Vec<String> = vec!["default".into()];
-        let mut profiles = vec![Profile { name: "default".into(), records: vec![], ignore: vec![] }];
+        let mut profiles = vec![Profile {
+            name: "default".into(),
+            records: vec![],
+            ignore: vec![],
+        }];
         for (name, p) in &raw.profiles {
             let records = self.selectors(&p.records, name.get_ref());
             let ignore = self.selectors(&p.ignore, name.get_ref());
             if name.get_ref() == "default" {
-                profiles[0] = Profile { name: "default".into(), records, ignore };
+                profiles[0] = Profile {
+                    name: "default".into(),
+                    records,
+                    ignore,
+                };
             } else {
                 profile_names.push(name.get_ref().clone());
-                profiles.push(Profile { name: name.get_ref().clone(), records, ignore });
+                profiles.push(Profile {
+                    name: name.get_ref().clone(),
+                    records,
+                    ignore,
+                });
             }
         }
 
@@ -435,11 +634,19 @@ impl Validator<'_> {
         for (i, r) in raw.routes.iter().enumerate() {
             let rs = r.span();
             let r = r.get_ref();
-            let name = r.name.as_ref().map(|n| n.get_ref().clone()).unwrap_or_else(|| format!("route-{}", i + 1));
+            let name = r
+                .name
+                .as_ref()
+                .map(|n| n.get_ref().clone())
+                .unwrap_or_else(|| format!("route-{}", i + 1));
             if let Some(n) = &r.name {
                 if route_names.contains_key(n.get_ref()) {
-                    self.err(DiagKind::DuplicateName, format!("route name `{}` is used twice", n.get_ref()), span(n)).help =
-                        Some("route names label metrics and logs: make them unique".into());
+                    self.err(
+                        DiagKind::DuplicateName,
+                        format!("route name `{}` is used twice", n.get_ref()),
+                        span(n),
+                    )
+                    .help = Some("route names label metrics and logs: make them unique".into());
                 }
                 route_names.insert(n.get_ref().clone(), n.span());
             }
@@ -447,21 +654,31 @@ impl Validator<'_> {
             if let Some(p) = &r.path_prefix
                 && !p.get_ref().starts_with('/')
             {
-                self.err(DiagKind::InvalidValue, format!("path prefix `{}` does not start with `/`", p.get_ref()), span(p));
+                self.err(
+                    DiagKind::InvalidValue,
+                    format!("path prefix `{}` does not start with `/`", p.get_ref()),
+                    span(p),
+                );
             }
             if r.path_prefix.is_none() && r.host.is_none() {
                 self.warn(DiagKind::InvalidValue, format!("route `{name}` has neither `path_prefix` nor `host`: it matches every request"), Some(rs.clone()));
             }
             let upstream = match &r.upstream {
                 None => {
-                    self.err(DiagKind::MissingKey, format!("route `{name}` has no `upstream`"), Some(rs.clone()));
+                    self.err(
+                        DiagKind::MissingKey,
+                        format!("route `{name}` has no `upstream`"),
+                        Some(rs.clone()),
+                    );
                     None
                 }
                 Some(u) => self.lookup(DiagKind::UnknownUpstream, "upstream", u, &up_names, &ctx),
             };
             let profile = match &r.profile {
                 None => Some(0),
-                Some(p) => self.lookup(DiagKind::UnknownProfile, "profile", p, &profile_names, &ctx),
+                Some(p) => {
+                    self.lookup(DiagKind::UnknownProfile, "profile", p, &profile_names, &ctx)
+                }
             };
             if let Some(u) = upstream {
                 used_upstreams.insert(u);
@@ -479,7 +696,11 @@ impl Validator<'_> {
         }
         for (i, name) in raw.upstreams.keys().enumerate() {
             if !used_upstreams.contains(&i) {
-                self.warn(DiagKind::Unused, format!("upstream `{}` is not used by any route", name.get_ref()), span(name));
+                self.warn(
+                    DiagKind::Unused,
+                    format!("upstream `{}` is not used by any route", name.get_ref()),
+                    span(name),
+                );
             }
         }
 
@@ -504,7 +725,11 @@ impl Validator<'_> {
         for (list, kind) in lists {
             for n in list {
                 if crate::extract::fields::normalise_key(n.get_ref()).is_empty() {
-                    self.err(DiagKind::InvalidValue, format!("field name `{}` has no letters or digits", n.get_ref()), span(n));
+                    self.err(
+                        DiagKind::InvalidValue,
+                        format!("field name `{}` has no letters or digits", n.get_ref()),
+                        span(n),
+                    );
                 }
                 fields.insert(n.get_ref(), kind);
             }
@@ -528,26 +753,51 @@ impl Validator<'_> {
 
     fn socket_addr(&mut self, s: &S<String>, what: &str) {
         if s.get_ref().parse::<std::net::SocketAddr>().is_err() {
-            self.err(DiagKind::InvalidValue, format!("`{what}` is not an address and port: `{}`", s.get_ref()), span(s)).help =
-                Some("write it as `127.0.0.1:8080` or `[::1]:8080`".into());
+            self.err(
+                DiagKind::InvalidValue,
+                format!("`{what}` is not an address and port: `{}`", s.get_ref()),
+                span(s),
+            )
+            .help = Some("write it as `127.0.0.1:8080` or `[::1]:8080`".into());
         }
     }
 
     fn url(&mut self, s: &S<String>, owner: &str) -> Option<http::Uri> {
         match s.get_ref().parse::<http::Uri>() {
-            Ok(u) if matches!(u.scheme_str(), Some("http") | Some("https")) && u.authority().is_some() => {
+            Ok(u)
+                if matches!(u.scheme_str(), Some("http") | Some("https"))
+                    && u.authority().is_some() =>
+            {
                 if u.query().is_some() {
-                    self.err(DiagKind::InvalidUrl, format!("the url of {owner} has a query string"), span(s));
+                    self.err(
+                        DiagKind::InvalidUrl,
+                        format!("the url of {owner} has a query string"),
+                        span(s),
+                    );
                     return None;
                 }
                 Some(u)
             }
             Ok(_) => {
-                self.err(DiagKind::InvalidUrl, format!("the url of {owner} is not an absolute `http://` or `https://` url: `{}`", s.get_ref()), span(s));
+                self.err(
+                    DiagKind::InvalidUrl,
+                    format!(
+                        "the url of {owner} is not an absolute `http://` or `https://` url: `{}`",
+                        s.get_ref()
+                    ),
+                    span(s),
+                );
                 None
             }
             Err(e) => {
-                self.err(DiagKind::InvalidUrl, format!("the url of {owner} is not a valid url: `{}`: {e}", s.get_ref()), span(s));
+                self.err(
+                    DiagKind::InvalidUrl,
+                    format!(
+                        "the url of {owner} is not a valid url: `{}`: {e}",
+                        s.get_ref()
+                    ),
+                    span(s),
+                );
                 None
             }
         }
@@ -559,8 +809,12 @@ impl Validator<'_> {
             match JsonPath::parse(s.get_ref()) {
                 Ok(p) => out.push(p),
                 Err(e) => {
-                    self.err(DiagKind::InvalidSelector, format!("invalid JSONPath selector in profile `{profile}`: {e}"), span(s)).help =
-                        Some("selectors follow RFC 9535, e.g. `$.users[*]`".into());
+                    self.err(
+                        DiagKind::InvalidSelector,
+                        format!("invalid JSONPath selector in profile `{profile}`: {e}"),
+                        span(s),
+                    )
+                    .help = Some("selectors follow RFC 9535, e.g. `$.users[*]`".into());
                 }
             }
         }
@@ -569,5 +823,8 @@ impl Validator<'_> {
 }
 
 fn names_of(regions: &[Region], m: RegionMask) -> Vec<String> {
-    m.iter().filter_map(|i| regions.get(i)).map(|r| format!("`{}`", r.name)).collect()
+    m.iter()
+        .filter_map(|i| regions.get(i))
+        .map(|r| format!("`{}`", r.name))
+        .collect()
 }

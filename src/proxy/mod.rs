@@ -2,8 +2,8 @@
 //! the upstream client (`upstream`), and the one mapping of outcomes to responses
 //! (`respond`).
 
-pub mod respond;
 pub mod pipeline;
+pub mod respond;
 pub mod server;
 pub mod upstream;
 

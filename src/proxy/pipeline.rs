@@ -42,13 +42,24 @@ pub struct Shared {
 impl Shared {
     pub fn new(runtime: Runtime, client: UpstreamClient, metrics: Arc<Metrics>) -> Self {
         crate::geo::warm_up();
-        metrics.policy_info.with_label_values(&[&runtime.policy.hash]).set(1);
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        metrics
+            .policy_info
+            .with_label_values(&[&runtime.policy.hash])
+            .set(1);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
         metrics.policy_loaded_at.set(now);
         if let Some(b) = runtime.geo.build_epoch() {
             metrics.geoip_build_time.set(b as i64);
         }
-        Shared { runtime: ArcSwap::from_pointee(runtime), client, metrics, ready: AtomicBool::new(true) }
+        Shared {
+            runtime: ArcSwap::from_pointee(runtime),
+            client,
+            metrics,
+            ready: AtomicBool::new(true),
+        }
     }
 }
 
@@ -62,10 +73,17 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 fn request_id() -> String {
     static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let seed = *SEED.get_or_init(|| {
-        let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
         t ^ (u64::from(std::process::id()) << 32)
     });
-    let mut z = seed.wrapping_add(NEXT_ID.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut z = seed.wrapping_add(
+        NEXT_ID
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    );
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     format!("{:016x}", z ^ (z >> 31))
@@ -74,8 +92,11 @@ fn request_id() -> String {
 /// Keeps a caller's request id only if it is a short token (it is echoed in logs).
 fn incoming_request_id(h: &HeaderMap) -> Option<String> {
     let v = h.get(REQUEST_ID)?.to_str().ok()?;
-    (!v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'))
-        .then(|| v.to_string())
+    (!v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'))
+    .then(|| v.to_string())
 }
 
 const HOP_BY_HOP: &[&str] = &[
@@ -107,7 +128,11 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
 }
 
 /// Handles one request. Never panics; every ending is a response.
-pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) -> Response<Body> {
+pub async fn handle(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+) -> Response<Body> {
     let started = Instant::now();
     let id = incoming_request_id(req.headers()).unwrap_or_else(request_id);
     let rt = shared.runtime.load_full();
@@ -115,9 +140,16 @@ pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAdd
     let method = req.method().as_str().to_string();
 
     // route
-    let host = req.uri().authority().map(|a| a.as_str().to_string()).or_else(|| {
-        req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string)
-    });
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        });
     let Some(route_id) = rt.policy.match_route(host.as_deref(), req.uri().path()) else {
         return refuse(&shared, &id, &method, "none", Failure::NoRoute, started);
     };
@@ -125,9 +157,24 @@ pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAdd
     let route_name = route.name.clone();
 
     // transfer-coding: exactly `chunked`, or none
-    let te: Vec<&HeaderValue> = req.headers().get_all(header::TRANSFER_ENCODING).iter().collect();
-    if !te.is_empty() && !(te.len() == 1 && te[0].to_str().is_ok_and(|v| v.trim().eq_ignore_ascii_case("chunked"))) {
-        return refuse(&shared, &id, &method, &route_name, Failure::TransferEncoding, started);
+    let te: Vec<&HeaderValue> = req
+        .headers()
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .collect();
+    let only_chunked = te.len() == 1
+        && te[0]
+            .to_str()
+            .is_ok_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
+    if !te.is_empty() && !only_chunked {
+        return refuse(
+            &shared,
+            &id,
+            &method,
+            &route_name,
+            Failure::TransferEncoding,
+            started,
+        );
     }
 
     // read the body, bounded
@@ -138,15 +185,38 @@ pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAdd
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return refuse(&shared, &id, &method, &route_name, Failure::TooLarge { limit }, started);
+        return refuse(
+            &shared,
+            &id,
+            &method,
+            &route_name,
+            Failure::TooLarge { limit },
+            started,
+        );
     }
     let (parts, body) = req.into_parts();
     let body: Bytes = match Limited::new(body, limit).collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return refuse(&shared, &id, &method, &route_name, Failure::TooLarge { limit }, started);
+            return refuse(
+                &shared,
+                &id,
+                &method,
+                &route_name,
+                Failure::TooLarge { limit },
+                started,
+            );
         }
-        Err(_) => return refuse(&shared, &id, &method, &route_name, Failure::BodyRead, started),
+        Err(_) => {
+            return refuse(
+                &shared,
+                &id,
+                &method,
+                &route_name,
+                Failure::BodyRead,
+                started,
+            );
+        }
     };
 
     // inspect and decide (pure)
@@ -155,8 +225,14 @@ pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAdd
         host: host.as_deref(),
         path: parts.uri.path(),
         query: parts.uri.query(),
-        content_type: parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
-        content_encoding: parts.headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()),
+        content_type: parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        content_encoding: parts
+            .headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
         body: &body,
     };
     let t0 = Instant::now();
@@ -166,10 +242,19 @@ pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAdd
     m.inspected_bytes.inc_by(body.len() as u64);
     let decision = match evaluated {
         Ok(ev) => ev.decision,
-        Err(Refusal::NoRoute) => return refuse(&shared, &id, &method, "none", Failure::NoRoute, started),
+        Err(Refusal::NoRoute) => {
+            return refuse(&shared, &id, &method, "none", Failure::NoRoute, started);
+        }
         Err(Refusal::Inspect(e)) => {
             m.inspection_failures.with_label_values(&[e.reason()]).inc();
-            return refuse(&shared, &id, &method, &route_name, Failure::Inspect(&e), started);
+            return refuse(
+                &shared,
+                &id,
+                &method,
+                &route_name,
+                Failure::Inspect(&e),
+                started,
+            );
         }
     };
     audit::decision(
@@ -189,21 +274,56 @@ pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAdd
         (Action::Block, _) => {
             let f = Failure::Blocked(&decision);
             let resp = f.response(&id);
-            finish(m, &route_name, "block", decision.reasons.first().map(String::as_str).unwrap_or("blocked"), started);
+            finish(
+                m,
+                &route_name,
+                "block",
+                decision
+                    .reasons
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("blocked"),
+                started,
+            );
             return resp;
         }
         (_, Some(t)) => t,
         (_, None) => {
-            m.inspection_failures.with_label_values(&["internal_error"]).inc();
-            return refuse(&shared, &id, &method, &route_name, Failure::Internal, started);
+            m.inspection_failures
+                .with_label_values(&["internal_error"])
+                .inc();
+            return refuse(
+                &shared,
+                &id,
+                &method,
+                &route_name,
+                Failure::Internal,
+                started,
+            );
         }
     };
     let Some(up) = rt.policy.upstreams.get(target) else {
-        return refuse(&shared, &id, &method, &route_name, Failure::Internal, started);
+        return refuse(
+            &shared,
+            &id,
+            &method,
+            &route_name,
+            Failure::Internal,
+            started,
+        );
     };
     let uri = match upstream_uri(&up.url, &parts.uri) {
         Some(u) => u,
-        None => return refuse(&shared, &id, &method, &route_name, Failure::Internal, started),
+        None => {
+            return refuse(
+                &shared,
+                &id,
+                &method,
+                &route_name,
+                Failure::Internal,
+                started,
+            );
+        }
     };
     let mut out = Request::new(Full::new(body));
     *out.method_mut() = parts.method.clone();
@@ -219,7 +339,10 @@ pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAdd
     if let Ok(v) = HeaderValue::from_str(&decision.jurisdictions.join(", ")) {
         headers.insert(JURISDICTIONS_HEADER, v);
     }
-    headers.insert(DECISION_HEADER, HeaderValue::from_static(decision.action.as_str()));
+    headers.insert(
+        DECISION_HEADER,
+        HeaderValue::from_static(decision.action.as_str()),
+    );
     if let Ok(v) = HeaderValue::from_str(&id) {
         headers.insert(REQUEST_ID, v);
     }
@@ -233,16 +356,26 @@ pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAdd
         Ok(Ok(r)) => r.map(|b| b.boxed()),
         Ok(Err(e)) => {
             let kind = upstream::classify(&e);
-            m.upstream_errors.with_label_values(&[&up.name, kind.as_str()]).inc();
+            m.upstream_errors
+                .with_label_values(&[&up.name, kind.as_str()])
+                .inc();
             tracing::warn!(target: "customs::upstream", request_id = %id, upstream = %up.name, kind = kind.as_str(), "upstream failed");
-            let f = Failure::Upstream { kind, upstream: &up.name };
+            let f = Failure::Upstream {
+                kind,
+                upstream: &up.name,
+            };
             finish(m, &route_name, "error", f.reason(), started);
             return f.response(&id);
         }
         Err(_) => {
             let kind = upstream::UpstreamFailure::Timeout;
-            m.upstream_errors.with_label_values(&[&up.name, kind.as_str()]).inc();
-            let f = Failure::Upstream { kind, upstream: &up.name };
+            m.upstream_errors
+                .with_label_values(&[&up.name, kind.as_str()])
+                .inc();
+            let f = Failure::Upstream {
+                kind,
+                upstream: &up.name,
+            };
             finish(m, &route_name, "error", f.reason(), started);
             return f.response(&id);
         }
@@ -251,7 +384,10 @@ pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAdd
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
-    resp.headers_mut().insert(DECISION_HEADER, HeaderValue::from_static(decision.action.as_str()));
+    resp.headers_mut().insert(
+        DECISION_HEADER,
+        HeaderValue::from_static(decision.action.as_str()),
+    );
     if decision.action == Action::Reroute
         && let Ok(v) = HeaderValue::from_str(&up.name)
     {
@@ -263,13 +399,25 @@ pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAdd
 
 fn finish(m: &Metrics, route: &str, action: &str, reason: &str, started: Instant) {
     m.requests.with_label_values(&[route, action, reason]).inc();
-    m.request_duration.with_label_values(&[route]).observe(started.elapsed().as_secs_f64());
+    m.request_duration
+        .with_label_values(&[route])
+        .observe(started.elapsed().as_secs_f64());
 }
 
-fn refuse(shared: &Shared, id: &str, method: &str, route: &str, f: Failure<'_>, started: Instant) -> Response<Body> {
+fn refuse(
+    shared: &Shared,
+    id: &str,
+    method: &str,
+    route: &str,
+    f: Failure<'_>,
+    started: Instant,
+) -> Response<Body> {
     let m = &shared.metrics;
     match &f {
-        Failure::TooLarge { .. } | Failure::BodyRead | Failure::TransferEncoding | Failure::Internal => {
+        Failure::TooLarge { .. }
+        | Failure::BodyRead
+        | Failure::TransferEncoding
+        | Failure::Internal => {
             m.inspection_failures.with_label_values(&[f.reason()]).inc();
         }
         _ => {}
@@ -295,7 +443,9 @@ fn count_decision(m: &Metrics, policy: &Policy, d: &Decision) {
     match d.action {
         Action::Block => {
             for r in &d.rules {
-                m.blocked.with_label_values(&[r, &d.destination_region]).inc();
+                m.blocked
+                    .with_label_values(&[r, &d.destination_region])
+                    .inc();
             }
         }
         Action::Reroute => {
@@ -308,19 +458,27 @@ fn count_decision(m: &Metrics, policy: &Policy, d: &Decision) {
     }
     if let Some(would) = d.would {
         for r in &d.rules {
-            m.shadow_violations.with_label_values(&[r, &d.destination_region, would.as_str()]).inc();
+            m.shadow_violations
+                .with_label_values(&[r, &d.destination_region, would.as_str()])
+                .inc();
         }
     } else {
         // Shadowed rules beside enforced ones (per-jurisdiction shadow mode).
         for v in &d.verdicts {
-            if let Outcome::Violation { rules, enforced: false } = &v.outcome {
+            if let Outcome::Violation {
+                rules,
+                enforced: false,
+            } = &v.outcome
+            {
                 for r in rules {
                     if let Some(j) = policy.jurisdictions.iter().find(|j| &j.name == r) {
                         let would = match j.on_violation {
                             crate::policy::compile::OnViolation::Reroute => "reroute",
                             _ => "block",
                         };
-                        m.shadow_violations.with_label_values(&[r, &d.destination_region, would]).inc();
+                        m.shadow_violations
+                            .with_label_values(&[r, &d.destination_region, would])
+                            .inc();
                     }
                 }
             }
@@ -352,10 +510,16 @@ fn forwarded_headers(h: &mut HeaderMap, peer: SocketAddr, host: Option<&str>) {
     if let Ok(v) = HeaderValue::from_str(&xff) {
         h.insert("x-forwarded-for", v);
     }
-    let for_ = if ip.is_ipv6() { format!("\"[{ip}]\"") } else { ip.to_string() };
+    let for_ = if ip.is_ipv6() {
+        format!("\"[{ip}]\"")
+    } else {
+        ip.to_string()
+    };
     let mut fwd = format!("for={for_};proto=http");
     if let Some(host) = host
-        && host.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b';' && b != b',')
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b';' && b != b',')
     {
         fwd.push_str(&format!(";host=\"{host}\""));
     }

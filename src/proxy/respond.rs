@@ -33,7 +33,10 @@ pub enum Failure<'a> {
     /// The policy blocks the transfer.
     Blocked(&'a Decision),
     /// The upstream failed.
-    Upstream { kind: UpstreamFailure, upstream: &'a str },
+    Upstream {
+        kind: UpstreamFailure,
+        upstream: &'a str,
+    },
     /// customs itself failed; nothing was forwarded.
     Internal,
 }
@@ -42,11 +45,16 @@ impl Failure<'_> {
     pub fn status(&self) -> StatusCode {
         match self {
             Failure::NoRoute => StatusCode::NOT_FOUND,
-            Failure::Inspect(e) => StatusCode::from_u16(status_for_inspect(e)).unwrap_or(StatusCode::BAD_REQUEST),
+            Failure::Inspect(e) => {
+                StatusCode::from_u16(status_for_inspect(e)).unwrap_or(StatusCode::BAD_REQUEST)
+            }
             Failure::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::BodyRead | Failure::TransferEncoding => StatusCode::BAD_REQUEST,
             Failure::Blocked(_) => StatusCode::FORBIDDEN,
-            Failure::Upstream { kind: UpstreamFailure::Timeout, .. } => StatusCode::GATEWAY_TIMEOUT,
+            Failure::Upstream {
+                kind: UpstreamFailure::Timeout,
+                ..
+            } => StatusCode::GATEWAY_TIMEOUT,
             Failure::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Failure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -61,9 +69,18 @@ impl Failure<'_> {
             Failure::BodyRead => "body_read_error",
             Failure::TransferEncoding => "unsupported_transfer_encoding",
             Failure::Blocked(_) => "region_not_allowed",
-            Failure::Upstream { kind: UpstreamFailure::Timeout, .. } => "upstream_timeout",
-            Failure::Upstream { kind: UpstreamFailure::Connect, .. } => "upstream_unreachable",
-            Failure::Upstream { kind: UpstreamFailure::Reset, .. } => "upstream_reset",
+            Failure::Upstream {
+                kind: UpstreamFailure::Timeout,
+                ..
+            } => "upstream_timeout",
+            Failure::Upstream {
+                kind: UpstreamFailure::Connect,
+                ..
+            } => "upstream_unreachable",
+            Failure::Upstream {
+                kind: UpstreamFailure::Reset,
+                ..
+            } => "upstream_reset",
             Failure::Internal => "internal_error",
         }
     }
@@ -121,13 +138,20 @@ impl Failure<'_> {
         let body = serde_json::to_vec(&self.problem(request_id)).unwrap_or_default();
         let mut r = Response::new(full(body));
         *r.status_mut() = self.status();
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if let Ok(v) = HeaderValue::from_str(request_id) {
             r.headers_mut().insert(REQUEST_ID, v);
         }
-        if matches!(self, Failure::TooLarge { .. } | Failure::BodyRead | Failure::TransferEncoding) {
+        if matches!(
+            self,
+            Failure::TooLarge { .. } | Failure::BodyRead | Failure::TransferEncoding
+        ) {
             // The rest of the body was not read: the connection cannot be reused.
-            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         r
     }
@@ -138,10 +162,15 @@ pub fn full(b: impl Into<Bytes>) -> Body {
 }
 
 /// A plain response for the admin listener.
-pub fn plain(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+pub fn plain(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
     let mut r = Response::new(full(body));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 

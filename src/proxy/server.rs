@@ -40,7 +40,11 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
 }
 
 /// Serves `/metrics`, `/healthz` and `/readyz` until `shutdown` resolves.
-pub async fn serve_admin(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()>) {
+pub async fn serve_admin(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()>,
+) {
     accept_loop(
         listener,
         move |req, _| {
@@ -54,7 +58,11 @@ pub async fn serve_admin(listener: TcpListener, shared: Arc<Shared>, shutdown: i
 
 fn admin(req: Request<Incoming>, s: &Shared) -> http::Response<Body> {
     match (req.method(), req.uri().path()) {
-        (&Method::GET, "/metrics") => plain(StatusCode::OK, "text/plain; version=0.0.4", s.metrics.render()),
+        (&Method::GET, "/metrics") => plain(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            s.metrics.render(),
+        ),
         (&Method::GET, "/healthz") => plain(StatusCode::OK, "text/plain", "ok\n"),
         (&Method::GET, "/readyz") => {
             if s.ready.load(Ordering::SeqCst) {

@@ -26,7 +26,10 @@ pub enum ClientError {
     Tls(String),
 }
 
-pub fn build(connect_timeout: Duration, ca_bundle: Option<&Path>) -> Result<UpstreamClient, ClientError> {
+pub fn build(
+    connect_timeout: Duration,
+    ca_bundle: Option<&Path>,
+) -> Result<UpstreamClient, ClientError> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for cert in native.certs {
@@ -35,23 +38,35 @@ pub fn build(connect_timeout: Duration, ca_bundle: Option<&Path>) -> Result<Upst
     }
     if let Some(path) = ca_bundle {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| ClientError::CaBundle { path: path.display().to_string(), reason: e.to_string() })?
+            .map_err(|e| ClientError::CaBundle {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?
             .collect::<Result<_, _>>()
-            .map_err(|e| ClientError::CaBundle { path: path.display().to_string(), reason: e.to_string() })?;
+            .map_err(|e| ClientError::CaBundle {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
         if certs.is_empty() {
-            return Err(ClientError::CaBundle { path: path.display().to_string(), reason: "no certificate in it".into() });
+            return Err(ClientError::CaBundle {
+                path: path.display().to_string(),
+                reason: "no certificate in it".into(),
+            });
         }
         for c in certs {
-            roots
-                .add(c)
-                .map_err(|e| ClientError::CaBundle { path: path.display().to_string(), reason: e.to_string() })?;
+            roots.add(c).map_err(|e| ClientError::CaBundle {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
         }
     }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| ClientError::Tls(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(Some(connect_timeout));

@@ -68,19 +68,30 @@ impl Upstream {
                         let rec = rec.clone();
                         async move {
                             let (parts, body) = req.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
                             rec.lock().unwrap().push(Recorded {
                                 method: parts.method.to_string(),
-                                path_and_query: parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+                                path_and_query: parts
+                                    .uri
+                                    .path_and_query()
+                                    .map(|p| p.to_string())
+                                    .unwrap_or_default(),
                                 headers: parts.headers,
                                 body,
                             });
                             if !delay.is_zero() {
                                 tokio::time::sleep(delay).await;
                             }
-                            let mut r = Response::new(Full::new(Bytes::from(format!("ok from {name}"))));
-                            r.headers_mut().insert("x-upstream", http::HeaderValue::from_static(name));
-                            r.headers_mut().insert("connection", http::HeaderValue::from_static("keep-alive"));
+                            let mut r =
+                                Response::new(Full::new(Bytes::from(format!("ok from {name}"))));
+                            r.headers_mut()
+                                .insert("x-upstream", http::HeaderValue::from_static(name));
+                            r.headers_mut()
+                                .insert("connection", http::HeaderValue::from_static("keep-alive"));
                             Ok::<_, Infallible>(r)
                         }
                     });
@@ -90,7 +101,11 @@ impl Upstream {
                 });
             }
         });
-        Upstream { addr, received, _stop: tx }
+        Upstream {
+            addr,
+            received,
+            _stop: tx,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -133,11 +148,19 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(policy_src: &str) -> Self {
-        let (policy, _) = customs::policy::load(policy_src).unwrap_or_else(|d| panic!("invalid test policy: {d:?}"));
+        let (policy, _) = customs::policy::load(policy_src)
+            .unwrap_or_else(|d| panic!("invalid test policy: {d:?}"));
         let geo = MaxMindGeo::open(&root().join("geoip/geo-whois-asn-country.mmdb")).unwrap();
         let client = upstream::build(policy.server.connect_timeout, None).unwrap();
         let metrics = Arc::new(Metrics::new().unwrap());
-        let shared = Arc::new(Shared::new(Runtime { policy, geo: Arc::new(geo) }, client, metrics));
+        let shared = Arc::new(Shared::new(
+            Runtime {
+                policy,
+                geo: Arc::new(geo),
+            },
+            client,
+            metrics,
+        ));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -158,7 +181,13 @@ impl Proxy {
             let _ = admin_task.await;
             drop(arx);
         });
-        Proxy { addr, admin: admin_addr, shared, stop: Some(tx), task: Some(task) }
+        Proxy {
+            addr,
+            admin: admin_addr,
+            shared,
+            stop: Some(tx),
+            task: Some(task),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -186,7 +215,10 @@ impl Proxy {
 /// `metric(&text, "customs_requests_total{route=\"crm\",action=\"allow\",reason=\"in_region\"}")`.
 pub fn metric(text: &str, series: &str) -> f64 {
     text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
         .map(|v| v.trim().parse().unwrap())
         .unwrap_or(0.0)
 }
@@ -198,26 +230,47 @@ pub fn http1() -> TestClient {
 }
 
 pub fn http2() -> TestClient {
-    Client::builder(TokioExecutor::new()).http2_only(true).build(HttpConnector::new())
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build(HttpConnector::new())
 }
 
-pub async fn send(client: &TestClient, req: Request<Full<Bytes>>) -> (StatusCode, HeaderMap, Bytes) {
+pub async fn send(
+    client: &TestClient,
+    req: Request<Full<Bytes>>,
+) -> (StatusCode, HeaderMap, Bytes) {
     let resp = client.request(req).await.unwrap();
     let (parts, body) = resp.into_parts();
-    (parts.status, parts.headers, body.collect().await.unwrap().to_bytes())
+    (
+        parts.status,
+        parts.headers,
+        body.collect().await.unwrap().to_bytes(),
+    )
 }
 
-pub async fn post(url: &str, content_type: &str, body: impl Into<Bytes>) -> (StatusCode, HeaderMap, Bytes) {
-    let req = Request::post(url).header("content-type", content_type).body(Full::new(body.into())).unwrap();
+pub async fn post(
+    url: &str,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> (StatusCode, HeaderMap, Bytes) {
+    let req = Request::post(url)
+        .header("content-type", content_type)
+        .body(Full::new(body.into()))
+        .unwrap();
     send(&http1(), req).await
 }
 
 pub async fn get(url: &str) -> (StatusCode, HeaderMap, Bytes) {
-    send(&http1(), Request::get(url).body(Full::new(Bytes::new())).unwrap()).await
+    send(
+        &http1(),
+        Request::get(url).body(Full::new(Bytes::new())).unwrap(),
+    )
+    .await
 }
 
 pub fn json(b: &Bytes) -> serde_json::Value {
-    serde_json::from_slice(b).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(b)))
+    serde_json::from_slice(b)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(b)))
 }
 
 /// Three recording upstreams and the example policy's proxy in front of them.
@@ -239,7 +292,12 @@ impl Setup {
         let chat = Upstream::start("chat").await;
         let src = edit(example_policy(&crm_us.url(), &crm_eu.url(), &chat.url()));
         let proxy = Proxy::start(&src).await;
-        Setup { crm_us, crm_eu, chat, proxy }
+        Setup {
+            crm_us,
+            crm_eu,
+            chat,
+            proxy,
+        }
     }
 
     pub fn total_received(&self) -> usize {
