@@ -534,7 +534,7 @@ async fn admin_endpoints() {
     )
     .await;
     let m = s.proxy.metrics().await;
-    for v in ["secret-path", "127.0.0.1", "olivia", "8.8.8.8", "415"] {
+    for v in ["secret-path", "127.0.0.1", "olivia", "8.8.8.8", "415 555", "4155550112"] {
         assert!(!m.contains(v), "metrics contain `{v}`");
     }
     assert!(metric(&m, "customs_inspected_body_bytes_total") > 100.0);
