@@ -137,6 +137,7 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("{name}_{}B", body.len()), |b| {
             b.iter(|| {
                 let req = RequestView {
+                    headers: None,
                     method: "POST",
                     host: Some("localhost"),
                     path: "/crm/v1/contacts",

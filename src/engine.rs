@@ -15,6 +15,8 @@ pub struct RequestView<'a> {
     pub query: Option<&'a str>,
     pub content_type: Option<&'a str>,
     pub content_encoding: Option<&'a str>,
+    /// Request headers, for the headers and cookies a profile inspects.
+    pub headers: Option<&'a http::HeaderMap>,
     pub body: &'a [u8],
 }
 
@@ -59,6 +61,9 @@ pub fn evaluate_request(
         BodyMeta {
             content_type: req.content_type,
             content_encoding: req.content_encoding,
+            query: req.query,
+            headers: req.headers,
+            max_body_bytes: policy.server.max_body_bytes,
         },
         req.body,
     )?;

@@ -317,8 +317,8 @@ async fn invalid_json_is_400_and_forwards_nothing() {
     assert_eq!(json(&body)["reason"], "unsupported_content_type");
     let req = Request::post(s.proxy.url("/crm/a"))
         .header("content-type", JSON)
-        .header("content-encoding", "gzip")
-        .body(Full::new(Bytes::from_static(b"\x1f\x8b\x08\x00")))
+        .header("content-encoding", "compress")
+        .body(Full::new(Bytes::from_static(b"\x1f\x9d\x90")))
         .unwrap();
     let (status, _, _) = send(&http1(), req).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
@@ -534,7 +534,14 @@ async fn admin_endpoints() {
     )
     .await;
     let m = s.proxy.metrics().await;
-    for v in ["secret-path", "127.0.0.1", "olivia", "8.8.8.8", "415 555", "4155550112"] {
+    for v in [
+        "secret-path",
+        "127.0.0.1",
+        "olivia",
+        "8.8.8.8",
+        "415 555",
+        "4155550112",
+    ] {
         assert!(!m.contains(v), "metrics contain `{v}`");
     }
     assert!(metric(&m, "customs_inspected_body_bytes_total") > 100.0);
@@ -543,4 +550,32 @@ async fn admin_endpoints() {
         1.0
     );
     s.proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn body_cut_short_is_400_and_forwards_nothing() {
+    let s = Setup::new().await;
+    let mut stream = tokio::net::TcpStream::connect(s.proxy.addr).await.unwrap();
+    let body = fixture("us-user.json");
+    let head = format!(
+        "POST /crm/a HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len() + 500
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    stream.shutdown().await.unwrap(); // the client stops sending half-way
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("body_read_error"), "{text}");
+    assert_eq!(s.total_received(), 0, "a prefix of the body was forwarded");
+    let m = s.proxy.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_inspection_failures_total{reason="body_read_error"}"#
+        ),
+        1.0
+    );
 }

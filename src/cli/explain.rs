@@ -92,7 +92,19 @@ pub fn main(args: Args) -> Exit {
             _ => {}
         }
     }
+    let mut header_map = http::HeaderMap::new();
+    for h in &args.headers {
+        if let Some((k, v)) = h.split_once(':')
+            && let (Ok(k), Ok(v)) = (
+                http::HeaderName::from_bytes(k.trim().as_bytes()),
+                http::HeaderValue::from_str(v.trim()),
+            )
+        {
+            header_map.append(k, v);
+        }
+    }
     let req = RequestView {
+        headers: Some(&header_map),
         method: &args.method,
         host: host.as_deref(),
         path: uri.path(),

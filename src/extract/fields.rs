@@ -298,10 +298,35 @@ pub const DEFAULTS: &[(FieldKind, &[&str])] = &[
     ),
 ];
 
-/// A compiled name → kind table.
+/// FxHash (rustc's hasher): one multiply per word. Field names are short and the table
+/// is built from the policy, not from requests, so a keyed hash buys nothing here.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+
+/// A compiled name → kind table, keyed by normalised name bytes.
 #[derive(Debug, Clone, Default)]
 pub struct FieldTable {
-    map: HashMap<String, FieldKind>,
+    map: HashMap<Box<[u8]>, FieldKind, FxBuild>,
 }
 
 impl FieldTable {
@@ -310,26 +335,20 @@ impl FieldTable {
         if use_defaults {
             for (kind, names) in DEFAULTS {
                 for n in *names {
-                    t.map.insert((*n).to_string(), *kind);
+                    t.map.insert(n.as_bytes().into(), *kind);
                 }
             }
         }
         t
     }
     pub fn insert(&mut self, name: &str, kind: FieldKind) {
-        self.map.insert(normalise_key(name), kind);
+        self.map
+            .insert(normalise_key(name).into_bytes().into(), kind);
     }
-    /// The kind of a raw (not yet normalised) key. Fast path for keys that are already
-    /// lower-case alphanumerics.
+    /// The kind of a raw (not yet normalised) key.
     pub fn classify(&self, key: &str) -> Option<FieldKind> {
         if key.len() > 64 {
             return None;
-        }
-        if key
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        {
-            return self.map.get(key).copied();
         }
         let mut buf = [0u8; 64];
         let mut n = 0;
@@ -338,12 +357,10 @@ impl FieldTable {
                 buf[n] = b.to_ascii_lowercase();
                 n += 1;
             } else if !b.is_ascii() {
-                return self.map.get(&normalise_key(key)).copied();
+                return self.map.get(normalise_key(key).as_bytes()).copied();
             }
         }
-        std::str::from_utf8(&buf[..n])
-            .ok()
-            .and_then(|k| self.map.get(k).copied())
+        self.map.get(&buf[..n]).copied()
     }
 }
 

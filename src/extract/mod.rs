@@ -6,8 +6,10 @@
 //! policy and a GeoIP handle in, [`Facts`] out. No value of a personal field is kept in
 //! [`Facts`]: only pointers, kinds and countries.
 
+pub mod decode;
 pub mod fields;
 pub mod json;
+pub mod multipart;
 pub mod records;
 pub mod tag;
 pub mod text;
@@ -17,7 +19,7 @@ use serde::Serialize;
 use crate::country::Country;
 use crate::geo::GeoLookup;
 use crate::policy::Policy;
-use crate::policy::compile::Profile;
+use crate::policy::compile::{Limits, Profile};
 pub use fields::FieldKind;
 
 /// Which kind of signal said which country.
@@ -105,9 +107,9 @@ pub struct Facts {
 pub enum InspectError {
     #[error("the body is not valid JSON (line {line}, column {column})")]
     InvalidJson { line: usize, column: usize },
-    #[error("the body nests deeper than 128 levels")]
+    #[error("the body nests deeper than the limit")]
     TooDeep,
-    #[error("a JSON document embedded in a string nests more than {0} levels of embedding")]
+    #[error("a document embedded in a string nests more than {0} levels of embedding")]
     EmbeddingTooDeep(usize),
     #[error("the body is not valid UTF-8 text")]
     InvalidUtf8,
@@ -115,6 +117,14 @@ pub enum InspectError {
     UnsupportedContentType(String),
     #[error("content encoding `{0}` cannot be decoded")]
     UnsupportedEncoding(String),
+    #[error("the body is not valid `{0}` data")]
+    InvalidEncoding(String),
+    #[error("the decoded body exceeds the limit of {0} bytes")]
+    DecodedTooLarge(usize),
+    #[error("the multipart body is malformed")]
+    InvalidMultipart,
+    #[error("the request exceeds the limit `{name}` ({max})")]
+    Limit { name: &'static str, max: usize },
     #[error("a selector of profile `{0}` could not be applied")]
     Selector(String),
 }
@@ -129,6 +139,26 @@ impl InspectError {
             InspectError::InvalidUtf8 => "invalid_utf8",
             InspectError::UnsupportedContentType(_) => "unsupported_content_type",
             InspectError::UnsupportedEncoding(_) => "unsupported_content_encoding",
+            InspectError::InvalidEncoding(_) => "invalid_content_encoding",
+            InspectError::DecodedTooLarge(_) => "decoded_too_large",
+            InspectError::InvalidMultipart => "invalid_multipart",
+            InspectError::Limit {
+                name: "max_records",
+                ..
+            } => "too_many_records",
+            InspectError::Limit {
+                name: "max_string_bytes",
+                ..
+            } => "string_too_long",
+            InspectError::Limit {
+                name: "max_form_fields",
+                ..
+            } => "too_many_form_fields",
+            InspectError::Limit {
+                name: "max_multipart_parts",
+                ..
+            } => "too_many_multipart_parts",
+            InspectError::Limit { .. } => "limit_exceeded",
             InspectError::Selector(_) => "selector_failed",
         }
     }
@@ -139,9 +169,14 @@ impl InspectError {
 pub struct BodyMeta<'a> {
     pub content_type: Option<&'a str>,
     pub content_encoding: Option<&'a str>,
+    pub query: Option<&'a str>,
+    pub headers: Option<&'a http::HeaderMap>,
+    /// The largest body (decoded) that may be inspected.
+    pub max_body_bytes: usize,
 }
 
-/// Extracts and tags every record in `body`.
+/// Extracts and tags every record in the request: its body (decoded), and the query
+/// string, headers and cookies its profile names.
 pub fn extract(
     policy: &Policy,
     profile: &Profile,
@@ -149,15 +184,84 @@ pub fn extract(
     meta: BodyMeta<'_>,
     body: &[u8],
 ) -> Result<Facts, InspectError> {
-    if let Some(enc) = meta.content_encoding {
-        let enc = enc.trim();
-        if !enc.is_empty() && !enc.eq_ignore_ascii_case("identity") {
-            return Err(InspectError::UnsupportedEncoding(bounded(enc)));
+    let limit = if meta.max_body_bytes == 0 {
+        usize::MAX
+    } else {
+        meta.max_body_bytes
+    };
+    let decoded = decode::decode(meta.content_encoding, body, limit)?;
+    let mut walker = records::Walker::new(&policy.fields, profile, policy.limits);
+    let format = body_records(
+        &mut walker,
+        profile,
+        meta.content_type,
+        &decoded,
+        policy.limits,
+    )?;
+    if profile.query
+        && let Some(q) = meta.query
+        && !q.is_empty()
+    {
+        walker.envelope(
+            "?",
+            form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )?;
+    }
+    if let Some(h) = meta.headers {
+        let mut fields = Vec::new();
+        for name in &profile.headers {
+            for v in h.get_all(name.as_str()) {
+                fields.push((
+                    name.clone(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                ));
+            }
+        }
+        if !fields.is_empty() {
+            walker.envelope("@header", fields)?;
+        }
+        if !profile.cookies.is_empty() {
+            let all = profile.cookies.iter().any(|c| c == "*");
+            let mut cookies = Vec::new();
+            for v in h.get_all(http::header::COOKIE) {
+                for pair in String::from_utf8_lossy(v.as_bytes()).split(';') {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    let k = k.trim();
+                    if all || profile.cookies.iter().any(|c| c == k) {
+                        cookies.push((k.to_string(), v.trim().trim_matches('"').to_string()));
+                    }
+                }
+            }
+            if !cookies.is_empty() {
+                walker.envelope("@cookie", cookies)?;
+            }
         }
     }
-    let mut walker = records::Walker::new(&policy.fields, profile);
-    let format = match classify(meta.content_type, body)? {
+    let records = walker
+        .finish()
+        .into_iter()
+        .map(|r| tag::tag(r, geo))
+        .collect();
+    Ok(Facts {
+        records,
+        body_bytes: body.len(),
+        format,
+    })
+}
+
+/// Reads the body's records by its (declared or sniffed) type.
+fn body_records(
+    walker: &mut records::Walker<'_>,
+    profile: &Profile,
+    content_type: Option<&str>,
+    body: &[u8],
+    limits: Limits,
+) -> Result<&'static str, InspectError> {
+    Ok(match classify(content_type, body, profile)? {
         Format::Empty => "empty",
+        Format::Binary => "binary",
         Format::Json => {
             walker.document(body)?;
             "json"
@@ -176,26 +280,29 @@ pub fn extract(
             walker.form(body)?;
             "form"
         }
+        Format::Multipart(boundary) => {
+            let parts = multipart::parse(body, &boundary, limits.max_multipart_parts)?;
+            for (i, part) in parts.iter().enumerate() {
+                let name = part.name.clone().unwrap_or_else(|| i.to_string());
+                walker.with_prefix(&format!("/{}", records::escape(&name)), |w| {
+                    body_records(w, profile, part.content_type.as_deref(), part.body, limits)
+                        .map(|_| ())
+                })?;
+            }
+            "multipart"
+        }
         Format::Text => {
             let text = std::str::from_utf8(body).map_err(|_| InspectError::InvalidUtf8)?;
-            walker.text_body(text);
+            walker.text_body(text)?;
             "text"
         }
-    };
-    let records = walker
-        .finish()
-        .into_iter()
-        .map(|r| tag::tag(r, geo))
-        .collect();
-    Ok(Facts {
-        records,
-        body_bytes: body.len(),
-        format,
     })
 }
 
 enum Format {
     Empty,
+    Binary,
+    Multipart(String),
     Form,
     Json,
     Ndjson,
@@ -217,19 +324,21 @@ fn looks_like_form(body: &[u8]) -> bool {
             .all(|pair| !pair.is_empty() && pair.contains(&b'='))
 }
 
-fn classify(content_type: Option<&str>, body: &[u8]) -> Result<Format, InspectError> {
+fn classify(
+    content_type: Option<&str>,
+    body: &[u8],
+    profile: &Profile,
+) -> Result<Format, InspectError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(Format::Empty);
     }
-    let essence = content_type
-        .map(|ct| {
-            ct.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
+    let ct = content_type.unwrap_or("");
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/json" => return Ok(Format::Json),
         "application/x-ndjson"
@@ -240,11 +349,20 @@ fn classify(content_type: Option<&str>, body: &[u8]) -> Result<Format, InspectEr
         | "application/json-lines" => return Ok(Format::Ndjson),
         e if e.ends_with("+json") => return Ok(Format::Json),
         "application/x-www-form-urlencoded" => return Ok(Format::Form),
+        "multipart/form-data"
+        | "multipart/mixed"
+        | "multipart/related"
+        | "multipart/alternative" => {
+            return multipart::boundary(ct)
+                .map(Format::Multipart)
+                .ok_or(InspectError::InvalidMultipart);
+        }
         e if e.starts_with("text/") => return Ok(Format::Text),
         _ => {}
     }
-    // Missing or other content type: sniff. A body that parses as JSON is JSON, one
-    // that parses line by line is NDJSON, valid UTF-8 is text; anything else is refused.
+    // Missing or other content type: sniff what the body really is. JSON is JSON, lines
+    // of JSON are NDJSON, a form is a form, a multipart body is multipart, UTF-8 is text.
+    // Anything else cannot be inspected: the profile decides (default: refuse).
     if json::parse(body).is_ok() {
         return Ok(Format::Json);
     }
@@ -259,20 +377,22 @@ fn classify(content_type: Option<&str>, body: &[u8]) -> Result<Format, InspectEr
     if looks_like_form(body) {
         return Ok(Format::Form);
     }
-    if essence.is_empty() || essence == "application/octet-stream" {
-        if std::str::from_utf8(body).is_ok() {
-            return Ok(Format::Text);
-        }
-        return Err(InspectError::UnsupportedContentType(
-            if essence.is_empty() {
-                "(none)".into()
-            } else {
-                essence
-            },
-        ));
+    if let Some(b) = multipart::sniff_boundary(body) {
+        return Ok(Format::Multipart(b));
     }
-    if std::str::from_utf8(body).is_ok() && !body.contains(&0) {
+    if let Ok(text) = std::str::from_utf8(body)
+        && !text.contains('\0')
+    {
         return Ok(Format::Text);
     }
-    Err(InspectError::UnsupportedContentType(bounded(&essence)))
+    if profile.forward_binary {
+        return Ok(Format::Binary);
+    }
+    Err(InspectError::UnsupportedContentType(
+        if essence.is_empty() {
+            "(none)".into()
+        } else {
+            bounded(&essence)
+        },
+    ))
 }

@@ -16,7 +16,7 @@ use super::fields::{FieldKind, FieldTable};
 use super::json::{self, JsonError, Node};
 use super::text::{self, TextHitKind};
 use super::{InspectError, PersonalField, SignalKind};
-use crate::policy::compile::Profile;
+use crate::policy::compile::{Limits, Profile};
 
 /// How many times a JSON document may be embedded in a string in a string.
 pub const MAX_EMBEDDING: usize = 8;
@@ -46,6 +46,8 @@ pub struct Walker<'p> {
     embedding: usize,
     /// Inside a record a profile selector named: everything below belongs to it.
     absorbing: usize,
+    limits: Limits,
+    depth: usize,
 }
 
 fn from_json(e: JsonError) -> InspectError {
@@ -66,6 +68,13 @@ fn has_data(n: &Node<'_>) -> bool {
     }
 }
 
+/// A key as a JSON pointer token (`~` → `~0`, `/` → `~1`).
+pub fn escape(key: &str) -> String {
+    let mut s = String::new();
+    escape_into(&mut s, key);
+    s
+}
+
 fn escape_into(out: &mut String, key: &str) {
     if !key.contains(['~', '/']) {
         out.push_str(key);
@@ -81,7 +90,7 @@ fn escape_into(out: &mut String, key: &str) {
 }
 
 impl<'p> Walker<'p> {
-    pub fn new(fields: &'p FieldTable, profile: &'p Profile) -> Self {
+    pub fn new(fields: &'p FieldTable, profile: &'p Profile, limits: Limits) -> Self {
         Walker {
             fields,
             profile,
@@ -91,6 +100,8 @@ impl<'p> Walker<'p> {
             ignored: HashSet::new(),
             embedding: 0,
             absorbing: 0,
+            limits,
+            depth: 0,
         }
     }
 
@@ -101,19 +112,22 @@ impl<'p> Walker<'p> {
     /// A whole JSON document.
     pub fn document(&mut self, body: &[u8]) -> Result<(), InspectError> {
         let node = json::parse(body).map_err(from_json)?;
-        self.apply_selectors(body, "")?;
+        let prefix = self.ptr.clone();
+        self.apply_selectors(body, &prefix)?;
         self.value(&node, None)
     }
 
     /// Line `i` of an NDJSON body: its records' pointers start with `/i`.
     pub fn line(&mut self, i: usize, line: &[u8]) -> Result<(), InspectError> {
         let node = json::parse(line).map_err(from_json)?;
-        let prefix = format!("/{i}");
-        self.apply_selectors(line, &prefix)?;
-        self.ptr.clear();
-        self.ptr.push_str(&prefix);
-        let r = self.value(&node, None);
-        self.ptr.clear();
+        let mark = self.ptr.len();
+        self.ptr.push('/');
+        self.ptr.push_str(&itoa(i));
+        let prefix = self.ptr.clone();
+        let r = self
+            .apply_selectors(line, &prefix)
+            .and_then(|_| self.value(&node, None));
+        self.ptr.truncate(mark);
         r
     }
 
@@ -123,14 +137,71 @@ impl<'p> Walker<'p> {
         let fields: Vec<(std::borrow::Cow<'_, str>, Node<'_>)> = form_urlencoded::parse(body)
             .map(|(k, v)| (k, Node::Str(v)))
             .collect();
-        self.ptr.clear();
+        if fields.len() > self.limits.max_form_fields {
+            return Err(InspectError::Limit {
+                name: "max_form_fields",
+                max: self.limits.max_form_fields,
+            });
+        }
         self.value(&Node::Obj(fields), None)
     }
 
+    /// Name/value pairs outside the body (query string, headers, cookies), walked as
+    /// one object whose pointers start with `prefix` (`?/email`, `@header/x-user`).
+    pub fn envelope(
+        &mut self,
+        prefix: &str,
+        pairs: Vec<(String, String)>,
+    ) -> Result<(), InspectError> {
+        if pairs.len() > self.limits.max_form_fields {
+            return Err(InspectError::Limit {
+                name: "max_form_fields",
+                max: self.limits.max_form_fields,
+            });
+        }
+        let fields: Vec<(std::borrow::Cow<'_, str>, Node<'_>)> = pairs
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    std::borrow::Cow::Owned(k),
+                    Node::Str(std::borrow::Cow::Owned(v)),
+                )
+            })
+            .collect();
+        let mark = self.ptr.len();
+        self.ptr.push_str(prefix);
+        let r = self.value(&Node::Obj(fields), None);
+        self.ptr.truncate(mark);
+        r
+    }
+
+    /// Runs `f` with `prefix` appended to the current pointer (a multipart part).
+    pub fn with_prefix(
+        &mut self,
+        prefix: &str,
+        f: impl FnOnce(&mut Self) -> Result<(), InspectError>,
+    ) -> Result<(), InspectError> {
+        self.enter()?;
+        let mark = self.ptr.len();
+        self.ptr.push_str(prefix);
+        let r = f(self);
+        self.ptr.truncate(mark);
+        self.depth -= 1;
+        r
+    }
+
     /// A plain-text body.
-    pub fn text_body(&mut self, text: &str) {
-        self.ptr.clear();
-        self.free_text(text, None);
+    pub fn text_body(&mut self, text: &str) -> Result<(), InspectError> {
+        self.string(text, None)
+    }
+
+    fn enter(&mut self) -> Result<(), InspectError> {
+        self.depth += 1;
+        if self.depth > self.limits.max_depth {
+            self.depth -= 1;
+            return Err(InspectError::TooDeep);
+        }
+        Ok(())
     }
 
     fn apply_selectors(&mut self, body: &[u8], prefix: &str) -> Result<(), InspectError> {
@@ -151,25 +222,38 @@ impl<'p> Walker<'p> {
         Ok(())
     }
 
-    fn new_record(&mut self) -> usize {
+    fn new_record(&mut self) -> Result<usize, InspectError> {
+        if self.records.len() >= self.limits.max_records {
+            return Err(InspectError::Limit {
+                name: "max_records",
+                max: self.limits.max_records,
+            });
+        }
         self.records.push(RawRecord {
             pointer: self.ptr.clone(),
             ..Default::default()
         });
-        self.records.len() - 1
+        Ok(self.records.len() - 1)
     }
 
-    fn ensure(&mut self, ctx: Option<usize>) -> usize {
+    fn ensure(&mut self, ctx: Option<usize>) -> Result<usize, InspectError> {
         match ctx {
-            Some(r) => r,
+            Some(r) => Ok(r),
             None => self.new_record(),
         }
     }
 
     fn value(&mut self, node: &Node<'_>, ctx: Option<usize>) -> Result<(), InspectError> {
+        self.enter()?;
+        let res = self.value_selected(node, ctx);
+        self.depth -= 1;
+        res
+    }
+
+    fn value_selected(&mut self, node: &Node<'_>, ctx: Option<usize>) -> Result<(), InspectError> {
         // A profile's record selector makes whatever it matches one subject's record.
         if !self.forced.is_empty() && self.forced.contains(&self.ptr) {
-            let r = self.new_record();
+            let r = self.new_record()?;
             self.absorbing += 1;
             let res = match node {
                 Node::Obj(fields) => self.object(fields, Some(r), true),
@@ -213,10 +297,20 @@ impl<'p> Walker<'p> {
         let mut strong = false;
         let mut identity = false;
         let mut name = false;
-        for (k, v) in fields {
+        // Classify each key once; the second pass reuses it.
+        let mut small = [None; 16];
+        let mut large = Vec::new();
+        let kinds: &mut [Option<FieldKind>] = if fields.len() <= small.len() {
+            &mut small[..fields.len()]
+        } else {
+            large.resize(fields.len(), None);
+            &mut large
+        };
+        for (i, (k, v)) in fields.iter().enumerate() {
             let Some(kind) = self.fields.classify(k) else {
                 continue;
             };
+            kinds[i] = Some(kind);
             if kind == FieldKind::NotPersonal || !has_data(v) {
                 continue;
             }
@@ -237,18 +331,18 @@ impl<'p> Walker<'p> {
         } else {
             match ctx {
                 Some(p) if !identity || self.absorbing > 0 => Some(p),
-                _ if strong => Some(self.new_record()),
+                _ if strong => Some(self.new_record()?),
                 _ => ctx,
             }
         };
-        for (k, v) in fields {
+        for (i, (k, v)) in fields.iter().enumerate() {
             let mark = self.ptr.len();
             self.ptr.push('/');
             escape_into(&mut self.ptr, k);
             let r = if !self.ignored.is_empty() && self.ignored.contains(&self.ptr) {
                 Ok(())
             } else {
-                match self.fields.classify(k) {
+                match kinds[i] {
                     Some(FieldKind::NotPersonal) => Ok(()),
                     Some(kind) => self.classified(kind, v, rec),
                     None => self.value(v, rec),
@@ -270,17 +364,18 @@ impl<'p> Walker<'p> {
             Node::Null | Node::Bool(_) => Ok(()),
             Node::Str(s) if s.trim().is_empty() => Ok(()),
             Node::Str(s) => {
-                self.fact(kind, s, rec);
-                Ok(())
+                self.check_len(s)?;
+                self.fact(kind, s, rec)
             }
             Node::Num(n) => {
                 let text = n.integer_text().unwrap_or_default();
-                if kind == FieldKind::Phone && !text.is_empty() {
-                    self.fact(kind, &text, rec);
+                if matches!(kind, FieldKind::Phone | FieldKind::Ip) && !text.is_empty() {
+                    self.fact(kind, &text, rec)
                 } else if kind.is_personal() {
-                    self.fact(kind, "", rec);
+                    self.fact(kind, "", rec)
+                } else {
+                    Ok(())
                 }
-                Ok(())
             }
             Node::Arr(items) => {
                 for (i, it) in items.iter().enumerate() {
@@ -295,7 +390,7 @@ impl<'p> Walker<'p> {
             }
             Node::Obj(_) => {
                 if kind.is_personal() && kind != FieldKind::Name && has_data(v) {
-                    let r = self.ensure(rec);
+                    let r = self.ensure(rec)?;
                     self.records[r].personal.push(PersonalField {
                         kind,
                         pointer: self.ptr.clone(),
@@ -309,11 +404,16 @@ impl<'p> Walker<'p> {
     }
 
     /// A scalar under a classified field name.
-    fn fact(&mut self, kind: FieldKind, value: &str, rec: Option<usize>) {
+    fn fact(
+        &mut self,
+        kind: FieldKind,
+        value: &str,
+        rec: Option<usize>,
+    ) -> Result<(), InspectError> {
         if kind == FieldKind::Name && rec.is_none() {
-            return; // a lone name (a product's, a channel's) is no subject
+            return Ok(()); // a lone name (a product's, a channel's) is no subject
         }
-        let r = self.ensure(rec);
+        let r = self.ensure(rec)?;
         let signal = match kind {
             FieldKind::Country => Some(SignalKind::CountryField),
             FieldKind::Locale => Some(SignalKind::Locale),
@@ -336,10 +436,50 @@ impl<'p> Walker<'p> {
                 value: value.to_string(),
             });
         }
+        // A value under another personal field may still hide more (a phone in an
+        // address, an IP in a note): scan it as text too.
+        if !matches!(
+            kind,
+            FieldKind::Phone
+                | FieldKind::Ip
+                | FieldKind::Country
+                | FieldKind::Locale
+                | FieldKind::Email
+        ) && !value.is_empty()
+        {
+            self.free_text(value, Some(r))?;
+        }
+        Ok(())
+    }
+
+    fn check_len(&self, s: &str) -> Result<(), InspectError> {
+        if s.len() > self.limits.max_string_bytes {
+            return Err(InspectError::Limit {
+                name: "max_string_bytes",
+                max: self.limits.max_string_bytes,
+            });
+        }
+        Ok(())
     }
 
     fn string(&mut self, s: &str, ctx: Option<usize>) -> Result<(), InspectError> {
+        self.check_len(s)?;
         let t = s.trim();
+        // Base64 / base64url whose bytes are JSON or text: inspect what it carries.
+        if let Some(decoded) = base64_text(t) {
+            if self.embedding >= MAX_EMBEDDING {
+                return Err(InspectError::EmbeddingTooDeep(MAX_EMBEDDING));
+            }
+            let mark = self.ptr.len();
+            self.ptr.push_str("#base64");
+            self.embedding += 1;
+            let r = self.string(&decoded, ctx);
+            self.embedding -= 1;
+            self.ptr.truncate(mark);
+            // The encoded form is scanned too (an email in a token is still an email).
+            r?;
+            return self.free_text(s, ctx);
+        }
         // URL-encoded JSON (`%7B%22text%22...`), as chat APIs send message blocks.
         if t.len() > 3 && (t[..3].eq_ignore_ascii_case("%7B") || t[..3].eq_ignore_ascii_case("%5B"))
         {
@@ -368,11 +508,10 @@ impl<'p> Walker<'p> {
                 Err(JsonError::Invalid { .. }) => {}
             }
         }
-        self.free_text(s, ctx);
-        Ok(())
+        self.free_text(s, ctx)
     }
 
-    fn free_text(&mut self, s: &str, ctx: Option<usize>) {
+    fn free_text(&mut self, s: &str, ctx: Option<usize>) -> Result<(), InspectError> {
         let mut hits = text::scan(s);
         // Percent-encoded text hides `@` and `+`: scan the decoded form too.
         if s.contains('%') {
@@ -382,9 +521,9 @@ impl<'p> Walker<'p> {
             }
         }
         if hits.is_empty() {
-            return;
+            return Ok(());
         }
-        let r = self.ensure(ctx);
+        let r = self.ensure(ctx)?;
         for h in hits {
             let (kind, signal) = match h.kind {
                 TextHitKind::Email => (FieldKind::Email, None),
@@ -403,7 +542,33 @@ impl<'p> Walker<'p> {
                 });
             }
         }
+        Ok(())
     }
+}
+
+/// The text a base64 or base64url string carries, if it carries text: at least 16
+/// characters of the alphabet, decoding to valid UTF-8 that is mostly printable.
+fn base64_text(t: &str) -> Option<String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    if t.len() < 16
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/-_=".contains(&b))
+    {
+        return None;
+    }
+    // Hex ids and plain words are in the alphabet too, but decode to binary noise.
+    let bytes = [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|e| e.decode(t).ok())?;
+    let text = String::from_utf8(bytes).ok()?;
+    let printable = text
+        .chars()
+        .filter(|c| !c.is_control() || c.is_whitespace())
+        .count();
+    (printable * 10 >= text.chars().count() * 9 && text.chars().any(|c| c.is_alphabetic()))
+        .then_some(text)
 }
 
 /// Percent-decoding (`+` stays `+`), lossy for invalid UTF-8.
@@ -440,17 +605,13 @@ mod tests {
     use crate::extract::fields::FieldTable;
 
     fn profile() -> Profile {
-        Profile {
-            name: "default".into(),
-            records: vec![],
-            ignore: vec![],
-        }
+        Profile::named("default")
     }
 
     fn walk(json: &str) -> Vec<RawRecord> {
         let fields = FieldTable::with_defaults(true);
         let p = profile();
-        let mut w = Walker::new(&fields, &p);
+        let mut w = Walker::new(&fields, &p, Limits::default());
         w.document(json.as_bytes()).unwrap();
         w.finish()
     }
@@ -508,7 +669,7 @@ mod tests {
     fn url_encoded_json_and_forms() {
         let fields = FieldTable::with_defaults(true);
         let p = profile();
-        let mut w = Walker::new(&fields, &p);
+        let mut w = Walker::new(&fields, &p, Limits::default());
         w.form(b"to=x&phone=%2B44+20+7946+0321&phone=%2B1+212+555+0183&blocks=%255B%257B%2522t%2522%253A%2522a%2540example.org%2522%257D%255D")
             .unwrap();
         let r = w.finish();
@@ -521,12 +682,10 @@ mod tests {
     #[test]
     fn selectors_force_and_ignore() {
         let fields = FieldTable::with_defaults(true);
-        let p = Profile {
-            name: "p".into(),
-            records: vec![JsonPath::parse("$.msg").unwrap()],
-            ignore: vec![JsonPath::parse("$.debug").unwrap()],
-        };
-        let mut w = Walker::new(&fields, &p);
+        let mut p = Profile::named("p");
+        p.records = vec![JsonPath::parse("$.msg").unwrap()];
+        p.ignore = vec![JsonPath::parse("$.debug").unwrap()];
+        let mut w = Walker::new(&fields, &p, Limits::default());
         w.document(br#"{"msg":{"a":"x@example.org","b":{"c":"+44 20 7946 0321","email":"y@example.org"}},"debug":"z@example.org"}"#)
             .unwrap();
         let r = w.finish();
@@ -548,7 +707,7 @@ mod tests {
         }
         let fields = FieldTable::with_defaults(true);
         let p = profile();
-        let mut w = Walker::new(&fields, &p);
+        let mut w = Walker::new(&fields, &p, Limits::default());
         assert_eq!(
             w.document(s.as_bytes()),
             Err(InspectError::EmbeddingTooDeep(MAX_EMBEDDING))

@@ -105,6 +105,54 @@ pub struct Profile {
     pub records: Vec<JsonPath>,
     /// Selectors whose matches are not inspected.
     pub ignore: Vec<JsonPath>,
+    /// Forward bodies that are neither text nor a known structured type (default: refuse
+    /// them with 415, since they cannot be inspected).
+    pub forward_binary: bool,
+    /// Inspect the query string (default true).
+    pub query: bool,
+    /// Request headers to inspect (lower case).
+    pub headers: Vec<String>,
+    /// Cookies to inspect by name; `*` inspects every cookie.
+    pub cookies: Vec<String>,
+}
+
+impl Profile {
+    pub fn named(name: &str) -> Self {
+        Profile {
+            name: name.into(),
+            records: vec![],
+            ignore: vec![],
+            forward_binary: false,
+            query: true,
+            headers: vec![],
+            cookies: vec![],
+        }
+    }
+}
+
+/// Bounds on what one request may make the inspector do. Hitting one is a named reason
+/// with a metric and a 4xx; nothing is forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Nesting of arrays and objects, counting documents embedded in strings (at most
+    /// 128, serde_json's own limit).
+    pub max_depth: usize,
+    pub max_records: usize,
+    pub max_string_bytes: usize,
+    pub max_form_fields: usize,
+    pub max_multipart_parts: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 64,
+            max_records: 100_000,
+            max_string_bytes: 1024 * 1024,
+            max_form_fields: 10_000,
+            max_multipart_parts: 256,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +193,7 @@ pub struct Policy {
     pub routes: Vec<Route>,
     pub profiles: Vec<Profile>,
     pub fields: FieldTable,
+    pub limits: Limits,
     pub(crate) jur_of_country: Vec<Option<JurId>>,
 }
 

@@ -31,6 +31,17 @@ pub struct RawPolicy {
     pub detection: RawDetection,
     #[serde(default)]
     pub profiles: BTreeMap<S<String>, RawProfile>,
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct RawLimits {
+    pub max_depth: Option<S<i64>>,
+    pub max_records: Option<S<i64>>,
+    pub max_string_bytes: Option<S<i64>>,
+    pub max_form_fields: Option<S<i64>>,
+    pub max_multipart_parts: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -126,6 +137,12 @@ pub struct RawProfile {
     pub records: Vec<S<String>>,
     #[serde(default)]
     pub ignore: Vec<S<String>>,
+    pub binary: Option<S<String>>,
+    pub query: Option<bool>,
+    #[serde(default)]
+    pub headers: Vec<S<String>>,
+    #[serde(default)]
+    pub cookies: Vec<S<String>>,
 }
 
 /// The keys each table accepts, for the unknown-key check (which walks the spanned
@@ -143,6 +160,14 @@ pub mod schema {
         "routes",
         "detection",
         "profiles",
+        "limits",
+    ];
+    pub const LIMITS: &[&str] = &[
+        "max_depth",
+        "max_records",
+        "max_string_bytes",
+        "max_form_fields",
+        "max_multipart_parts",
     ];
     pub const SERVER: &[&str] = &[
         "listen",
@@ -180,5 +205,5 @@ pub mod schema {
         "user_id",
         "not_personal",
     ];
-    pub const PROFILE: &[&str] = &["records", "ignore"];
+    pub const PROFILE: &[&str] = &["records", "ignore", "binary", "query", "headers", "cookies"];
 }

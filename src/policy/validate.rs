@@ -107,6 +107,7 @@ fn check_keys(table: &DeTable<'_>, allowed: &[&str], ctx: &str, diags: &mut Vec<
             ("", "geoip") => Some(schema::GEOIP),
             ("", "unknown") => Some(schema::UNKNOWN),
             ("", "detection") => Some(schema::DETECTION),
+            ("", "limits") => Some(schema::LIMITS),
             _ => None,
         };
         if let Some(keys) = sub {
@@ -603,27 +604,38 @@ impl Validator<'_> {
 
         // profiles
         let mut profile_names: Vec<String> = vec!["default".into()];
-        let mut profiles = vec![Profile {
-            name: "default".into(),
-            records: vec![],
-            ignore: vec![],
-        }];
+        let mut profiles = vec![Profile::named("default")];
         for (name, p) in &raw.profiles {
-            let records = self.selectors(&p.records, name.get_ref());
-            let ignore = self.selectors(&p.ignore, name.get_ref());
+            let mut prof = Profile::named(name.get_ref());
+            prof.records = self.selectors(&p.records, name.get_ref());
+            prof.ignore = self.selectors(&p.ignore, name.get_ref());
+            prof.forward_binary = self.enum_value(
+                &p.binary,
+                "binary setting",
+                &[("refuse", false), ("forward", true)],
+                false,
+            );
+            prof.query = p.query.unwrap_or(true);
+            prof.headers = p
+                .headers
+                .iter()
+                .map(|h| h.get_ref().to_ascii_lowercase())
+                .collect();
+            for h in &p.headers {
+                if http::HeaderName::from_bytes(h.get_ref().as_bytes()).is_err() {
+                    self.err(
+                        DiagKind::InvalidValue,
+                        format!("`{}` is not a header name", h.get_ref()),
+                        span(h),
+                    );
+                }
+            }
+            prof.cookies = p.cookies.iter().map(|c| c.get_ref().clone()).collect();
             if name.get_ref() == "default" {
-                profiles[0] = Profile {
-                    name: "default".into(),
-                    records,
-                    ignore,
-                };
+                profiles[0] = prof;
             } else {
                 profile_names.push(name.get_ref().clone());
-                profiles.push(Profile {
-                    name: name.get_ref().clone(),
-                    records,
-                    ignore,
-                });
+                profiles.push(prof);
             }
         }
 
@@ -735,8 +747,43 @@ impl Validator<'_> {
             }
         }
 
+        // limits
+        let l = &raw.limits;
+        let d = Limits::default();
+        let limits = Limits {
+            max_depth: self.positive(&l.max_depth, "max_depth", d.max_depth as u64) as usize,
+            max_records: self.positive(&l.max_records, "max_records", d.max_records as u64)
+                as usize,
+            max_string_bytes: self.positive(
+                &l.max_string_bytes,
+                "max_string_bytes",
+                d.max_string_bytes as u64,
+            ) as usize,
+            max_form_fields: self.positive(
+                &l.max_form_fields,
+                "max_form_fields",
+                d.max_form_fields as u64,
+            ) as usize,
+            max_multipart_parts: self.positive(
+                &l.max_multipart_parts,
+                "max_multipart_parts",
+                d.max_multipart_parts as u64,
+            ) as usize,
+        };
+        if let Some(v) = &l.max_depth
+            && *v.get_ref() > 128
+        {
+            self.err(
+                DiagKind::InvalidValue,
+                format!("`max_depth` is at most 128, got `{}`", v.get_ref()),
+                span(v),
+            )
+            .help = Some("the JSON parser refuses deeper documents in any case".into());
+        }
+
         Some(Policy {
             hash: String::new(),
+            limits,
             mode,
             server,
             geoip_database: raw.geoip.database.as_ref().map(|s| s.get_ref().clone()),

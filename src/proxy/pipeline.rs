@@ -221,6 +221,7 @@ pub async fn handle(
 
     // inspect and decide (pure)
     let view = RequestView {
+        headers: Some(&parts.headers),
         method: parts.method.as_str(),
         host: host.as_deref(),
         path: parts.uri.path(),

@@ -178,10 +178,13 @@ pub fn plain(
 pub fn status_for_inspect(e: &InspectError) -> u16 {
     match e {
         InspectError::UnsupportedContentType(_) | InspectError::UnsupportedEncoding(_) => 415,
+        InspectError::DecodedTooLarge(_) | InspectError::Limit { .. } => 413,
         InspectError::InvalidJson { .. }
         | InspectError::TooDeep
         | InspectError::EmbeddingTooDeep(_)
-        | InspectError::InvalidUtf8 => 400,
+        | InspectError::InvalidUtf8
+        | InspectError::InvalidEncoding(_)
+        | InspectError::InvalidMultipart => 400,
         InspectError::Selector(_) => 500,
     }
 }
