@@ -183,7 +183,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 }
 
 /// Parses an IP address the way a destination would accept it: dotted quad, IPv6,
-/// bracketed IPv6, and IPv6 with a zone id.
+/// bracketed IPv6, IPv6 with a zone id, and the legacy IPv4 forms `inet_aton` accepts
+/// (`134744072`, `0x8080808`, `010.010.010.010`, `8.8.2056`), which a client library may
+/// still resolve to the same host.
 pub fn parse_ip(s: &str) -> Option<IpAddr> {
     let t = s.trim();
     let t = t
@@ -191,7 +193,46 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
         .and_then(|x| x.strip_suffix(']'))
         .unwrap_or(t);
     let t = t.split('%').next().unwrap_or(t);
-    t.parse::<IpAddr>().ok().map(canonical_ip)
+    if let Ok(ip) = t.parse::<IpAddr>() {
+        return Some(canonical_ip(ip));
+    }
+    parse_ipv4_loose(t).map(IpAddr::V4)
+}
+
+fn parse_ipv4_loose(t: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = t.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let mut nums = Vec::with_capacity(4);
+    for p in &parts {
+        let (digits, radix) = if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X"))
+        {
+            (h, 16)
+        } else if p.len() > 1 && p.starts_with('0') {
+            (&p[1..], 8)
+        } else {
+            (*p, 10)
+        };
+        if digits.is_empty() || digits.len() > 10 {
+            return None;
+        }
+        nums.push(u64::from_str_radix(digits, radix).ok()?);
+    }
+    let (last, init) = nums.split_last()?;
+    if init.iter().any(|n| *n > 255) {
+        return None;
+    }
+    let bits_left = 8 * (4 - init.len() as u32);
+    if *last >= 1u64 << bits_left {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for (i, n) in init.iter().enumerate() {
+        v |= n << (24 - 8 * i as u32);
+    }
+    v |= last;
+    Some(Ipv4Addr::from(v as u32))
 }
 
 /// The country of a phone number by its numbering plan. International notations

@@ -48,6 +48,8 @@ pub struct Walker<'p> {
     absorbing: usize,
     limits: Limits,
     depth: usize,
+    /// Under a `version`/`build` key: dotted quads there are versions, not addresses.
+    versions: usize,
 }
 
 fn from_json(e: JsonError) -> InspectError {
@@ -66,6 +68,14 @@ fn has_data(n: &Node<'_>) -> bool {
         Node::Arr(a) => a.iter().any(has_data),
         Node::Obj(o) => o.iter().any(|(_, v)| has_data(v)),
     }
+}
+
+/// A key that names a version (`app_version`, `build`, `sdkVersion`, `release`).
+fn versionish(key: &str) -> bool {
+    let k = super::fields::normalise_key(key);
+    ["version", "build", "release", "revision"]
+        .iter()
+        .any(|w| k.contains(w))
 }
 
 /// A key as a JSON pointer token (`~` → `~0`, `/` → `~1`).
@@ -102,6 +112,7 @@ impl<'p> Walker<'p> {
             absorbing: 0,
             limits,
             depth: 0,
+            versions: 0,
         }
     }
 
@@ -345,6 +356,12 @@ impl<'p> Walker<'p> {
                 match kinds[i] {
                     Some(FieldKind::NotPersonal) => Ok(()),
                     Some(kind) => self.classified(kind, v, rec),
+                    None if versionish(k) => {
+                        self.versions += 1;
+                        let r = self.value(v, rec);
+                        self.versions -= 1;
+                        r
+                    }
                     None => self.value(v, rec),
                 }
             };
@@ -512,12 +529,13 @@ impl<'p> Walker<'p> {
     }
 
     fn free_text(&mut self, s: &str, ctx: Option<usize>) -> Result<(), InspectError> {
-        let mut hits = text::scan(s);
+        let ipv4 = self.versions == 0;
+        let mut hits = text::scan_with(s, ipv4);
         // Percent-encoded text hides `@` and `+`: scan the decoded form too.
         if s.contains('%') {
             let decoded = percent_decode(s);
             if decoded != s {
-                hits.extend(text::scan(&decoded));
+                hits.extend(text::scan_with(&decoded, ipv4));
             }
         }
         if hits.is_empty() {

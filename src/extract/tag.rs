@@ -47,7 +47,17 @@ pub fn tag(raw: RawRecord, geo: &dyn GeoLookup) -> Record {
             .map(|e| e.country)
     });
     for s in phones {
-        match geo::phone_country(&s.value, hint) {
+        // MSISDNs are often E.164 without the `+`: a long bare number with no national
+        // reading is tried as international.
+        let answer = geo::phone_country(&s.value, hint).or_else(|| {
+            let digits = s.value.trim();
+            (s.kind == SignalKind::Phone
+                && digits.len() >= 11
+                && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| geo::phone_country(&format!("+{digits}"), None))
+            .flatten()
+        });
+        match answer {
             Some(country) => evidence.push(Evidence {
                 kind: s.kind,
                 country,

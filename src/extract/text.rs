@@ -23,6 +23,12 @@ pub struct TextHit {
 
 /// Finds every email, international phone number and public IP address in `text`.
 pub fn scan(text: &str) -> Vec<TextHit> {
+    scan_with(text, true)
+}
+
+/// As [`scan`]; with `ipv4 = false`, dotted quads are not taken for addresses (a value
+/// under a `version` or `build` key: `4.2.1.0` is a version there).
+pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
     let mut hits = Vec::new();
     let b = text.as_bytes();
     // Cheap pre-checks keep the common case (no '@', no digits) fast.
@@ -33,7 +39,9 @@ pub fn scan(text: &str) -> Vec<TextHit> {
     }
     if has_digit {
         phones(text, &mut hits);
-        ipv4s(text, &mut hits);
+        if ipv4 {
+            ipv4s(text, &mut hits);
+        }
     }
     if memchr::memchr(b':', b).is_some() {
         ipv6s(text, &mut hits);
