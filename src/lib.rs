@@ -29,6 +29,8 @@ pub mod country;
 pub mod decide;
 pub mod engine;
 pub mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod geo;
 pub mod metrics;
 pub mod policy;

@@ -1,0 +1,63 @@
+//! Replays the committed fuzz seed corpora (and anything the fuzzers added to them)
+//! through the same entry points the fuzz targets call, without libFuzzer.
+
+use std::path::PathBuf;
+
+fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn inspect_corpus_replays() {
+    let files = corpus("inspect");
+    assert!(
+        files.len() >= 40,
+        "the inspect corpus has only {} inputs",
+        files.len()
+    );
+    let mut forwarded = 0;
+    for (name, data) in &files {
+        let r = std::panic::catch_unwind(|| customs::fuzzing::inspect(data));
+        match r {
+            Ok(Some(true)) => forwarded += 1,
+            Ok(_) => {}
+            Err(_) => panic!("inspect panicked on corpus input {name}"),
+        }
+    }
+    // The corpus holds both benign and personal bodies: both outcomes must occur.
+    assert!(
+        forwarded > 0 && forwarded < files.len(),
+        "forwarded {forwarded} of {}",
+        files.len()
+    );
+}
+
+#[test]
+fn policy_corpus_replays() {
+    let files = corpus("policy");
+    assert!(files.len() >= 5);
+    let mut valid = 0;
+    for (name, data) in &files {
+        match std::panic::catch_unwind(|| customs::fuzzing::policy(data)) {
+            Ok(true) => valid += 1,
+            Ok(false) => {}
+            Err(_) => panic!("the policy loader panicked on corpus input {name}"),
+        }
+    }
+    assert!(valid >= 1 && valid < files.len());
+}
