@@ -357,7 +357,15 @@ fn classify(
                 .map(Format::Multipart)
                 .ok_or(InspectError::InvalidMultipart);
         }
-        e if e.starts_with("text/") => return Ok(Format::Text),
+        // Text may be a JSON document under another label: read it as JSON then, so
+        // escapes are decoded and field names count.
+        e if e.starts_with("text/") => {
+            return Ok(if json::parse(body).is_ok() {
+                Format::Json
+            } else {
+                Format::Text
+            });
+        }
         _ => {}
     }
     // Missing or other content type: sniff what the body really is. JSON is JSON, lines
