@@ -7,6 +7,16 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // A panic message may quote the data being processed: report only where it happened.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "customs: internal error at {at} (details withheld: they may quote request data)"
+        );
+    }));
     let cli = customs::cli::Cli::parse();
     customs::cli::dispatch(cli).into()
 }

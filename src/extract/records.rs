@@ -498,8 +498,10 @@ impl<'p> Walker<'p> {
             return self.free_text(s, ctx);
         }
         // URL-encoded JSON (`%7B%22text%22...`), as chat APIs send message blocks.
-        if t.len() > 3 && (t[..3].eq_ignore_ascii_case("%7B") || t[..3].eq_ignore_ascii_case("%5B"))
-        {
+        if t.len() > 3 && {
+            let head = &t.as_bytes()[..3];
+            head.eq_ignore_ascii_case(b"%7B") || head.eq_ignore_ascii_case(b"%5B")
+        } {
             let decoded: String = percent_decode(t);
             if decoded != t {
                 return self.string(&decoded, ctx);

@@ -237,11 +237,28 @@ pub async fn handle(
         body: &body,
     };
     let t0 = Instant::now();
-    let evaluated = engine::evaluate_request(&rt.policy, rt.geo.as_ref(), &view);
+    // The engine never panics by design; if it ever does, the request is refused (fail
+    // closed) and the process keeps serving.
+    let evaluated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        engine::evaluate_request(&rt.policy, rt.geo.as_ref(), &view)
+    }));
     let inspect_time = t0.elapsed();
     m.inspection_duration.observe(inspect_time.as_secs_f64());
     m.inspected_bytes.inc_by(body.len() as u64);
     let decision = match evaluated {
+        Err(_) => {
+            return refuse(
+                &shared,
+                &id,
+                &method,
+                &route_name,
+                Failure::Internal,
+                started,
+            );
+        }
+        Ok(evaluated) => evaluated,
+    };
+    let decision = match decision {
         Ok(ev) => ev.decision,
         Err(Refusal::NoRoute) => {
             return refuse(&shared, &id, &method, "none", Failure::NoRoute, started);
