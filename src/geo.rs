@@ -455,6 +455,36 @@ mod tests {
     }
 
     #[test]
+    fn geoip2_country_schema_answers() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/geoip2-country-test.mmdb");
+        let geo = MaxMindGeo::open(&path).unwrap();
+        assert_eq!(geo.database_type(), "GeoIP2-Country");
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(geo.country_of(ip("81.2.69.142")), c("GB"));
+        assert_eq!(geo.country_of(ip("::ffff:81.2.69.142")), c("GB"));
+        assert_eq!(geo.country_of(ip("85.214.132.117")), c("DE"));
+        assert_eq!(geo.country_of(ip("2a00:1450:4001:80b::200e")), c("IE"));
+        assert_eq!(
+            geo.country_of(ip("1.1.1.1")),
+            c("AU"),
+            "falls back to registered_country"
+        );
+        assert_eq!(geo.country_of(ip("9.9.9.9")), None);
+        assert_eq!(geo.country_of(ip("10.0.0.1")), None);
+    }
+
+    #[test]
+    fn a_database_without_countries_is_refused() {
+        let dir = std::env::temp_dir().join(format!("customs-geo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("garbage.mmdb");
+        std::fs::write(&p, b"not a database").unwrap();
+        assert!(MaxMindGeo::open(&p).is_err());
+        assert!(MaxMindGeo::open(&dir.join("missing.mmdb")).is_err());
+    }
+
+    #[test]
     fn bundled_database_answers() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("geoip/geo-whois-asn-country.mmdb");
         let geo = MaxMindGeo::open(&path).unwrap();
