@@ -319,3 +319,75 @@ fn fixtures_exist_in_the_repository() {
         );
     }
 }
+
+#[test]
+fn policy_test_cases_pass_and_a_wrong_expectation_fails_with_a_diff() {
+    let out = customs(&["test", "--config", "config/policy.toml"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.trim_end().ends_with("12 passed, 0 failed"),
+        "{stdout}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("wrong.toml");
+    std::fs::write(
+        &cases,
+        format!(
+            r#"[[case]]
+name = "expects the wrong thing"
+request.url = "http://localhost/crm/v1/contacts"
+request.headers = {{ "content-type" = "application/json" }}
+request.body_file = "{}"
+expect.action = "allow"
+expect.rules = ["US"]
+expect.records = [{{ pointer = "/user", jurisdictions = ["US"] }}]
+"#,
+            root().join("tests/fixtures/eea-user.json").display()
+        ),
+    )
+    .unwrap();
+    let out = customs(&[
+        "test",
+        "--config",
+        "config/policy.toml",
+        cases.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  wrong.toml: expects the wrong thing"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("action: expected allow, got reroute"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("rules: expected [US], got [EEA]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("record `/user` jurisdictions: expected [US], got [EEA]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.trim_end().ends_with("0 passed, 1 failed"),
+        "{stdout}"
+    );
+
+    std::fs::write(&cases, "[[case]]\nname = 1\n").unwrap();
+    let out = customs(&[
+        "test",
+        "--config",
+        "config/policy.toml",
+        cases.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod explain;
 pub mod run;
+pub mod test;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -51,6 +52,8 @@ pub enum Command {
     Check(check::Args),
     /// Show what the policy decides for one request, and why.
     Explain(explain::Args),
+    /// Run policy test cases (TOML) through the engine: exit 0 when all pass, 2 when one fails.
+    Test(test::Args),
     /// Run the proxy.
     Run(run::Args),
     /// Run the proxy with stand-in upstreams at the policy's loopback upstream URLs.
@@ -61,6 +64,7 @@ pub fn dispatch(cli: Cli) -> Exit {
     match cli.command {
         Command::Check(a) => check::main(a),
         Command::Explain(a) => explain::main(a),
+        Command::Test(a) => test::main(a),
         Command::Run(a) => run::main(a),
         Command::Demo(a) => run::demo(a),
     }
