@@ -32,6 +32,10 @@ pub struct Metrics {
     pub policy_info: IntGaugeVec,
     pub policy_loaded_at: IntGauge,
     pub geoip_build_time: IntGauge,
+    /// Policy and GeoIP reloads by result (`success`, `error`).
+    pub reloads: IntCounterVec,
+    /// 1 while the proxy is shutting down (not ready).
+    pub draining: IntGauge,
 }
 
 fn counter(
@@ -135,7 +139,20 @@ impl Metrics {
             "When the loaded GeoIP database was built (Unix time)",
         )?;
         r.register(Box::new(geoip_build_time.clone()))?;
+        let reloads = counter(
+            &r,
+            "customs_reloads_total",
+            "Policy and GeoIP reloads, by result",
+            &["result"],
+        )?;
+        let draining = IntGauge::new(
+            "customs_draining",
+            "1 while shutting down: not accepting new connections",
+        )?;
+        r.register(Box::new(draining.clone()))?;
         Ok(Metrics {
+            reloads,
+            draining,
             registry: r,
             requests,
             records,

@@ -4,102 +4,10 @@
 mod common;
 
 use std::io::Read;
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use common::{Upstream, example_policy, root};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts `customs SUBCOMMAND --config CFG` on free ports, retrying if a port was taken
-/// between choosing it and binding it. Returns the child, the proxy and admin addresses.
-fn start(sub: &str, cfg: &Path, capture_stdout: bool) -> (Child, String, String) {
-    for _ in 0..5 {
-        let listen = format!("127.0.0.1:{}", free_port());
-        let admin = format!("127.0.0.1:{}", free_port());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_customs"))
-            .current_dir(root())
-            .args([
-                sub,
-                "--config",
-                cfg.to_str().unwrap(),
-                "--listen",
-                &listen,
-                "--admin-listen",
-                &admin,
-            ])
-            .stdout(if capture_stdout {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        match wait_ready(&admin, &mut child) {
-            Ok(()) => return (child, listen, admin),
-            Err(e) if e.contains("cannot listen") || e.contains("Address already in use") => {
-                continue;
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
-    panic!("no free ports");
-}
-
-fn wait_ready(admin: &str, child: &mut Child) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            return Err(format!("customs exited early: {status}: {err}"));
-        }
-        let out = Command::new("curl")
-            .args([
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                &format!("http://{admin}/readyz"),
-            ])
-            .output();
-        if out.is_ok_and(|o| o.stdout == b"200") {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    Err("customs did not become ready".into())
-}
-
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("customs did not exit after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::{Upstream, example_policy, free_port, root, start_binary, terminate};
 
 fn sh(cmd: &str) -> String {
     let out = Command::new("sh")
@@ -132,7 +40,7 @@ fn readme_quick_start_examples_do_what_the_readme_says() {
     );
     let cfg = dir.path().join("policy.toml");
     std::fs::write(&cfg, policy).unwrap();
-    let (mut child, listen, admin) = start("demo", &cfg, false);
+    let (mut child, listen, admin) = start_binary("demo", &cfg, &[], false);
     std::thread::sleep(Duration::from_millis(800)); // the demo's own three requests
     let run = |c: &str| {
         sh(&c
@@ -255,9 +163,10 @@ async fn decision_log_holds_no_personal_value() {
     )
     .unwrap();
     let cfg2 = cfg.clone();
-    let (child, listen, _admin) = tokio::task::spawn_blocking(move || start("run", &cfg2, true))
-        .await
-        .unwrap();
+    let (child, listen, _admin) =
+        tokio::task::spawn_blocking(move || start_binary("run", &cfg2, &[], true))
+            .await
+            .unwrap();
 
     let fixtures = [
         "chat-message.json",

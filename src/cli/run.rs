@@ -17,7 +17,9 @@ use tokio::net::TcpListener;
 
 use super::{Exit, load_geo, load_policy, report_load_error};
 use crate::metrics::Metrics;
+use crate::proxy::reload::{Overrides, Reloader};
 use crate::proxy::{Runtime, Shared, server, upstream};
+use std::time::Duration;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -47,6 +49,19 @@ pub struct Args {
     /// Worker threads (0: one per core).
     #[arg(long, env = "CUSTOMS_WORKERS", default_value_t = 0)]
     pub workers: usize,
+    /// Do not watch the policy's and database's directories for changes (SIGHUP and
+    /// polling still reload).
+    #[arg(long, env = "CUSTOMS_NO_WATCH")]
+    pub no_watch: bool,
+    /// Seconds between checks of the policy and database files; 0 disables [default: policy's `server.reload_poll_seconds`, else 30].
+    #[arg(long, env = "CUSTOMS_RELOAD_POLL_SECONDS")]
+    pub reload_poll_seconds: Option<u64>,
+    /// After SIGTERM, keep accepting for this long while /readyz answers 503 [default: policy's `server.shutdown_delay_ms`, else 0].
+    #[arg(long, env = "CUSTOMS_SHUTDOWN_DELAY_MS")]
+    pub shutdown_delay_ms: Option<u64>,
+    /// How long requests in flight may take to finish after accepting stops [default: policy's `server.drain_timeout_ms`, else 30000].
+    #[arg(long, env = "CUSTOMS_DRAIN_TIMEOUT_MS")]
+    pub drain_timeout_ms: Option<u64>,
     /// Log filter (tracing-subscriber `EnvFilter` syntax).
     #[arg(long, env = "CUSTOMS_LOG", default_value = "info")]
     pub log: String,
@@ -187,6 +202,8 @@ async fn run(args: Args, demo: bool) -> Exit {
         }
     };
     let hash = policy.hash.clone();
+    let geoip_file = super::geoip_path(args.geoip.as_deref(), &policy, &args.config);
+    let server_settings = policy.server.clone();
     let shared = Arc::new(Shared::new(
         Runtime {
             policy,
@@ -220,23 +237,63 @@ async fn run(args: Args, demo: bool) -> Exit {
             let _ = rx.wait_for(|v| *v).await;
         }))
     };
-    let mut rx2 = rx.clone();
-    let proxy = server::serve(listener, shared.clone(), async move {
-        let _ = rx2.wait_for(|v| *v).await;
-    });
+    let reloader = Reloader::new(
+        args.config.clone(),
+        Overrides {
+            geoip: args.geoip.clone(),
+            max_body_bytes: args.max_body_bytes,
+        },
+        shared.clone(),
+        geoip_file,
+    );
+    let poll = match args.reload_poll_seconds {
+        Some(0) => None,
+        Some(n) => Some(Duration::from_secs(n)),
+        None => server_settings.reload_poll,
+    };
+    let reload_task = {
+        let mut rx = rx.clone();
+        tokio::spawn(reloader.run(poll, !args.no_watch, async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }))
+    };
+    // Accepting stops only after the shutdown delay; the admin listener stays up until
+    // the proxy has drained, so /readyz can say 503 the whole time.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let drain = args
+        .drain_timeout_ms
+        .map(Duration::from_millis)
+        .unwrap_or(server_settings.drain_timeout);
+    let delay = args
+        .shutdown_delay_ms
+        .map(Duration::from_millis)
+        .unwrap_or(server_settings.shutdown_delay);
+    let proxy = server::serve_with_drain(
+        listener,
+        shared.clone(),
+        async move {
+            let _ = stop_rx.await;
+        },
+        drain,
+    );
     let signal = async {
         shutdown_signal().await;
-        tracing::info!(target: "customs::server", "shutting down: draining connections");
+        tracing::info!(target: "customs::server", delay_ms = delay.as_millis() as u64, drain_ms = drain.as_millis() as u64, "shutting down: not ready; accepting stops after the delay, then connections drain");
         shared
             .ready
             .store(false, std::sync::atomic::Ordering::SeqCst);
-        let _ = tx.send(true);
+        shared.metrics.draining.set(1);
+        tokio::time::sleep(delay).await;
+        let _ = stop_tx.send(());
     };
     tokio::join!(proxy, signal);
+    let _ = tx.send(true);
     let _ = admin_task.await;
+    let _ = reload_task.await;
     for t in demo_tasks {
         t.abort();
     }
+    tracing::info!(target: "customs::server", "stopped");
     Exit::Ok
 }
 

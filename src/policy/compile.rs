@@ -163,6 +163,13 @@ pub struct ServerSettings {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub ca_bundle: Option<String>,
+    /// After SIGTERM: how long to keep accepting (while /readyz says 503) so load
+    /// balancers stop sending first.
+    pub shutdown_delay: Duration,
+    /// After accepting stops: how long requests in flight may take to finish.
+    pub drain_timeout: Duration,
+    /// How often to compare the policy and database files with what is loaded (None: never).
+    pub reload_poll: Option<Duration>,
 }
 
 impl Default for ServerSettings {
@@ -174,6 +181,9 @@ impl Default for ServerSettings {
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(30),
             ca_bundle: None,
+            shutdown_delay: Duration::ZERO,
+            drain_timeout: Duration::from_secs(30),
+            reload_poll: Some(Duration::from_secs(30)),
         }
     }
 }

@@ -52,6 +52,9 @@ pub struct RawServer {
     pub connect_timeout_ms: Option<S<i64>>,
     pub request_timeout_ms: Option<S<i64>>,
     pub ca_bundle: Option<S<String>>,
+    pub shutdown_delay_ms: Option<S<i64>>,
+    pub drain_timeout_ms: Option<S<i64>>,
+    pub reload_poll_seconds: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -176,6 +179,9 @@ pub mod schema {
         "connect_timeout_ms",
         "request_timeout_ms",
         "ca_bundle",
+        "shutdown_delay_ms",
+        "drain_timeout_ms",
+        "reload_poll_seconds",
     ];
     pub const GEOIP: &[&str] = &["database"];
     pub const UNKNOWN: &[&str] = &["treat_as"];

@@ -302,6 +302,21 @@ impl Validator<'_> {
         }
     }
 
+    fn non_negative(&mut self, v: &Option<S<i64>>, what: &str, default: u64) -> u64 {
+        match v {
+            None => default,
+            Some(x) if *x.get_ref() >= 0 => *x.get_ref() as u64,
+            Some(x) => {
+                self.err(
+                    DiagKind::InvalidValue,
+                    format!("`{what}` must not be negative, got `{}`", x.get_ref()),
+                    span(x),
+                );
+                default
+            }
+        }
+    }
+
     fn policy(&mut self, raw: &RawPolicy) -> Option<Policy> {
         if let Some(v) = &raw.version
             && *v.get_ref() != 1
@@ -342,6 +357,18 @@ impl Validator<'_> {
             30_000,
         ));
         server.ca_bundle = raw.server.ca_bundle.as_ref().map(|s| s.get_ref().clone());
+        server.shutdown_delay = Duration::from_millis(self.non_negative(
+            &raw.server.shutdown_delay_ms,
+            "shutdown_delay_ms",
+            0,
+        ));
+        server.drain_timeout = Duration::from_millis(self.positive(
+            &raw.server.drain_timeout_ms,
+            "drain_timeout_ms",
+            30_000,
+        ));
+        let poll = self.non_negative(&raw.server.reload_poll_seconds, "reload_poll_seconds", 30);
+        server.reload_poll = (poll > 0).then(|| Duration::from_secs(poll));
 
         // regions
         let region_names: Vec<String> = raw.regions.keys().map(|k| k.get_ref().clone()).collect();

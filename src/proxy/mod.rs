@@ -3,6 +3,7 @@
 //! (`respond`).
 
 pub mod pipeline;
+pub mod reload;
 pub mod respond;
 pub mod server;
 pub mod upstream;

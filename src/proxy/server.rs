@@ -24,8 +24,18 @@ use super::respond::{Body, plain};
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves the proxy on `listener` (HTTP/1.1 and cleartext HTTP/2) until `shutdown`
-/// resolves, then drains.
+/// resolves, then drains for up to [`DRAIN_TIMEOUT`].
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()>) {
+    serve_with_drain(listener, shared, shutdown, DRAIN_TIMEOUT).await
+}
+
+/// As [`serve`], draining for up to `drain`.
+pub async fn serve_with_drain(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+) {
     let s = shared.clone();
     accept_loop(
         listener,
@@ -34,6 +44,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
             async move { pipeline::handle(req, s, peer).await }
         },
         shutdown,
+        drain,
     )
     .await;
     shared.ready.store(false, Ordering::SeqCst);
@@ -52,6 +63,7 @@ pub async fn serve_admin(
             async move { admin(req, &s) }
         },
         shutdown,
+        DRAIN_TIMEOUT,
     )
     .await;
 }
@@ -75,8 +87,12 @@ fn admin(req: Request<Incoming>, s: &Shared) -> http::Response<Body> {
     }
 }
 
-async fn accept_loop<H, F>(listener: TcpListener, handler: H, shutdown: impl Future<Output = ()>)
-where
+async fn accept_loop<H, F>(
+    listener: TcpListener,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = http::Response<Body>> + Send + 'static,
 {
@@ -113,7 +129,7 @@ where
     drop(listener);
     tokio::select! {
         _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(DRAIN_TIMEOUT) => {
+        _ = tokio::time::sleep(drain) => {
             tracing::warn!(target: "customs::server", "drain timeout: closing remaining connections");
         }
     }

@@ -304,3 +304,140 @@ impl Setup {
         self.crm_us.count() + self.crm_eu.count() + self.chat.count()
     }
 }
+
+// ---- the built binary, as users run it ----
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A blocking `GET` over a fresh connection: (status, body).
+pub fn get_blocking(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.get(9..12)?.parse().ok()?;
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// Starts `customs SUBCOMMAND --config CFG EXTRA...` on free ports, retrying if a port
+/// was taken between choosing and binding it. Returns the child and the proxy and admin
+/// addresses.
+pub fn start_binary(
+    sub: &str,
+    cfg: &std::path::Path,
+    extra: &[&str],
+    capture_stdout: bool,
+) -> (std::process::Child, String, String) {
+    use std::process::{Command, Stdio};
+    for _ in 0..5 {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let admin = format!("127.0.0.1:{}", free_port());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_customs"))
+            .current_dir(root())
+            .args([
+                sub,
+                "--config",
+                cfg.to_str().unwrap(),
+                "--listen",
+                &listen,
+                "--admin-listen",
+                &admin,
+            ])
+            .args(extra)
+            .stdout(if capture_stdout {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        match wait_ready(&admin, &mut child) {
+            Ok(()) => return (child, listen, admin),
+            Err(e) if e.contains("cannot listen") || e.contains("Address already in use") => {
+                continue;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("no free ports");
+}
+
+pub fn wait_ready(admin: &str, child: &mut std::process::Child) -> Result<(), String> {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            return Err(format!("customs exited early: {status}: {err}"));
+        }
+        if get_blocking(admin, "/readyz").is_some_and(|(s, _)| s == 200) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    Err("customs did not become ready".into())
+}
+
+pub fn signal(child: &std::process::Child, sig: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status();
+}
+
+/// Sends SIGTERM and waits (bounded) for the exit.
+pub fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    signal(child, "TERM");
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("customs did not exit after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The loaded policy's hash, from /metrics.
+pub fn loaded_hash(admin: &str) -> Option<String> {
+    let (_, body) = get_blocking(admin, "/metrics")?;
+    body.lines()
+        .find_map(|l| l.strip_prefix("customs_policy_info{hash=\""))
+        .and_then(|r| r.split('"').next())
+        .map(str::to_string)
+}
+
+/// Polls `f` every 50 ms until it holds or `secs` pass.
+pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
