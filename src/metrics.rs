@@ -49,6 +49,28 @@ fn counter(
     Ok(c)
 }
 
+/// Every reason a request can be refused without a decision.
+pub const INSPECTION_REASONS: &[&str] = &[
+    "body_too_large",
+    "body_read_error",
+    "unsupported_transfer_encoding",
+    "invalid_json",
+    "nesting_too_deep",
+    "embedding_too_deep",
+    "invalid_utf8",
+    "unsupported_content_type",
+    "unsupported_content_encoding",
+    "invalid_content_encoding",
+    "decoded_too_large",
+    "invalid_multipart",
+    "too_many_records",
+    "string_too_long",
+    "too_many_form_fields",
+    "too_many_multipart_parts",
+    "selector_failed",
+    "internal_error",
+];
+
 const LATENCY_BUCKETS: &[f64] = &[
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
     2.5, 5.0, 10.0, 30.0,
@@ -168,6 +190,43 @@ impl Metrics {
             policy_loaded_at,
             geoip_build_time,
         })
+    }
+
+    /// Creates every labelled series the policy makes possible at 0, so dashboards and
+    /// alerts see a series before its first event (bounded: names come from the policy).
+    pub fn init_for(&self, policy: &crate::policy::Policy) {
+        for reason in INSPECTION_REASONS {
+            self.inspection_failures.with_label_values(&[reason]);
+        }
+        for result in ["success", "error"] {
+            self.reloads.with_label_values(&[result]);
+        }
+        for u in &policy.upstreams {
+            for kind in ["connect", "timeout", "reset"] {
+                self.upstream_errors.with_label_values(&[&u.name, kind]);
+            }
+        }
+        let mut jurs: Vec<&str> = policy
+            .jurisdictions
+            .iter()
+            .map(|j| j.name.as_str())
+            .collect();
+        jurs.push(crate::decide::UNKNOWN_RULE);
+        for j in &jurs {
+            for r in &policy.regions {
+                self.blocked.with_label_values(&[*j, r.name.as_str()]);
+                for would in ["block", "reroute"] {
+                    self.shadow_violations
+                        .with_label_values(&[*j, r.name.as_str(), would]);
+                }
+            }
+            for u in &policy.upstreams {
+                self.rerouted.with_label_values(&[*j, u.name.as_str()]);
+            }
+        }
+        for r in &policy.routes {
+            self.request_duration.with_label_values(&[&r.name]);
+        }
     }
 
     /// The Prometheus text exposition of every metric.

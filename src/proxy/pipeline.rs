@@ -42,6 +42,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(runtime: Runtime, client: UpstreamClient, metrics: Arc<Metrics>) -> Self {
         crate::geo::warm_up();
+        metrics.init_for(&runtime.policy);
         metrics
             .policy_info
             .with_label_values(&[&runtime.policy.hash])

@@ -114,6 +114,7 @@ impl Reloader {
             Ok((rt, db)) => {
                 let hash = rt.policy.hash.clone();
                 let build = rt.geo.build_epoch();
+                m.init_for(&rt.policy);
                 self.shared.runtime.store(Arc::new(rt));
                 m.policy_info.reset();
                 m.policy_info.with_label_values(&[&hash]).set(1);
