@@ -6,6 +6,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc: the request path allocates many small, short-lived objects; measured in
+/// the engine benchmark (see the README's benchmark section).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // A panic message may quote the data being processed: report only where it happened.
     std::panic::set_hook(Box::new(|info| {

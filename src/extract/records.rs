@@ -72,10 +72,12 @@ fn has_data(n: &Node<'_>) -> bool {
 
 /// A key that names a version (`app_version`, `build`, `sdkVersion`, `release`).
 fn versionish(key: &str) -> bool {
-    let k = super::fields::normalise_key(key);
-    ["version", "build", "release", "revision"]
-        .iter()
-        .any(|w| k.contains(w))
+    // Called for every unclassified key: no allocation, ASCII case-insensitive search.
+    let k = key.as_bytes();
+    k.len() <= 64
+        && [&b"version"[..], b"build", b"release", b"revision"]
+            .iter()
+            .any(|w| k.windows(w.len()).any(|win| win.eq_ignore_ascii_case(w)))
 }
 
 /// A key as a JSON pointer token (`~` → `~0`, `/` → `~1`).
