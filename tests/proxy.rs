@@ -579,3 +579,55 @@ async fn body_cut_short_is_400_and_forwards_nothing() {
         1.0
     );
 }
+
+#[tokio::test]
+async fn redirects_are_returned_to_the_client_not_followed() {
+    // A redirect could send the inspected body to a place the policy never checked, so
+    // customs hands every 3xx back unchanged.
+    let elsewhere = Upstream::start("elsewhere").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let location = format!("{}/stolen", elsewhere.url());
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = listener.accept().await else {
+                continue;
+            };
+            let location = location.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    move |_req: http::Request<hyper::body::Incoming>| {
+                        let location = location.clone();
+                        async move {
+                            let mut r = http::Response::new(Full::new(Bytes::new()));
+                            *r.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+                            r.headers_mut()
+                                .insert("location", location.parse().unwrap());
+                            Ok::<_, std::convert::Infallible>(r)
+                        }
+                    },
+                );
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                .await;
+            });
+        }
+    });
+    let chat = Upstream::start("chat").await;
+    let crm_eu = Upstream::start("crm-eu").await;
+    let proxy = Proxy::start(&example_policy(
+        &format!("http://{addr}"),
+        &crm_eu.url(),
+        &chat.url(),
+    ))
+    .await;
+    let (status, headers, _) = post(&proxy.url("/crm/a"), JSON, fixture("us-user.json")).await;
+    assert_eq!(status, StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(
+        headers["location"].to_str().unwrap(),
+        format!("{}/stolen", elsewhere.url())
+    );
+    assert_eq!(elsewhere.count(), 0, "the proxy followed the redirect");
+}

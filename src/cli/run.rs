@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use super::{Exit, load_geo, load_policy, report_load_error};
 use crate::metrics::Metrics;
 use crate::proxy::reload::{Overrides, Reloader};
+use crate::proxy::tls::ServerTls;
 use crate::proxy::{Runtime, Shared, server, upstream};
 use std::time::Duration;
 
@@ -49,6 +50,18 @@ pub struct Args {
     /// Worker threads (0: one per core).
     #[arg(long, env = "CUSTOMS_WORKERS", default_value_t = 0)]
     pub workers: usize,
+    /// Certificate (PEM) for TLS on the listener [default: policy's `server.tls_cert`; none: plain HTTP].
+    #[arg(long, env = "CUSTOMS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for TLS on the listener [default: policy's `server.tls_key`].
+    #[arg(long, env = "CUSTOMS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Client certificate (PEM) for upstreams that require mutual TLS [default: policy's `server.client_cert`].
+    #[arg(long, env = "CUSTOMS_CLIENT_CERT", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// Client private key (PEM) [default: policy's `server.client_key`].
+    #[arg(long, env = "CUSTOMS_CLIENT_KEY", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// Do not watch the policy's and database's directories for changes (SIGHUP and
     /// polling still reload).
     #[arg(long, env = "CUSTOMS_NO_WATCH")]
@@ -142,7 +155,21 @@ async fn run(args: Args, demo: bool) -> Exit {
             .as_ref()
             .map(|p| resolve(&args.config, p))
     });
-    let client = match upstream::build(policy.server.connect_timeout, ca.as_deref()) {
+    let client_auth = match (&args.client_cert, &args.client_key) {
+        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+        _ => policy
+            .server
+            .client_auth
+            .as_ref()
+            .map(|(c, k)| (resolve(&args.config, c), resolve(&args.config, k))),
+    };
+    let client = match upstream::build_with(
+        policy.server.connect_timeout,
+        ca.as_deref(),
+        client_auth
+            .as_ref()
+            .map(|(c, k)| (c.as_path(), k.as_path())),
+    ) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -187,6 +214,31 @@ async fn run(args: Args, demo: bool) -> Exit {
         }
     }
 
+    let tls_pair = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+        _ => policy
+            .server
+            .tls
+            .as_ref()
+            .map(|(c, k)| (resolve(&args.config, c), resolve(&args.config, k))),
+    };
+    let server_tls = match &tls_pair {
+        None => None,
+        Some((c, k)) => match ServerTls::load(c, k) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Exit::Error;
+            }
+        },
+    };
+    let acceptor = match server_tls.as_ref().map(|t| t.acceptor()).transpose() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: TLS setup failed: {e}");
+            return Exit::Error;
+        }
+    };
     let listener = match TcpListener::bind(&listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -246,6 +298,9 @@ async fn run(args: Args, demo: bool) -> Exit {
         shared.clone(),
         geoip_file,
     );
+    if let Some(t) = &server_tls {
+        reloader.set_tls(t.clone());
+    }
     let poll = match args.reload_poll_seconds {
         Some(0) => None,
         Some(n) => Some(Duration::from_secs(n)),
@@ -275,6 +330,7 @@ async fn run(args: Args, demo: bool) -> Exit {
             let _ = stop_rx.await;
         },
         drain,
+        acceptor,
     );
     let signal = async {
         shutdown_signal().await;

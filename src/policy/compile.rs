@@ -170,6 +170,10 @@ pub struct ServerSettings {
     pub drain_timeout: Duration,
     /// How often to compare the policy and database files with what is loaded (None: never).
     pub reload_poll: Option<Duration>,
+    /// Certificate and key (PEM) for TLS on the listener.
+    pub tls: Option<(String, String)>,
+    /// Client certificate and key (PEM) for upstreams that require mutual TLS.
+    pub client_auth: Option<(String, String)>,
 }
 
 impl Default for ServerSettings {
@@ -184,6 +188,8 @@ impl Default for ServerSettings {
             shutdown_delay: Duration::ZERO,
             drain_timeout: Duration::from_secs(30),
             reload_poll: Some(Duration::from_secs(30)),
+            tls: None,
+            client_auth: None,
         }
     }
 }

@@ -55,6 +55,10 @@ pub struct RawServer {
     pub shutdown_delay_ms: Option<S<i64>>,
     pub drain_timeout_ms: Option<S<i64>>,
     pub reload_poll_seconds: Option<S<i64>>,
+    pub tls_cert: Option<S<String>>,
+    pub tls_key: Option<S<String>>,
+    pub client_cert: Option<S<String>>,
+    pub client_key: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -182,6 +186,10 @@ pub mod schema {
         "shutdown_delay_ms",
         "drain_timeout_ms",
         "reload_poll_seconds",
+        "tls_cert",
+        "tls_key",
+        "client_cert",
+        "client_key",
     ];
     pub const GEOIP: &[&str] = &["database"];
     pub const UNKNOWN: &[&str] = &["treat_as"];

@@ -302,6 +302,27 @@ impl Validator<'_> {
         }
     }
 
+    fn pair(
+        &mut self,
+        a: &Option<S<String>>,
+        b: &Option<S<String>>,
+        an: &str,
+        bn: &str,
+    ) -> Option<(String, String)> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some((a.get_ref().clone(), b.get_ref().clone())),
+            (None, None) => None,
+            (Some(x), None) | (None, Some(x)) => {
+                self.err(
+                    DiagKind::MissingKey,
+                    format!("`{an}` and `{bn}` go together: give both or neither"),
+                    span(x),
+                );
+                None
+            }
+        }
+    }
+
     fn non_negative(&mut self, v: &Option<S<i64>>, what: &str, default: u64) -> u64 {
         match v {
             None => default,
@@ -369,6 +390,18 @@ impl Validator<'_> {
         ));
         let poll = self.non_negative(&raw.server.reload_poll_seconds, "reload_poll_seconds", 30);
         server.reload_poll = (poll > 0).then(|| Duration::from_secs(poll));
+        server.tls = self.pair(
+            &raw.server.tls_cert,
+            &raw.server.tls_key,
+            "tls_cert",
+            "tls_key",
+        );
+        server.client_auth = self.pair(
+            &raw.server.client_cert,
+            &raw.server.client_key,
+            "client_cert",
+            "client_key",
+        );
 
         // regions
         let region_names: Vec<String> = raw.regions.keys().map(|k| k.get_ref().clone()).collect();

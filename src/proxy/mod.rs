@@ -6,6 +6,7 @@ pub mod pipeline;
 pub mod reload;
 pub mod respond;
 pub mod server;
+pub mod tls;
 pub mod upstream;
 
 pub use pipeline::{Runtime, Shared};

@@ -48,6 +48,7 @@ pub struct Reloader {
     shared: Arc<Shared>,
     geoip: Mutex<PathBuf>,
     last: Mutex<Option<String>>,
+    tls: Mutex<Option<Arc<super::tls::ServerTls>>>,
 }
 
 impl Reloader {
@@ -63,6 +64,7 @@ impl Reloader {
             shared,
             geoip: Mutex::new(geoip),
             last: Mutex::new(None),
+            tls: Mutex::new(None),
         });
         let fp = r.fingerprint();
         if let Ok(mut l) = r.last.lock() {
@@ -95,8 +97,41 @@ impl Reloader {
         )
     }
 
+    /// Also reload the listener's TLS certificate and key when they change.
+    pub fn set_tls(&self, tls: Arc<super::tls::ServerTls>) {
+        if let Ok(mut t) = self.tls.lock() {
+            *t = Some(tls);
+        }
+    }
+
+    fn reload_tls(&self, trigger: &str) {
+        let Some(tls) = self.tls.lock().ok().and_then(|t| t.clone()) else {
+            return;
+        };
+        match tls.reload_if_changed() {
+            Ok(true) => {
+                self.shared
+                    .metrics
+                    .reloads
+                    .with_label_values(&["success"])
+                    .inc();
+                tracing::info!(target: "customs::reload", trigger, "reloaded the listener's TLS certificate");
+            }
+            Ok(false) => {}
+            Err(e) => {
+                self.shared
+                    .metrics
+                    .reloads
+                    .with_label_values(&["error"])
+                    .inc();
+                tracing::error!(target: "customs::reload", trigger, error = %e, "TLS certificate reload failed: keeping the one in use");
+            }
+        }
+    }
+
     /// Reloads if either file changed since the last load.
     pub fn reload_if_changed(&self, trigger: &str) -> bool {
+        self.reload_tls(trigger);
         let fp = self.fingerprint();
         let same = self
             .last
@@ -108,6 +143,7 @@ impl Reloader {
 
     /// Loads both files and swaps them in; keeps the old ones on any error.
     pub fn reload(&self, trigger: &str) -> bool {
+        self.reload_tls(trigger);
         let fp = self.fingerprint();
         let m = &self.shared.metrics;
         match load_runtime(&self.config, &self.overrides) {

@@ -16,6 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use super::pipeline::{self, Shared};
 use super::respond::{Body, plain};
@@ -26,7 +27,7 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Serves the proxy on `listener` (HTTP/1.1 and cleartext HTTP/2) until `shutdown`
 /// resolves, then drains for up to [`DRAIN_TIMEOUT`].
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()>) {
-    serve_with_drain(listener, shared, shutdown, DRAIN_TIMEOUT).await
+    serve_with_drain(listener, shared, shutdown, DRAIN_TIMEOUT, None).await
 }
 
 /// As [`serve`], draining for up to `drain`.
@@ -35,6 +36,7 @@ pub async fn serve_with_drain(
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
+    tls: Option<TlsAcceptor>,
 ) {
     let s = shared.clone();
     accept_loop(
@@ -45,6 +47,7 @@ pub async fn serve_with_drain(
         },
         shutdown,
         drain,
+        tls,
     )
     .await;
     shared.ready.store(false, Ordering::SeqCst);
@@ -64,6 +67,7 @@ pub async fn serve_admin(
         },
         shutdown,
         DRAIN_TIMEOUT,
+        None,
     )
     .await;
 }
@@ -92,6 +96,7 @@ async fn accept_loop<H, F>(
     handler: H,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
+    tls: Option<TlsAcceptor>,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = http::Response<Body>> + Send + 'static,
@@ -117,11 +122,27 @@ async fn accept_loop<H, F>(
                     let h = h.clone();
                     async move { Ok::<_, Infallible>(h(req, peer).await) }
                 });
-                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
+                match &tls {
+                    None => {
+                        let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                        let conn = graceful.watch(conn);
+                        tokio::spawn(async move {
+                            let _ = conn.await;
+                        });
+                    }
+                    Some(acceptor) => {
+                        // The handshake runs in the connection's task, bounded in time.
+                        let acceptor = acceptor.clone();
+                        let builder = builder.clone();
+                        let watcher = graceful.watcher();
+                        tokio::spawn(async move {
+                            let hs = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+                            let Ok(Ok(tls_stream)) = hs else { return };
+                            let conn = builder.serve_connection(TokioIo::new(tls_stream), svc).into_owned();
+                            let _ = watcher.watch(conn).await;
+                        });
+                    }
+                }
             }
             _ = &mut shutdown => break,
         }

@@ -30,6 +30,16 @@ pub fn build(
     connect_timeout: Duration,
     ca_bundle: Option<&Path>,
 ) -> Result<UpstreamClient, ClientError> {
+    build_with(connect_timeout, ca_bundle, None)
+}
+
+/// As [`build`], with an optional client certificate and key (PEM) for upstreams that
+/// require mutual TLS.
+pub fn build_with(
+    connect_timeout: Duration,
+    ca_bundle: Option<&Path>,
+    client_auth: Option<(&Path, &Path)>,
+) -> Result<UpstreamClient, ClientError> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for cert in native.certs {
@@ -65,8 +75,15 @@ pub fn build(
     ))
     .with_safe_default_protocol_versions()
     .map_err(|e| ClientError::Tls(e.to_string()))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    .with_root_certificates(roots);
+    let tls = match client_auth {
+        None => tls.with_no_client_auth(),
+        Some((cert, key)) => {
+            let (certs, key) = super::tls::read_pair(cert, key).map_err(ClientError::Tls)?;
+            tls.with_client_auth_cert(certs, key)
+                .map_err(|e| ClientError::Tls(e.to_string()))?
+        }
+    };
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(Some(connect_timeout));
