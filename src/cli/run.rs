@@ -137,6 +137,7 @@ async fn run(args: Args, demo: bool) -> Exit {
     for w in &loaded.warnings {
         tracing::warn!(target: "customs::policy", message = %w.message, "policy warning");
     }
+    let source = loaded.source;
     let mut policy = loaded.policy;
     if let Some(n) = args.max_body_bytes {
         policy.server.max_body_bytes = n;
@@ -282,6 +283,10 @@ async fn run(args: Args, demo: bool) -> Exit {
         });
     }
     let (tx, rx) = tokio::sync::watch::channel(false);
+    // Not ready until the reload triggers are installed (the reloader says when).
+    shared
+        .ready
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     let admin_task = {
         let shared = shared.clone();
         let mut rx = rx.clone();
@@ -298,6 +303,7 @@ async fn run(args: Args, demo: bool) -> Exit {
         shared.clone(),
         geoip_file,
     );
+    reloader.loaded(&source);
     if let Some(t) = &server_tls {
         reloader.set_tls(t.clone());
     }

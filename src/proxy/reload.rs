@@ -76,6 +76,10 @@ impl Reloader {
     /// A digest of the policy file's bytes and the database file's size and mtime.
     fn fingerprint(&self) -> Option<String> {
         let policy = std::fs::read(&self.config).ok()?;
+        self.fingerprint_of(&policy)
+    }
+
+    fn fingerprint_of(&self, policy: &[u8]) -> Option<String> {
         let db = self.geoip.lock().ok()?.clone();
         let meta = std::fs::metadata(&db).ok()?;
         let mtime = meta
@@ -85,7 +89,7 @@ impl Reloader {
             .ok()?
             .as_nanos();
         let mut h = Sha256::new();
-        h.update(&policy);
+        h.update(policy);
         h.update(meta.len().to_le_bytes());
         h.update(mtime.to_le_bytes());
         Some(
@@ -95,6 +99,15 @@ impl Reloader {
                 .map(|b| format!("{b:02x}"))
                 .collect(),
         )
+    }
+
+    /// Records that `source` is the policy text in use (read at start-up), so that a
+    /// change made between that read and the first poll is still seen as a change.
+    pub fn loaded(&self, source: &str) {
+        let fp = self.fingerprint_of(source.as_bytes());
+        if let Ok(mut l) = self.last.lock() {
+            *l = fp;
+        }
     }
 
     /// Also reload the listener's TLS certificate and key when they change.
@@ -193,6 +206,10 @@ impl Reloader {
     ) {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
         let _watcher = if watch { self.watch(tx) } else { None };
+        // Ready once the triggers are in place: a change from now on is not missed.
+        self.shared
+            .ready
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         #[cfg(unix)]
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         let mut tick = poll.map(|p| {
