@@ -5,13 +5,16 @@ use serde::Serialize;
 
 use crate::extract::{Facts, FieldKind, SignalKind};
 use crate::policy::Policy;
-use crate::policy::compile::{JurId, Mode, OnViolation, RegionMask, RouteId, UpstreamId};
+use crate::policy::compile::{JurId, Mode, OnViolation, RegionId, RegionMask, RouteId, UpstreamId};
 
 /// Where the request is going before any reroute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Destination {
     pub route: RouteId,
     pub upstream: UpstreamId,
+    /// The region established from the upstream's addresses (`verify`/`locate`);
+    /// `None`: the upstream's declared region.
+    pub region: Option<RegionId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -140,7 +143,7 @@ pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
         d.reasons.push("internal_error".into());
         return d;
     };
-    let Some(region) = policy.regions.get(up.region) else {
+    let Some(region) = policy.regions.get(dest.region.unwrap_or(up.region)) else {
         d.errors
             .push("internal: the upstream's region is not in the policy".into());
         d.reasons.push("internal_error".into());
@@ -148,7 +151,7 @@ pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
     };
     d.upstream = up.name.clone();
     d.destination_region = region.name.clone();
-    let region_id = up.region;
+    let region_id = dest.region.unwrap_or(up.region);
 
     let mut violations: Vec<Violation> = Vec::new();
     // Regions every personal record allows (for choosing a reroute target).

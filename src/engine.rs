@@ -49,6 +49,17 @@ pub fn evaluate_request(
     geo: &dyn GeoLookup,
     req: &RequestView<'_>,
 ) -> Result<Evaluation, Refusal> {
+    evaluate_request_at(policy, geo, req, None)
+}
+
+/// As [`evaluate_request`], with the destination region established by the proxy (from
+/// the upstream's resolved addresses) instead of the declared one.
+pub fn evaluate_request_at(
+    policy: &Policy,
+    geo: &dyn GeoLookup,
+    req: &RequestView<'_>,
+    region: Option<crate::policy::compile::RegionId>,
+) -> Result<Evaluation, Refusal> {
     let route_id = policy
         .match_route(req.host, req.path)
         .ok_or(Refusal::NoRoute)?;
@@ -73,6 +84,7 @@ pub fn evaluate_request(
         Destination {
             route: route_id,
             upstream: route.upstream,
+            region,
         },
     );
     Ok(Evaluation { facts, decision })

@@ -19,6 +19,12 @@ pub trait GeoLookup: Send + Sync {
     fn country_of(&self, ip: IpAddr) -> Option<Country>;
     /// When the database was built (seconds since the Unix epoch), if known.
     fn build_epoch(&self) -> Option<u64>;
+    /// The country of any address the database knows, private ranges included: for
+    /// locating destinations (a real database has no entries for private ranges; a test
+    /// fixture may place loopback addresses in countries).
+    fn country_of_address(&self, ip: IpAddr) -> Option<Country> {
+        self.country_of(ip)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +115,10 @@ impl GeoLookup for MaxMindGeo {
 
     fn build_epoch(&self) -> Option<u64> {
         Some(self.reader.metadata().build_epoch)
+    }
+
+    fn country_of_address(&self, ip: IpAddr) -> Option<Country> {
+        self.lookup_raw(canonical_ip(ip))
     }
 }
 

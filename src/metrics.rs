@@ -32,6 +32,8 @@ pub struct Metrics {
     pub policy_info: IntGaugeVec,
     pub policy_loaded_at: IntGauge,
     pub geoip_build_time: IntGauge,
+    /// Destination checks that failed, by upstream and reason.
+    pub destination_mismatches: IntCounterVec,
     /// Policy and GeoIP reloads by result (`success`, `error`).
     pub reloads: IntCounterVec,
     /// 1 while the proxy is shutting down (not ready).
@@ -161,6 +163,12 @@ impl Metrics {
             "When the loaded GeoIP database was built (Unix time)",
         )?;
         r.register(Box::new(geoip_build_time.clone()))?;
+        let destination_mismatches = counter(
+            &r,
+            "customs_destination_mismatches_total",
+            "Transfers blocked because an upstream's addresses are outside its region (or cannot be located), by upstream and reason",
+            &["upstream", "reason"],
+        )?;
         let reloads = counter(
             &r,
             "customs_reloads_total",
@@ -173,6 +181,7 @@ impl Metrics {
         )?;
         r.register(Box::new(draining.clone()))?;
         Ok(Metrics {
+            destination_mismatches,
             reloads,
             draining,
             registry: r,
@@ -204,6 +213,16 @@ impl Metrics {
         for u in &policy.upstreams {
             for kind in ["connect", "timeout", "reset"] {
                 self.upstream_errors.with_label_values(&[&u.name, kind]);
+            }
+            if u.destination != crate::policy::compile::DestinationMode::Trust {
+                for reason in [
+                    "destination_region_mismatch",
+                    "destination_unlocated",
+                    "destination_unresolvable",
+                ] {
+                    self.destination_mismatches
+                        .with_label_values(&[&u.name, reason]);
+                }
             }
         }
         let mut jurs: Vec<&str> = policy

@@ -140,7 +140,13 @@ async fn proxy_to(
     let src = example_policy(crm_us, "http://127.0.0.1:9", "http://127.0.0.1:9");
     let (policy, _) = customs::policy::load(&src).unwrap();
     let geo = MaxMindGeo::open(&root().join("geoip/geo-whois-asn-country.mmdb")).unwrap();
-    let c = upstream::build_with(policy.server.connect_timeout, ca, client).unwrap();
+    let c = upstream::build_with(
+        policy.server.connect_timeout,
+        ca,
+        client,
+        customs::proxy::destination::PinningResolver::system(),
+    )
+    .unwrap();
     let shared = Arc::new(Shared::new(
         Runtime {
             policy,

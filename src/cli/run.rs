@@ -170,6 +170,7 @@ async fn run(args: Args, demo: bool) -> Exit {
         client_auth
             .as_ref()
             .map(|(c, k)| (c.as_path(), k.as_path())),
+        crate::proxy::destination::PinningResolver::system(),
     ) {
         Ok(c) => c,
         Err(e) => {

@@ -81,12 +81,24 @@ pub enum UnknownRule {
     As(JurId),
 }
 
+/// How an upstream's region is established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestinationMode {
+    /// The declared region is taken as given.
+    Trust,
+    /// Every resolved address must lie in the declared region.
+    Verify,
+    /// The region is the one holding every resolved address.
+    Locate,
+}
+
 #[derive(Debug, Clone)]
 pub struct Upstream {
     pub name: String,
     pub url: http::Uri,
     pub region: RegionId,
     pub alternatives: Vec<UpstreamId>,
+    pub destination: DestinationMode,
 }
 
 #[derive(Debug, Clone)]
@@ -174,6 +186,8 @@ pub struct ServerSettings {
     pub tls: Option<(String, String)>,
     /// Client certificate and key (PEM) for upstreams that require mutual TLS.
     pub client_auth: Option<(String, String)>,
+    /// How long a resolution checked by `verify`/`locate` is reused.
+    pub dns_cache: Duration,
 }
 
 impl Default for ServerSettings {
@@ -190,6 +204,7 @@ impl Default for ServerSettings {
             reload_poll: Some(Duration::from_secs(30)),
             tls: None,
             client_auth: None,
+            dns_cache: Duration::from_secs(30),
         }
     }
 }

@@ -59,6 +59,7 @@ pub struct RawServer {
     pub tls_key: Option<S<String>>,
     pub client_cert: Option<S<String>>,
     pub client_key: Option<S<String>>,
+    pub dns_cache_seconds: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -96,6 +97,7 @@ pub struct RawUpstream {
     pub region: Option<S<String>>,
     #[serde(default)]
     pub alternatives: Vec<S<String>>,
+    pub destination: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -190,6 +192,7 @@ pub mod schema {
         "tls_key",
         "client_cert",
         "client_key",
+        "dns_cache_seconds",
     ];
     pub const GEOIP: &[&str] = &["database"];
     pub const UNKNOWN: &[&str] = &["treat_as"];
@@ -201,7 +204,7 @@ pub mod schema {
         "on_violation",
         "mode",
     ];
-    pub const UPSTREAM: &[&str] = &["url", "region", "alternatives"];
+    pub const UPSTREAM: &[&str] = &["url", "region", "alternatives", "destination"];
     pub const ROUTE: &[&str] = &["name", "path_prefix", "host", "upstream", "profile"];
     pub const DETECTION: &[&str] = &[
         "use_defaults",

@@ -390,6 +390,11 @@ impl Validator<'_> {
         ));
         let poll = self.non_negative(&raw.server.reload_poll_seconds, "reload_poll_seconds", 30);
         server.reload_poll = (poll > 0).then(|| Duration::from_secs(poll));
+        server.dns_cache = Duration::from_secs(self.non_negative(
+            &raw.server.dns_cache_seconds,
+            "dns_cache_seconds",
+            30,
+        ));
         server.tls = self.pair(
             &raw.server.tls_cert,
             &raw.server.tls_key,
@@ -608,11 +613,22 @@ impl Validator<'_> {
                     alternatives.push(i);
                 }
             }
+            let destination = self.enum_value(
+                &u.destination,
+                "destination mode",
+                &[
+                    ("trust", DestinationMode::Trust),
+                    ("verify", DestinationMode::Verify),
+                    ("locate", DestinationMode::Locate),
+                ],
+                DestinationMode::Trust,
+            );
             upstreams.push(Upstream {
                 name: name.get_ref().clone(),
                 url: url.unwrap_or_else(|| http::Uri::from_static("http://invalid.invalid")),
                 region: region.unwrap_or(usize::MAX),
                 alternatives,
+                destination,
             });
         }
         // A reroute target that still violates the rule it is meant to satisfy.

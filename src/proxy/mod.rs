@@ -2,6 +2,7 @@
 //! the upstream client (`upstream`), and the one mapping of outcomes to responses
 //! (`respond`).
 
+pub mod destination;
 pub mod pipeline;
 pub mod reload;
 pub mod respond;

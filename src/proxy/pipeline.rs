@@ -15,6 +15,7 @@ use http::{Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
+use super::destination::{DestinationError, Destinations};
 use super::respond::{Body, Failure, REQUEST_ID};
 use super::upstream::{self, UpstreamClient};
 use crate::audit;
@@ -37,6 +38,7 @@ pub struct Shared {
     pub client: UpstreamClient,
     pub metrics: Arc<Metrics>,
     pub ready: AtomicBool,
+    pub destinations: Destinations,
 }
 
 impl Shared {
@@ -55,7 +57,10 @@ impl Shared {
         if let Some(b) = runtime.geo.build_epoch() {
             metrics.geoip_build_time.set(b as i64);
         }
+        let destinations =
+            Destinations::new(client.resolver.clone(), runtime.policy.server.dns_cache);
         Shared {
+            destinations,
             runtime: ArcSwap::from_pointee(runtime),
             client,
             metrics,
@@ -237,11 +242,28 @@ pub async fn handle(
             .and_then(|v| v.to_str().ok()),
         body: &body,
     };
+    // Where the route's upstream really is (for `verify` and `locate` upstreams).
+    let region = match shared
+        .destinations
+        .region_of(&rt.policy, rt.geo.as_ref(), route.upstream)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let name = rt
+                .policy
+                .upstreams
+                .get(route.upstream)
+                .map(|u| u.name.as_str())
+                .unwrap_or("");
+            return destination_refused(&shared, &id, &method, &route_name, name, &e, started);
+        }
+    };
     let t0 = Instant::now();
     // The engine never panics by design; if it ever does, the request is refused (fail
     // closed) and the process keeps serving.
     let evaluated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        engine::evaluate_request(&rt.policy, rt.geo.as_ref(), &view)
+        engine::evaluate_request_at(&rt.policy, rt.geo.as_ref(), &view, Some(region))
     }));
     let inspect_time = t0.elapsed();
     m.inspection_duration.observe(inspect_time.as_secs_f64());
@@ -331,6 +353,15 @@ pub async fn handle(
             started,
         );
     };
+    // A reroute target is checked like the route's upstream before anything is sent.
+    if target != route.upstream
+        && let Err(e) = shared
+            .destinations
+            .region_of(&rt.policy, rt.geo.as_ref(), target)
+            .await
+    {
+        return destination_refused(&shared, &id, &method, &route_name, &up.name, &e, started);
+    }
     let uri = match upstream_uri(&up.url, &parts.uri) {
         Some(u) => u,
         None => {
@@ -370,7 +401,7 @@ pub async fn handle(
     let timeout = rt.policy.server.request_timeout;
     let action = decision.action.as_str();
     let reason = decision.reasons.first().map(String::as_str).unwrap_or("");
-    let result = tokio::time::timeout(timeout, shared.client.request(out)).await;
+    let result = tokio::time::timeout(timeout, shared.client.client.request(out)).await;
     let mut resp = match result {
         Ok(Ok(r)) => r.map(|b| b.boxed()),
         Ok(Err(e)) => {
@@ -414,6 +445,29 @@ pub async fn handle(
     }
     finish(m, &route_name, action, reason, started);
     resp
+}
+
+fn destination_refused(
+    shared: &Shared,
+    id: &str,
+    method: &str,
+    route: &str,
+    upstream: &str,
+    e: &DestinationError,
+    started: Instant,
+) -> Response<Body> {
+    shared
+        .metrics
+        .destination_mismatches
+        .with_label_values(&[upstream, e.reason()])
+        .inc();
+    tracing::warn!(target: "customs::decision", request_id = id, method, route, upstream, action = "block", reason = e.reason(), "destination check failed");
+    let f = Failure::Destination {
+        reason: e.reason(),
+        upstream,
+    };
+    finish(&shared.metrics, route, "block", e.reason(), started);
+    f.response(id)
 }
 
 fn finish(m: &Metrics, route: &str, action: &str, reason: &str, started: Instant) {

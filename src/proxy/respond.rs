@@ -39,6 +39,11 @@ pub enum Failure<'a> {
     },
     /// customs itself failed; nothing was forwarded.
     Internal,
+    /// The upstream's addresses are not where its region says (or cannot be located).
+    Destination {
+        reason: &'static str,
+        upstream: &'a str,
+    },
 }
 
 impl Failure<'_> {
@@ -50,7 +55,7 @@ impl Failure<'_> {
             }
             Failure::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::BodyRead | Failure::TransferEncoding => StatusCode::BAD_REQUEST,
-            Failure::Blocked(_) => StatusCode::FORBIDDEN,
+            Failure::Blocked(_) | Failure::Destination { .. } => StatusCode::FORBIDDEN,
             Failure::Upstream {
                 kind: UpstreamFailure::Timeout,
                 ..
@@ -82,6 +87,7 @@ impl Failure<'_> {
                 ..
             } => "upstream_reset",
             Failure::Internal => "internal_error",
+            Failure::Destination { reason, .. } => reason,
         }
     }
 
@@ -112,6 +118,10 @@ impl Failure<'_> {
             Failure::Upstream { kind, upstream } => (
                 "Upstream failed".into(),
                 format!("upstream `{upstream}` failed ({})", kind.as_str()),
+            ),
+            Failure::Destination { upstream, .. } => (
+                "Destination not verified".into(),
+                format!("the addresses of upstream `{upstream}` are not in the region the policy requires; nothing was forwarded"),
             ),
             Failure::Internal => ("Internal error".into(), "customs could not process the request; nothing was forwarded".into()),
         };

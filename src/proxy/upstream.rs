@@ -16,7 +16,15 @@ use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+use super::destination::PinningResolver;
+
+/// The pooled client, and the resolver its connector uses (which holds the addresses
+/// destination checks pinned).
+#[derive(Clone)]
+pub struct UpstreamClient {
+    pub client: Client<HttpsConnector<HttpConnector<PinningResolver>>, Full<Bytes>>,
+    pub resolver: PinningResolver,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -30,7 +38,7 @@ pub fn build(
     connect_timeout: Duration,
     ca_bundle: Option<&Path>,
 ) -> Result<UpstreamClient, ClientError> {
-    build_with(connect_timeout, ca_bundle, None)
+    build_with(connect_timeout, ca_bundle, None, PinningResolver::system())
 }
 
 /// As [`build`], with an optional client certificate and key (PEM) for upstreams that
@@ -39,6 +47,7 @@ pub fn build_with(
     connect_timeout: Duration,
     ca_bundle: Option<&Path>,
     client_auth: Option<(&Path, &Path)>,
+    resolver: PinningResolver,
 ) -> Result<UpstreamClient, ClientError> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
@@ -84,7 +93,7 @@ pub fn build_with(
                 .map_err(|e| ClientError::Tls(e.to_string()))?
         }
     };
-    let mut http = HttpConnector::new();
+    let mut http = HttpConnector::new_with_resolver(resolver.clone());
     http.enforce_http(false);
     http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
@@ -94,10 +103,11 @@ pub fn build_with(
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
+    let client = Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(256)
-        .build(https))
+        .build(https);
+    Ok(UpstreamClient { client, resolver })
 }
 
 /// The kind of an upstream failure, for metrics and the response.

@@ -51,7 +51,12 @@ impl Upstream {
 
     /// An upstream that records every request and answers `200 ok from NAME` after `delay`.
     pub async fn start_with(name: &'static str, delay: Duration) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_at("127.0.0.1:0", name, delay).await
+    }
+
+    /// As [`start_with`], bound on `bind` (e.g. `127.0.0.2:0`).
+    pub async fn start_at(bind: &str, name: &'static str, delay: Duration) -> Self {
+        let listener = TcpListener::bind(bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let received: Arc<Mutex<Vec<Recorded>>> = Arc::default();
         let (tx, mut rx) = oneshot::channel::<()>();
