@@ -137,6 +137,7 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("{name}_{}B", body.len()), |b| {
             b.iter(|| {
                 let req = RequestView {
+                    absolute_authority: None,
                     headers: None,
                     method: "POST",
                     host: Some("localhost"),

@@ -9,6 +9,9 @@ use crate::policy::Policy;
 /// What the engine needs to know about a request.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestView<'a> {
+    /// For an absolute-form request (`POST http://host:port/path`, as sent by clients
+    /// that use customs as their HTTP proxy): the authority it names.
+    pub absolute_authority: Option<&'a str>,
     pub method: &'a str,
     pub host: Option<&'a str>,
     pub path: &'a str,
@@ -60,9 +63,11 @@ pub fn evaluate_request_at(
     req: &RequestView<'_>,
     region: Option<crate::policy::compile::RegionId>,
 ) -> Result<Evaluation, Refusal> {
-    let route_id = policy
-        .match_route(req.host, req.path)
-        .ok_or(Refusal::NoRoute)?;
+    let route_id = match req.absolute_authority {
+        Some(authority) => policy.match_absolute(authority, req.path),
+        None => policy.match_route(req.host, req.path),
+    }
+    .ok_or(Refusal::NoRoute)?;
     let route = policy.routes.get(route_id).ok_or(Refusal::NoRoute)?;
     let profile = policy.profiles.get(route.profile).ok_or(Refusal::NoRoute)?;
     let facts = extract::extract(

@@ -64,6 +64,7 @@ pub fn inspect(data: &[u8]) -> Option<bool> {
         http::HeaderValue::from_static("phone=+44 20 7946 0321"),
     );
     let req = RequestView {
+        absolute_authority: None,
         method: "POST",
         host: Some("localhost"),
         path: uri.path(),

@@ -34,6 +34,8 @@ pub struct Metrics {
     pub geoip_build_time: IntGauge,
     /// Destination checks that failed, by upstream and reason.
     pub destination_mismatches: IntCounterVec,
+    /// CONNECT tunnels by decision (`allow`, `refuse`) and reason.
+    pub tunnels: IntCounterVec,
     /// Policy and GeoIP reloads by result (`success`, `error`).
     pub reloads: IntCounterVec,
     /// 1 while the proxy is shutting down (not ready).
@@ -169,6 +171,12 @@ impl Metrics {
             "Transfers blocked because an upstream's addresses are outside its region (or cannot be located), by upstream and reason",
             &["upstream", "reason"],
         )?;
+        let tunnels = counter(
+            &r,
+            "customs_tunnels_total",
+            "CONNECT tunnels (uninspectable), by decision and reason",
+            &["decision", "reason"],
+        )?;
         let reloads = counter(
             &r,
             "customs_reloads_total",
@@ -181,6 +189,7 @@ impl Metrics {
         )?;
         r.register(Box::new(draining.clone()))?;
         Ok(Metrics {
+            tunnels,
             destination_mismatches,
             reloads,
             draining,

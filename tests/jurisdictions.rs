@@ -37,6 +37,7 @@ fn check(
     }
     let uri: http::Uri = path.parse().unwrap();
     let req = RequestView {
+        absolute_authority: None,
         method: "POST",
         host: Some("localhost"),
         path: uri.path(),

@@ -214,7 +214,7 @@ proptest! {
         let ct = content_type(kind, &mut r);
         let (body, ce) = encode(text.as_bytes(), &mut r);
         let path = if to_chat { "/chat/im/v1/messages" } else { "/crm/v1/contacts" };
-        let req = RequestView { method: "POST", host: Some("localhost"), path, query: None, content_type: ct, content_encoding: ce, headers: None, body: &body };
+        let req = RequestView { absolute_authority: None, method: "POST", host: Some("localhost"), path, query: None, content_type: ct, content_encoding: ce, headers: None, body: &body };
         let ev = evaluate_request(policy, geo, &req).map_err(|e| TestCaseError::fail(format!("refused: {e}\n{text}")))?;
         let mut want: Vec<&str> = sub.jurisdictions.to_vec();
         want.sort();

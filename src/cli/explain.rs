@@ -104,6 +104,7 @@ pub fn main(args: Args) -> Exit {
         }
     }
     let req = RequestView {
+        absolute_authority: None,
         headers: Some(&header_map),
         method: &args.method,
         host: host.as_deref(),

@@ -220,6 +220,7 @@ fn run_case(
         .map(str::to_string)
         .or_else(|| uri.authority().map(|a| a.to_string()));
     let req = RequestView {
+        absolute_authority: None,
         method: &case.request.method,
         host: host.as_deref(),
         path: uri.path(),

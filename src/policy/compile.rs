@@ -108,6 +108,47 @@ pub struct Route {
     pub path_prefix: Option<String>,
     pub upstream: UpstreamId,
     pub profile: ProfileId,
+    /// An egress route: matches absolute-form requests (customs as an HTTP proxy) for
+    /// this `host:port`, and nothing else.
+    pub authority: Option<String>,
+}
+
+/// Egress-proxy settings: apps that honour `HTTP_PROXY` point at customs.
+#[derive(Debug, Clone)]
+pub struct Egress {
+    /// Accept absolute-form requests for declared upstreams (inspected like routed ones).
+    pub enabled: bool,
+    /// `CONNECT` tunnels cannot be inspected: `auto` allows one only to a destination in
+    /// a region every jurisdiction allows; `refuse` refuses all.
+    pub connect_auto: bool,
+    /// `host:port` destinations always allowed or refused a tunnel (after `refuse`).
+    pub connect_allow: Vec<String>,
+    pub connect_refuse: Vec<String>,
+}
+
+impl Default for Egress {
+    fn default() -> Self {
+        Egress {
+            enabled: true,
+            connect_auto: true,
+            connect_allow: vec![],
+            connect_refuse: vec![],
+        }
+    }
+}
+
+/// `host:port` in lower case, with the scheme's default port filled in.
+pub fn normalise_authority(authority: &str, default_port: u16) -> String {
+    let a = authority.trim().to_ascii_lowercase();
+    let has_port = match a.rfind(']') {
+        Some(close) => a[close..].contains(':'),
+        None => a.contains(':'),
+    };
+    if has_port {
+        a
+    } else {
+        format!("{a}:{default_port}")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -225,6 +266,7 @@ pub struct Policy {
     pub profiles: Vec<Profile>,
     pub fields: FieldTable,
     pub limits: Limits,
+    pub egress: Egress,
     pub(crate) jur_of_country: Vec<Option<JurId>>,
 }
 
@@ -253,6 +295,9 @@ impl Policy {
     pub fn match_route(&self, host: Option<&str>, path: &str) -> Option<RouteId> {
         let host = host.map(strip_port);
         self.routes.iter().position(|r| {
+            if r.authority.is_some() {
+                return false;
+            }
             let host_ok = match (&r.host, host) {
                 (None, _) => true,
                 (Some(want), Some(h)) => want.eq_ignore_ascii_case(h),
@@ -264,6 +309,46 @@ impl Policy {
             };
             host_ok && path_ok
         })
+    }
+
+    /// An absolute-form request (`http://host:port/path`): the egress route for that
+    /// authority, else a route whose `host` names it. Path-only routes do not match: the
+    /// client asked for another host, and customs sends nothing where it was not asked.
+    pub fn match_absolute(&self, authority: &str, path: &str) -> Option<RouteId> {
+        if !self.egress.enabled {
+            return None;
+        }
+        let want = normalise_authority(authority, 80);
+        if let Some(i) = self
+            .routes
+            .iter()
+            .position(|r| r.authority.as_deref() == Some(want.as_str()))
+        {
+            return Some(i);
+        }
+        let host = strip_port(authority);
+        self.routes.iter().position(|r| {
+            r.authority.is_none()
+                && r.host
+                    .as_deref()
+                    .is_some_and(|h| h.eq_ignore_ascii_case(host))
+                && r.path_prefix
+                    .as_deref()
+                    .is_none_or(|p| path.starts_with(p) || path == p.trim_end_matches('/'))
+        })
+    }
+
+    /// The regions every jurisdiction (and the unknown setting) allows: where data of
+    /// anyone may go, so where an uninspectable tunnel may lead.
+    pub fn universally_allowed(&self) -> RegionMask {
+        let all = self
+            .jurisdictions
+            .iter()
+            .fold(RegionMask::ALL, |m, j| m.and(j.allowed));
+        match self.unknown_allowed() {
+            Some(u) => all.and(u),
+            None => all,
+        }
     }
 
     pub fn region_name(&self, r: RegionId) -> &str {

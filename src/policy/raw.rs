@@ -33,6 +33,19 @@ pub struct RawPolicy {
     pub profiles: BTreeMap<S<String>, RawProfile>,
     #[serde(default)]
     pub limits: RawLimits,
+    #[serde(default)]
+    pub egress: RawEgress,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct RawEgress {
+    pub enabled: Option<bool>,
+    pub profile: Option<S<String>>,
+    pub connect: Option<S<String>>,
+    #[serde(default)]
+    pub connect_allow: Vec<S<String>>,
+    #[serde(default)]
+    pub connect_refuse: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -170,6 +183,14 @@ pub mod schema {
         "detection",
         "profiles",
         "limits",
+        "egress",
+    ];
+    pub const EGRESS: &[&str] = &[
+        "enabled",
+        "profile",
+        "connect",
+        "connect_allow",
+        "connect_refuse",
     ];
     pub const LIMITS: &[&str] = &[
         "max_depth",

@@ -108,6 +108,7 @@ fn check_keys(table: &DeTable<'_>, allowed: &[&str], ctx: &str, diags: &mut Vec<
             ("", "unknown") => Some(schema::UNKNOWN),
             ("", "detection") => Some(schema::DETECTION),
             ("", "limits") => Some(schema::LIMITS),
+            ("", "egress") => Some(schema::EGRESS),
             _ => None,
         };
         if let Some(keys) = sub {
@@ -780,7 +781,65 @@ impl Validator<'_> {
                 path_prefix: r.path_prefix.as_ref().map(|p| p.get_ref().clone()),
                 upstream: upstream.unwrap_or(usize::MAX),
                 profile: profile.unwrap_or(0),
+                authority: None,
             });
+        }
+        // egress: absolute-form requests for a declared upstream's authority
+        let e = &raw.egress;
+        let egress_profile = match &e.profile {
+            None => 0,
+            Some(p) => self
+                .lookup(
+                    DiagKind::UnknownProfile,
+                    "profile",
+                    p,
+                    &profile_names,
+                    "in `egress.profile`",
+                )
+                .unwrap_or(0),
+        };
+        let egress = Egress {
+            enabled: e.enabled.unwrap_or(true),
+            connect_auto: self.enum_value(
+                &e.connect,
+                "connect setting",
+                &[("auto", true), ("refuse", false)],
+                true,
+            ),
+            connect_allow: e
+                .connect_allow
+                .iter()
+                .map(|a| normalise_authority(a.get_ref(), 443))
+                .collect(),
+            connect_refuse: e
+                .connect_refuse
+                .iter()
+                .map(|a| normalise_authority(a.get_ref(), 443))
+                .collect(),
+        };
+        if egress.enabled {
+            for (i, u) in upstreams.iter().enumerate() {
+                let Some(auth) = u.url.authority() else {
+                    continue;
+                };
+                let port = u
+                    .url
+                    .port_u16()
+                    .unwrap_or(if u.url.scheme_str() == Some("https") {
+                        443
+                    } else {
+                        80
+                    });
+                let authority = normalise_authority(&format!("{}:{port}", auth.host()), port);
+                routes.push(Route {
+                    name: "egress".into(),
+                    host: None,
+                    path_prefix: None,
+                    upstream: i,
+                    profile: egress_profile,
+                    authority: Some(authority),
+                });
+            }
         }
         for (i, name) in raw.upstreams.keys().enumerate() {
             if !used_upstreams.contains(&i) {
@@ -859,6 +918,7 @@ impl Validator<'_> {
 
         Some(Policy {
             hash: String::new(),
+            egress,
             limits,
             mode,
             server,

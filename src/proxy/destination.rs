@@ -156,6 +156,20 @@ impl Destinations {
         Ok(ips)
     }
 
+    /// The addresses of `host` and the country of each (`None` where the database has
+    /// none), for tunnel decisions.
+    pub async fn locate_host(
+        &self,
+        geo: &dyn GeoLookup,
+        host: &str,
+    ) -> Result<Vec<(IpAddr, Option<Country>)>, DestinationError> {
+        let ips = self.addresses(host).await?;
+        Ok(ips
+            .into_iter()
+            .map(|ip| (ip, geo.country_of_address(ip)))
+            .collect())
+    }
+
     /// The region data sent to `upstream` really goes to. `trust`: the declared one.
     /// `verify`: the declared one, if every address lies in it. `locate`: the one region
     /// holding every address. The checked addresses are pinned for the connection.

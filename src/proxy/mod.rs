@@ -3,6 +3,7 @@
 //! (`respond`).
 
 pub mod destination;
+pub mod egress;
 pub mod pipeline;
 pub mod reload;
 pub mod respond;

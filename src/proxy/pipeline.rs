@@ -131,6 +131,15 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     for n in HOP_BY_HOP {
         h.remove(*n);
     }
+    // every Proxy-* header is for this hop only
+    let proxy_headers: Vec<HeaderName> = h
+        .keys()
+        .filter(|k| k.as_str().starts_with("proxy-"))
+        .cloned()
+        .collect();
+    for n in proxy_headers {
+        h.remove(n);
+    }
 }
 
 /// Handles one request. Never panics; every ending is a response.
@@ -144,6 +153,16 @@ pub async fn handle(
     let rt = shared.runtime.load_full();
     let m = &shared.metrics;
     let method = req.method().as_str().to_string();
+    if req.method() == http::Method::CONNECT {
+        return super::egress::connect(req, &shared, &rt, &id).await;
+    }
+    // Absolute-form (`POST http://host:port/path`): customs is the client's HTTP proxy.
+    // (HTTP/2 requests always carry :scheme and :authority: they are origin requests.)
+    let absolute = if req.uri().scheme().is_some() && req.version() < http::Version::HTTP_2 {
+        req.uri().authority().map(|a| a.as_str().to_string())
+    } else {
+        None
+    };
 
     // route
     let host = req
@@ -156,7 +175,11 @@ pub async fn handle(
                 .and_then(|h| h.to_str().ok())
                 .map(str::to_string)
         });
-    let Some(route_id) = rt.policy.match_route(host.as_deref(), req.uri().path()) else {
+    let matched = match &absolute {
+        Some(a) => rt.policy.match_absolute(a, req.uri().path()),
+        None => rt.policy.match_route(host.as_deref(), req.uri().path()),
+    };
+    let Some(route_id) = matched else {
         return refuse(&shared, &id, &method, "none", Failure::NoRoute, started);
     };
     let route = &rt.policy.routes[route_id.min(rt.policy.routes.len().saturating_sub(1))];
@@ -227,6 +250,7 @@ pub async fn handle(
 
     // inspect and decide (pure)
     let view = RequestView {
+        absolute_authority: absolute.as_deref(),
         headers: Some(&parts.headers),
         method: parts.method.as_str(),
         host: host.as_deref(),

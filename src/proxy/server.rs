@@ -124,7 +124,7 @@ async fn accept_loop<H, F>(
                 });
                 match &tls {
                     None => {
-                        let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
                         let conn = graceful.watch(conn);
                         tokio::spawn(async move {
                             let _ = conn.await;
@@ -138,7 +138,7 @@ async fn accept_loop<H, F>(
                         tokio::spawn(async move {
                             let hs = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
                             let Ok(Ok(tls_stream)) = hs else { return };
-                            let conn = builder.serve_connection(TokioIo::new(tls_stream), svc).into_owned();
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), svc).into_owned();
                             let _ = watcher.watch(conn).await;
                         });
                     }
