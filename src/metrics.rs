@@ -53,6 +53,18 @@ fn counter(
     Ok(c)
 }
 
+/// Every (decision, reason) a CONNECT tunnel can get.
+pub const TUNNEL_REASONS: &[(&str, &str)] = &[
+    ("allow", "connect_in_allowed_region"),
+    ("allow", "connect_allowed_by_policy"),
+    ("refuse", "connect_outside_allowed_regions"),
+    ("refuse", "connect_refused_by_policy"),
+    ("refuse", "connect_disabled"),
+    ("refuse", "connect_unresolvable"),
+    ("refuse", "connect_failed"),
+    ("refuse", "connect_malformed"),
+];
+
 /// Every reason a request can be refused without a decision.
 pub const INSPECTION_REASONS: &[&str] = &[
     "body_too_large",
@@ -216,6 +228,9 @@ impl Metrics {
         for reason in INSPECTION_REASONS {
             self.inspection_failures.with_label_values(&[reason]);
         }
+        for (decision, reason) in TUNNEL_REASONS {
+            self.tunnels.with_label_values(&[decision, reason]);
+        }
         for result in ["success", "error"] {
             self.reloads.with_label_values(&[result]);
         }
@@ -223,15 +238,13 @@ impl Metrics {
             for kind in ["connect", "timeout", "reset"] {
                 self.upstream_errors.with_label_values(&[&u.name, kind]);
             }
-            if u.destination != crate::policy::compile::DestinationMode::Trust {
-                for reason in [
-                    "destination_region_mismatch",
-                    "destination_unlocated",
-                    "destination_unresolvable",
-                ] {
-                    self.destination_mismatches
-                        .with_label_values(&[&u.name, reason]);
-                }
+            for reason in [
+                "destination_region_mismatch",
+                "destination_unlocated",
+                "destination_unresolvable",
+            ] {
+                self.destination_mismatches
+                    .with_label_values(&[&u.name, reason]);
             }
         }
         let mut jurs: Vec<&str> = policy

@@ -214,11 +214,8 @@ async fn connect_tunnels_only_to_universally_allowed_regions() {
     .await;
     assert_ne!(code, 0);
     let listed = src.replace(
-        "[limits]",
-        &format!(
-            "[egress]\nconnect_allow = [\"127.0.0.4:{}\"]\n\n[limits]",
-            cn.addr.port()
-        ),
+        "connect_allow = []",
+        &format!("connect_allow = [\"127.0.0.4:{}\"]", cn.addr.port()),
     );
     let (p, _) = proxy_with(&listed, "tests/fixtures/loopback-geo.mmdb").await;
     let (out, code) = curl(s(&[
