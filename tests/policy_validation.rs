@@ -320,5 +320,9 @@ fn example_policy_is_valid() {
     let (p, warnings) = policy::load(src).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(p.routes.iter().filter(|r| r.authority.is_none()).count(), 2);
-    assert_eq!(p.routes.iter().filter(|r| r.authority.is_some()).count(), 3, "one egress route per upstream");
+    assert_eq!(
+        p.routes.iter().filter(|r| r.authority.is_some()).count(),
+        3,
+        "one egress route per upstream"
+    );
 }
