@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
 # Load benchmark: the same POST (a ~4 KB JSON batch of 10 user records with real
-# signals: countries, public IPs, phone numbers) sent directly to a sink upstream and
-# through customs (which inspects every record), in the same run, interleaved.
+# signals: countries, public IPs, phone numbers) sent directly to a sink upstream, through
+# nginx (1 worker, plain proxy_pass, no inspection) and through customs (inspecting every
+# record), in the same run, interleaved, on loopback only.
 #
 #   benches/load.sh [seconds-per-round] [rounds] [connections]
 #
-# Installs wrk (Debian package) if missing. Only loopback addresses are used.
+# Installs wrk, hey and nginx (Debian packages) if missing. CPU pinning: nginx and
+# customs on core 0, the sink and the load generator on core 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
 ROUNDS=${2:-3}
 CONNS=${3:-32}
-if ! command -v wrk >/dev/null; then
-    echo "installing wrk..." >&2
-    (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v hey >/dev/null || need+=(hey)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing ${need[*]}..." >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/dev/null
 fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 cargo build --release --quiet --bin customs --example sink
 BIN=target/release/customs
 SINK=target/release/examples/sink
@@ -24,8 +31,11 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 SINK_ADDR=127.0.0.1:19100
+NGINX_ADDR=127.0.0.1:19280
 PROXY_ADDR=127.0.0.1:19180
 ADMIN_ADDR=127.0.0.1:19190
+PROXY_MT_ADDR=127.0.0.1:19181
+ADMIN_MT_ADDR=127.0.0.1:19191
 sed -e "s#http://127.0.0.1:18081#http://$SINK_ADDR#" \
     -e "s#\.\./geoip/#$PWD/geoip/#" config/policy.toml > "$work/policy.toml"
 
@@ -57,46 +67,131 @@ wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
 LUA
+mkdir -p "$work/nginx"
+cat > "$work/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx/body;
+    proxy_temp_path $work/nginx/proxy;
+    fastcgi_temp_path $work/nginx/fastcgi;
+    uwsgi_temp_path $work/nginx/uwsgi;
+    scgi_temp_path $work/nginx/scgi;
+    upstream sink { server $SINK_ADDR; keepalive 128; }
+    server {
+        listen $NGINX_ADDR;
+        client_body_buffer_size 64k;
+        location / {
+            proxy_pass http://sink;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+NGX
 
 taskset -c 1 "$SINK" "$SINK_ADDR" & pids+=($!)
+taskset -c 0 "$NGINX" -c "$work/nginx.conf" & pids+=($!)
 taskset -c 0 "$BIN" run --config "$work/policy.toml" --listen "$PROXY_ADDR" --admin-listen "$ADMIN_ADDR" \
-    --workers 1 --log warn >/dev/null & pids+=($!)
-for _ in $(seq 100); do curl -sf "http://$ADMIN_ADDR/readyz" >/dev/null && break; sleep 0.1; done
-# sanity: the request is forwarded (allow), not blocked
-code=$(curl -s -o /dev/null -w '%{http_code}' "http://$PROXY_ADDR/crm/v1/import" -H 'content-type: application/json' --data-binary @"$work/body.json")
-[ "$code" = 200 ] || { echo "customs did not forward the benchmark body (HTTP $code)" >&2; exit 1; }
+    --workers 1 --log warn --no-watch >/dev/null & CUSTOMS_PID=$!; pids+=($CUSTOMS_PID)
+"$BIN" run --config "$work/policy.toml" --listen "$PROXY_MT_ADDR" --admin-listen "$ADMIN_MT_ADDR" \
+    --log warn --no-watch >/dev/null & pids+=($!)
+for _ in $(seq 100); do curl -sf "http://$ADMIN_ADDR/readyz" >/dev/null && curl -sf "http://$ADMIN_MT_ADDR/readyz" >/dev/null && break; sleep 0.1; done
+NGINX_PID=$(cat "$work/nginx/nginx.pid" 2>/dev/null || true)
+NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -1 || true)
+for url in "http://$PROXY_ADDR/crm/v1/import" "http://$NGINX_ADDR/crm/v1/import"; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$url" -H 'content-type: application/json' --data-binary @"$work/body.json")
+    [ "$code" = 200 ] || { echo "$url did not forward the benchmark body (HTTP $code)" >&2; exit 1; }
+done
 
-run() { # url -> "rps p50_us p99_us"
-    taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$work/post.lua" "$1" 2>/dev/null | awk '
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+CLK=$(getconf CLK_TCK)
+# url pid -> "rps p50_us p99_us cpu_us_per_req"
+run() {
+    local before after out
+    before=$( [ -n "$2" ] && cpu_ticks "$2" || echo 0 )
+    out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$work/post.lua" "$1" 2>/dev/null)
+    after=$( [ -n "$2" ] && cpu_ticks "$2" || echo 0 )
+    echo "$out" | awk -v b="$before" -v a="$after" -v clk="$CLK" '
         /Requests\/sec/ {rps=$2}
+        /requests in/ {n=$1}
         /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
         function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return v*1000; if (v ~ /s$/) return v*1000000; return v }
-        END {printf "%.0f %.0f %.0f\n", rps, us(p50), us(p99)}'
+        END {cpu = (n > 0 && a > b) ? (a - b) * 1000000 / clk / n : 0; printf "%.0f %.0f %.0f %.1f\n", rps, us(p50), us(p99), cpu}'
 }
-# warm-up
-run "http://$SINK_ADDR/crm/v1/import" >/dev/null
-run "http://$PROXY_ADDR/crm/v1/import" >/dev/null
-direct=(); proxied=()
+# fixed rate: 1000 requests/s for SECS seconds (hey: 10 workers x 100 q/s) -> "p50_us p99_us"
+fixed() {
+    taskset -c 1 hey -z "${SECS}s" -c 10 -q 100 -m POST -T application/json -D "$work/body.json" "$1" 2>/dev/null | awk '
+        /  50% in/ {p50=$3*1000000} /  99% in/ {p99=$3*1000000}
+        END {printf "%.0f %.0f\n", p50, p99}'
+}
+echo "warm-up..." >&2
+run "http://$SINK_ADDR/crm/v1/import" "" >/dev/null
+run "http://$NGINX_ADDR/crm/v1/import" "" >/dev/null
+run "http://$PROXY_ADDR/crm/v1/import" "" >/dev/null
+direct=(); ngx=(); cst=()
 for r in $(seq "$ROUNDS"); do
-    direct+=("$(run "http://$SINK_ADDR/crm/v1/import")")
-    proxied+=("$(run "http://$PROXY_ADDR/crm/v1/import")")
-    echo "round $r: direct ${direct[-1]} | customs ${proxied[-1]}  (rps p50_us p99_us)" >&2
+    direct+=("$(run "http://$SINK_ADDR/crm/v1/import" "")")
+    ngx+=("$(run "http://$NGINX_ADDR/crm/v1/import" "$NGINX_WORKER")")
+    cst+=("$(run "http://$PROXY_ADDR/crm/v1/import" "$CUSTOMS_PID")")
+    echo "round $r: direct ${direct[-1]} | nginx ${ngx[-1]} | customs ${cst[-1]}  (rps p50_us p99_us cpu_us/req)" >&2
 done
-served=$(curl -s "http://$ADMIN_ADDR/metrics" | awk '/^customs_requests_total\{action="allow"/ {s+=$2} END {print s+0}')
-python3 - "$SECS" "$CONNS" "$served" "${direct[@]}" -- "${proxied[@]}" <<'PY'
+mt="$(run "http://$PROXY_MT_ADDR/crm/v1/import" "")"
+echo "fixed 1000 req/s..." >&2
+fd="$(fixed "http://$SINK_ADDR/crm/v1/import")"
+fn="$(fixed "http://$NGINX_ADDR/crm/v1/import")"
+fc="$(fixed "http://$PROXY_ADDR/crm/v1/import")"
+
+# memory: 1000 idle keep-alive connections to the single-worker customs
+rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$CUSTOMS_PID/status")
+python3 - "$PROXY_ADDR" "$work/body.json" "$CUSTOMS_PID" <<'PY' > "$work/rss"
+import socket, sys, time
+host, port = sys.argv[1].split(":")
+body = open(sys.argv[2], "rb").read()
+req = (f"POST /crm/v1/import HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+socks = []
+for i in range(1000):
+    s = socket.create_connection((host, int(port)))
+    s.sendall(req)
+    socks.append(s)
+for s in socks:
+    s.settimeout(5)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(4096)
+time.sleep(1)
+rss = [l for l in open(f"/proc/{sys.argv[3]}/status") if l.startswith("VmRSS")][0].split()[1]
+print(rss)
+for s in socks:
+    s.close()
+PY
+rss_1000=$(cat "$work/rss")
+
+python3 - "$SECS" "$CONNS" "$mt" "$fd" "$fn" "$fc" "$rss_before" "$rss_1000" "${direct[@]}" -- "${ngx[@]}" -- "${cst[@]}" <<'PY'
 import sys, statistics as st
-secs, conns, served = sys.argv[1], sys.argv[2], sys.argv[3]
-rest = sys.argv[4:]
-i = rest.index("--")
-d = [list(map(float, x.split())) for x in rest[:i]]
-p = [list(map(float, x.split())) for x in rest[i+1:]]
-def col(rows, k): return [r[k] for r in rows]
-def fmt(rows, k):
-    v = col(rows, k); return f"{st.median(v):>9.0f} ({min(v):.0f}..{max(v):.0f})"
-print(f"load benchmark: {len(d)} rounds x {secs}s, wrk 1 thread, {conns} connections, keep-alive, POST ~4 KB / 10 records")
-print(f"customs: 1 worker thread pinned to core 0; sink and wrk on core 1; customs allowed {served} requests (every record inspected)")
-print(f"{'':10}{'rps':>24}{'p50 us':>24}{'p99 us':>24}")
-print(f"{'direct':10}{fmt(d,0):>24}{fmt(d,1):>24}{fmt(d,2):>24}")
-print(f"{'customs':10}{fmt(p,0):>24}{fmt(p,1):>24}{fmt(p,2):>24}")
-print(f"ratio customs/direct: rps {st.median(col(p,0))/st.median(col(d,0)):.2f}x, p50 {st.median(col(p,1))/st.median(col(d,1)):.2f}x, p99 {st.median(col(p,2))/st.median(col(d,2)):.2f}x")
+secs, conns, mt, fd, fn, fc, rss0, rss1 = sys.argv[1:9]
+rest = sys.argv[9:]
+a = rest.index("--"); b = rest.index("--", a + 1)
+rows = lambda xs: [list(map(float, x.split())) for x in xs]
+d, n, c = rows(rest[:a]), rows(rest[a+1:b]), rows(rest[b+1:])
+col = lambda r, k: [x[k] for x in r]
+med = lambda r, k: st.median(col(r, k))
+def cell(r, k): v = col(r, k); return f"{st.median(v):.0f} ({min(v):.0f}..{max(v):.0f})"
+def cpu(r): v = col(r, 3); return f"{st.median(v):.1f}" if any(v) else "-"
+print(f"load benchmark: {len(d)} interleaved rounds x {secs}s, wrk 1 thread, {conns} keep-alive connections,")
+print(f"POST ~4 KB JSON, 10 user records; nginx and customs: 1 worker pinned to core 0; sink and wrk on core 1")
+print(f"{'':10}{'req/s median (min..max)':>28}{'p50 us':>22}{'p99 us':>22}{'CPU us/req':>12}")
+for name, r in (("direct", d), ("nginx", n), ("customs", c)):
+    print(f"{name:10}{cell(r,0):>28}{cell(r,1):>22}{cell(r,2):>22}{cpu(r):>12}")
+print(f"throughput: customs/nginx {med(c,0)/med(n,0):.2f}x, nginx/direct {med(n,0)/med(d,0):.2f}x, customs/direct {med(c,0)/med(d,0):.2f}x")
+m = list(map(float, mt.split()))
+print(f"customs, all cores (2 workers, unpinned): {m[0]:.0f} req/s, p50 {m[1]:.0f} us, p99 {m[2]:.0f} us")
+f = [list(map(float, x.split())) for x in (fd, fn, fc)]
+print(f"fixed 1000 req/s (hey, 10 connections): p50 / p99 us: direct {f[0][0]:.0f} / {f[0][1]:.0f}, nginx {f[1][0]:.0f} / {f[1][1]:.0f}, customs {f[2][0]:.0f} / {f[2][1]:.0f}")
+print(f"  added to the median over direct: nginx {f[1][0]-f[0][0]:+.0f} us, customs {f[2][0]-f[0][0]:+.0f} us; customs p99 - direct p99: {f[2][1]-f[0][1]:+.0f} us")
+print(f"customs RSS: {int(rss0)/1024:.1f} MiB after the runs, {int(rss1)/1024:.1f} MiB with 1000 idle keep-alive connections")
 PY

@@ -1,5 +1,6 @@
 //! The upstream client: a pooled hyper-util client over rustls 0.23 (ring provider) for
-//! https upstreams, with the system's roots plus an optional CA bundle (PEM, read with
+//! https upstreams, verified by the platform verifier (`rustls-platform-verifier`: the
+//! system roots) plus an optional CA bundle as extra roots (PEM, read with
 //! `rustls-pki-types`), and configurable connect and request timeouts.
 
 use std::path::Path;
@@ -12,7 +13,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
@@ -49,42 +49,31 @@ pub fn build_with(
     client_auth: Option<(&Path, &Path)>,
     resolver: PinningResolver,
 ) -> Result<UpstreamClient, ClientError> {
-    let mut roots = RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        // A bad certificate in the system store is skipped, as browsers do.
-        let _ = roots.add(cert);
-    }
+    let mut extra: Vec<CertificateDer<'static>> = Vec::new();
     if let Some(path) = ca_bundle {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| ClientError::CaBundle {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?
+        let bad = |reason: String| ClientError::CaBundle {
+            path: path.display().to_string(),
+            reason,
+        };
+        extra = CertificateDer::pem_file_iter(path)
+            .map_err(|e| bad(e.to_string()))?
             .collect::<Result<_, _>>()
-            .map_err(|e| ClientError::CaBundle {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-        if certs.is_empty() {
-            return Err(ClientError::CaBundle {
-                path: path.display().to_string(),
-                reason: "no certificate in it".into(),
-            });
-        }
-        for c in certs {
-            roots.add(c).map_err(|e| ClientError::CaBundle {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| bad(e.to_string()))?;
+        if extra.is_empty() {
+            return Err(bad("no certificate in it".into()));
         }
     }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| ClientError::Tls(e.to_string()))?
-    .with_root_certificates(roots);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // The platform's verifier (on Linux: the system roots through WebPKI), with the CA
+    // bundle's certificates as extra roots.
+    let verifier =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier));
     let tls = match client_auth {
         None => tls.with_no_client_auth(),
         Some((cert, key)) => {
