@@ -228,3 +228,68 @@ async fn connect_tunnels_only_to_universally_allowed_regions() {
     assert_eq!((out.as_str(), code), ("ok from cn", 0));
     assert_eq!(de.count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_destinations_are_located_when_the_policy_allows() {
+    // 127.0.0.2 is in Germany (region eu) in the fixture database, 127.0.0.3 in the US.
+    let src = example_policy(
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:9",
+    )
+    .replace(
+        "connect = \"auto\"",
+        "connect = \"auto\"\nunknown_destinations = \"locate\"",
+    );
+    let (p, shared) = proxy_with(&src, "tests/fixtures/loopback-geo.mmdb").await;
+    let proxy = format!("http://{p}");
+    let de = Upstream::start_at("127.0.0.2:0", "de", Duration::ZERO).await;
+    let us = Upstream::start_at("127.0.0.3:0", "us", Duration::ZERO).await;
+    // A German user's record to a host in Germany: allowed.
+    let (out, code) = curl(s(&[
+        "-x",
+        &proxy,
+        &format!("http://127.0.0.2:{}/import", de.addr.port()),
+        "-H",
+        "content-type: application/json",
+        "--data-binary",
+        "@tests/fixtures/eea-user.json",
+    ]))
+    .await;
+    assert_eq!((out.as_str(), code), ("ok from de", 0));
+    assert_eq!(de.received()[0].headers["customs-jurisdictions"], "EEA");
+    // The same record to a host in the US: blocked, nothing sent.
+    let (out, _) = curl(s(&[
+        "-x",
+        &proxy,
+        &format!("http://127.0.0.3:{}/import", us.addr.port()),
+        "-H",
+        "content-type: application/json",
+        "--data-binary",
+        "@tests/fixtures/eea-user.json",
+    ]))
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["status"], 403);
+    assert_eq!(v["destination_region"], "us");
+    assert_eq!(us.count(), 0);
+    // A host the database cannot place: refused.
+    let (out, _) = curl(s(&[
+        "-x",
+        &proxy,
+        "http://127.0.0.9:9/x",
+        "--data-binary",
+        "@tests/fixtures/aggregate-stats.json",
+    ]))
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["reason"], "destination_unlocated");
+    assert_eq!(
+        shared
+            .metrics
+            .destination_mismatches
+            .with_label_values(&["egress-unknown", "destination_unlocated"])
+            .get(),
+        1
+    );
+}

@@ -124,6 +124,11 @@ pub struct Egress {
     /// `host:port` destinations always allowed or refused a tunnel (after `refuse`).
     pub connect_allow: Vec<String>,
     pub connect_refuse: Vec<String>,
+    /// Absolute-form requests for hosts no upstream declares: located by GeoIP and
+    /// inspected (`locate`), or refused with 404 (default).
+    pub locate_unknown: bool,
+    /// The inspection profile of egress requests.
+    pub profile: ProfileId,
 }
 
 impl Default for Egress {
@@ -133,6 +138,8 @@ impl Default for Egress {
             connect_auto: true,
             connect_allow: vec![],
             connect_refuse: vec![],
+            locate_unknown: false,
+            profile: 0,
         }
     }
 }

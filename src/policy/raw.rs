@@ -46,6 +46,7 @@ pub struct RawEgress {
     pub connect_allow: Vec<S<String>>,
     #[serde(default)]
     pub connect_refuse: Vec<S<String>>,
+    pub unknown_destinations: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -191,6 +192,7 @@ pub mod schema {
         "connect",
         "connect_allow",
         "connect_refuse",
+        "unknown_destinations",
     ];
     pub const LIMITS: &[&str] = &[
         "max_depth",

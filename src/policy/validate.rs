@@ -816,6 +816,13 @@ impl Validator<'_> {
                 .iter()
                 .map(|a| normalise_authority(a.get_ref(), 443))
                 .collect(),
+            locate_unknown: self.enum_value(
+                &e.unknown_destinations,
+                "unknown_destinations setting",
+                &[("refuse", false), ("locate", true)],
+                false,
+            ),
+            profile: egress_profile,
         };
         if egress.enabled {
             for (i, u) in upstreams.iter().enumerate() {

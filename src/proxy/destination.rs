@@ -156,6 +156,13 @@ impl Destinations {
         Ok(ips)
     }
 
+    /// Connects to `host` only at these (checked) addresses from now on.
+    pub fn pin(&self, host: &str, addrs: Vec<IpAddr>) {
+        if host.parse::<IpAddr>().is_err() {
+            self.resolver.pin(host, addrs);
+        }
+    }
+
     /// The addresses of `host` and the country of each (`None` where the database has
     /// none), for tunnel decisions.
     pub async fn locate_host(

@@ -11,9 +11,12 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
+use super::destination::DestinationError;
 use super::pipeline::{Runtime, Shared};
 use super::respond::{Body, full};
+use crate::policy::Policy;
 use crate::policy::compile::normalise_authority;
+use crate::policy::compile::{DestinationMode, Route, RouteId, Upstream};
 
 fn refuse(
     shared: &Shared,
@@ -158,4 +161,67 @@ pub async fn connect(
     let mut r = Response::new(full(bytes::Bytes::new()));
     *r.status_mut() = StatusCode::OK;
     r
+}
+
+/// The upstream name (a metric label) of destinations the policy does not declare.
+pub const UNKNOWN_UPSTREAM: &str = "egress-unknown";
+
+/// An absolute-form request for an undeclared host, when `[egress] unknown_destinations
+/// = "locate"`: the host's addresses are located, the one region holding all of them is
+/// its region, and the request is evaluated against a copy of the policy with this
+/// destination as a one-off upstream (no alternatives). The checked addresses are
+/// pinned for the connection.
+pub async fn locate_unknown(
+    shared: &Shared,
+    rt: &Runtime,
+    authority: &str,
+) -> Result<(Policy, RouteId), DestinationError> {
+    let auth: http::uri::Authority = authority
+        .parse()
+        .map_err(|_| DestinationError::Unresolvable)?;
+    let located = shared
+        .destinations
+        .locate_host(rt.geo.as_ref(), auth.host())
+        .await?;
+    let mut countries = Vec::new();
+    for (_, c) in &located {
+        countries.push(c.ok_or(DestinationError::Unlocated)?);
+    }
+    let p = &rt.policy;
+    let holding: Vec<usize> = (0..p.regions.len())
+        .filter(|r| {
+            countries
+                .iter()
+                .all(|c| p.regions[*r].countries.contains_country(*c))
+        })
+        .collect();
+    let [region] = holding.as_slice() else {
+        countries.sort();
+        countries.dedup();
+        return Err(DestinationError::Mismatch { countries });
+    };
+    let url: http::Uri = format!("http://{authority}")
+        .parse()
+        .map_err(|_| DestinationError::Unresolvable)?;
+    let mut policy = p.clone();
+    policy.upstreams.push(Upstream {
+        name: UNKNOWN_UPSTREAM.into(),
+        url,
+        region: *region,
+        alternatives: vec![],
+        destination: DestinationMode::Trust,
+    });
+    policy.routes.push(Route {
+        name: "egress".into(),
+        host: None,
+        path_prefix: None,
+        upstream: policy.upstreams.len() - 1,
+        profile: p.egress.profile,
+        authority: Some(normalise_authority(authority, 80)),
+    });
+    shared
+        .destinations
+        .pin(auth.host(), located.iter().map(|(ip, _)| *ip).collect());
+    let route = policy.routes.len() - 1;
+    Ok((policy, route))
 }

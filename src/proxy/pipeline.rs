@@ -175,14 +175,40 @@ pub async fn handle(
                 .and_then(|h| h.to_str().ok())
                 .map(str::to_string)
         });
-    let matched = match &absolute {
+    let mut matched = match &absolute {
         Some(a) => rt.policy.match_absolute(a, req.uri().path()),
         None => rt.policy.match_route(host.as_deref(), req.uri().path()),
     };
+    // An absolute-form request for a host the policy does not declare: when the policy
+    // allows it, the destination is located by GeoIP and becomes a one-off upstream.
+    let mut located: Option<Policy> = None;
+    if matched.is_none()
+        && let Some(a) = &absolute
+        && rt.policy.egress.locate_unknown
+    {
+        match super::egress::locate_unknown(&shared, &rt, a).await {
+            Ok((p, route)) => {
+                located = Some(p);
+                matched = Some(route);
+            }
+            Err(e) => {
+                return destination_refused(
+                    &shared,
+                    &id,
+                    &method,
+                    "egress",
+                    super::egress::UNKNOWN_UPSTREAM,
+                    &e,
+                    started,
+                );
+            }
+        }
+    }
+    let policy: &Policy = located.as_ref().unwrap_or(&rt.policy);
     let Some(route_id) = matched else {
         return refuse(&shared, &id, &method, "none", Failure::NoRoute, started);
     };
-    let route = &rt.policy.routes[route_id.min(rt.policy.routes.len().saturating_sub(1))];
+    let route = &policy.routes[route_id.min(policy.routes.len().saturating_sub(1))];
     let route_name = route.name.clone();
 
     // transfer-coding: exactly `chunked`, or none
@@ -207,7 +233,7 @@ pub async fn handle(
     }
 
     // read the body, bounded
-    let limit = rt.policy.server.max_body_bytes;
+    let limit = policy.server.max_body_bytes;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -269,7 +295,7 @@ pub async fn handle(
     // Where the route's upstream really is (for `verify` and `locate` upstreams).
     let region = match shared
         .destinations
-        .region_of(&rt.policy, rt.geo.as_ref(), route.upstream)
+        .region_of(policy, rt.geo.as_ref(), route.upstream)
         .await
     {
         Ok(r) => r,
@@ -287,7 +313,7 @@ pub async fn handle(
     // The engine never panics by design; if it ever does, the request is refused (fail
     // closed) and the process keeps serving.
     let evaluated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        engine::evaluate_request_at(&rt.policy, rt.geo.as_ref(), &view, Some(region))
+        engine::evaluate_request_at(policy, rt.geo.as_ref(), &view, Some(region))
     }));
     let inspect_time = t0.elapsed();
     m.inspection_duration.observe(inspect_time.as_secs_f64());
@@ -332,7 +358,7 @@ pub async fn handle(
         },
         &decision,
     );
-    count_decision(m, &rt.policy, &decision);
+    count_decision(m, policy, &decision);
 
     // act
     let target = match (decision.action, decision.target_id) {
@@ -367,7 +393,7 @@ pub async fn handle(
             );
         }
     };
-    let Some(up) = rt.policy.upstreams.get(target) else {
+    let Some(up) = policy.upstreams.get(target) else {
         return refuse(
             &shared,
             &id,
@@ -381,7 +407,7 @@ pub async fn handle(
     if target != route.upstream
         && let Err(e) = shared
             .destinations
-            .region_of(&rt.policy, rt.geo.as_ref(), target)
+            .region_of(policy, rt.geo.as_ref(), target)
             .await
     {
         return destination_refused(&shared, &id, &method, &route_name, &up.name, &e, started);
@@ -422,7 +448,7 @@ pub async fn handle(
     }
     *out.headers_mut() = headers;
 
-    let timeout = rt.policy.server.request_timeout;
+    let timeout = policy.server.request_timeout;
     let action = decision.action.as_str();
     let reason = decision.reasons.first().map(String::as_str).unwrap_or("");
     let result = tokio::time::timeout(timeout, shared.client.client.request(out)).await;
