@@ -238,8 +238,8 @@ async fn unknown_destinations_are_located_when_the_policy_allows() {
         "http://127.0.0.1:9",
     )
     .replace(
-        "connect = \"auto\"",
-        "connect = \"auto\"\nunknown_destinations = \"locate\"",
+        "unknown_destinations = \"refuse\"",
+        "unknown_destinations = \"locate\"",
     );
     let (p, shared) = proxy_with(&src, "tests/fixtures/loopback-geo.mmdb").await;
     let proxy = format!("http://{p}");
