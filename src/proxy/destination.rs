@@ -4,8 +4,10 @@
 //! the transfer (`destination_region_mismatch`). In `locate` mode the region is taken
 //! from the addresses. The client then connects only to the addresses that were
 //! checked (they are pinned in its resolver), so a DNS change between check and
-//! connect cannot move traffic. Resolutions are cached for `server.dns_cache_seconds`
-//! (the system resolver does not report TTLs).
+//! connect cannot move traffic. Resolutions are cached until their DNS TTL runs out
+//! (names are resolved with `hickory-resolver`, which reports TTLs, from the system's
+//! resolver configuration and hosts file); answers without a TTL (the hosts file, a test
+//! table, the `getaddrinfo` fallback) are kept for `server.dns_cache_seconds`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -25,21 +27,55 @@ use crate::policy::compile::{DestinationMode, RegionId, UpstreamId};
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-/// Name resolution, injectable: production uses the system resolver; tests give a map.
+/// Addresses, and until when they may be used (the record's TTL), if known.
+pub type Answer = (Vec<IpAddr>, Option<Instant>);
+
+/// Name resolution, injectable: production uses DNS; tests give a table.
 pub trait Lookup: Send + Sync {
-    fn lookup(&self, host: String) -> BoxFuture<io::Result<Vec<IpAddr>>>;
+    fn lookup(&self, host: String) -> BoxFuture<io::Result<Answer>>;
 }
 
-/// `getaddrinfo`, through tokio.
+/// `getaddrinfo`, through tokio (no TTLs): the fallback when no DNS configuration can
+/// be read.
 pub struct SystemLookup;
 
 impl Lookup for SystemLookup {
-    fn lookup(&self, host: String) -> BoxFuture<io::Result<Vec<IpAddr>>> {
+    fn lookup(&self, host: String) -> BoxFuture<io::Result<Answer>> {
         Box::pin(async move {
-            Ok(tokio::net::lookup_host((host.as_str(), 0))
+            let ips = tokio::net::lookup_host((host.as_str(), 0))
                 .await?
                 .map(|a| a.ip())
-                .collect())
+                .collect();
+            Ok((ips, None))
+        })
+    }
+}
+
+/// DNS through `hickory-resolver` with the system configuration (`/etc/resolv.conf`,
+/// the hosts file), reporting each answer's TTL.
+pub struct DnsLookup {
+    resolver: hickory_resolver::TokioResolver,
+}
+
+impl DnsLookup {
+    pub fn from_system() -> Option<Self> {
+        let resolver = hickory_resolver::TokioResolver::builder_tokio()
+            .ok()?
+            .build()
+            .ok()?;
+        Some(DnsLookup { resolver })
+    }
+}
+
+impl Lookup for DnsLookup {
+    fn lookup(&self, host: String) -> BoxFuture<io::Result<Answer>> {
+        let r = self.resolver.clone();
+        Box::pin(async move {
+            let ans = r
+                .lookup_ip(host.as_str())
+                .await
+                .map_err(|e| io::Error::new(io::ErrorKind::NotFound, e.to_string()))?;
+            Ok((ans.iter().collect(), Some(ans.valid_until())))
         })
     }
 }
@@ -58,8 +94,12 @@ impl PinningResolver {
             lookup,
         }
     }
+    /// DNS with TTLs from the system configuration, else `getaddrinfo`.
     pub fn system() -> Self {
-        Self::new(Arc::new(SystemLookup))
+        match DnsLookup::from_system() {
+            Some(d) => Self::new(Arc::new(d)),
+            None => Self::new(Arc::new(SystemLookup)),
+        }
     }
     fn pin(&self, host: &str, addrs: Vec<IpAddr>) {
         if let Ok(mut p) = self.pins.write() {
@@ -84,7 +124,7 @@ impl tower_service::Service<Name> for PinningResolver {
         Box::pin(async move {
             let ips = match pinned {
                 Some(ips) => ips,
-                None => lookup.lookup(host).await?,
+                None => lookup.lookup(host).await?.0,
             };
             Ok(ips
                 .into_iter()
@@ -136,12 +176,12 @@ impl Destinations {
             return Ok(vec![ip]);
         }
         let key = host.to_ascii_lowercase();
-        if let Some((at, ips)) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned())
-            && at.elapsed() < self.ttl
+        if let Some((until, ips)) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned())
+            && Instant::now() < until
         {
             return Ok(ips);
         }
-        let ips = self
+        let (ips, valid_until) = self
             .resolver
             .lookup
             .lookup(key.clone())
@@ -150,8 +190,9 @@ impl Destinations {
         if ips.is_empty() {
             return Err(DestinationError::Unresolvable);
         }
+        let until = valid_until.unwrap_or_else(|| Instant::now() + self.ttl);
         if let Ok(mut c) = self.cache.lock() {
-            c.insert(key, (Instant::now(), ips.clone()));
+            c.insert(key, (until, ips.clone()));
         }
         Ok(ips)
     }
@@ -252,7 +293,7 @@ impl StaticLookup {
 }
 
 impl Lookup for StaticLookup {
-    fn lookup(&self, host: String) -> BoxFuture<io::Result<Vec<IpAddr>>> {
+    fn lookup(&self, host: String) -> BoxFuture<io::Result<Answer>> {
         let ans = self.answers.lock().ok().and_then(|mut m| {
             let seq = m.get_mut(&host)?;
             if seq.len() > 1 {
@@ -262,7 +303,70 @@ impl Lookup for StaticLookup {
             }
         });
         Box::pin(async move {
-            ans.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such host"))
+            ans.map(|a| (a, None))
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such host"))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Answers with a TTL of `ttl`, counting lookups.
+    struct Ttl {
+        ttl: Option<Duration>,
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl Lookup for Ttl {
+        fn lookup(&self, _host: String) -> BoxFuture<io::Result<Answer>> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let until = self.ttl.map(|t| Instant::now() + t);
+            Box::pin(async move { Ok((vec!["127.0.0.3".parse().unwrap()], until)) })
+        }
+    }
+
+    #[tokio::test]
+    async fn resolutions_are_cached_for_their_ttl() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let d = Destinations::new(
+            PinningResolver::new(Arc::new(Ttl {
+                ttl: Some(Duration::from_millis(80)),
+                calls: calls.clone(),
+            })),
+            Duration::from_secs(3600),
+        );
+        d.addresses("a.test").await.unwrap();
+        d.addresses("a.test").await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "within the TTL: cached");
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        d.addresses("a.test").await.unwrap();
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "the record's TTL, not the fallback, expired it"
+        );
+        // Without a TTL, the configured time applies.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let d = Destinations::new(
+            PinningResolver::new(Arc::new(Ttl {
+                ttl: None,
+                calls: calls.clone(),
+            })),
+            Duration::from_millis(50),
+        );
+        d.addresses("b.test").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        d.addresses("b.test").await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn the_system_resolver_reads_the_hosts_file() {
+        let r = PinningResolver::system();
+        let (ips, _) = r.lookup.lookup("localhost".into()).await.unwrap();
+        assert!(ips.iter().any(|ip| ip.is_loopback()), "{ips:?}");
     }
 }
