@@ -269,6 +269,11 @@ impl Reloader {
         if let Ok(g) = self.geoip.lock() {
             dirs.push(parent(&g));
         }
+        if let Some(t) = self.tls.lock().ok().and_then(|t| t.clone()) {
+            let (c, k) = t.paths();
+            dirs.push(parent(c));
+            dirs.push(parent(k));
+        }
         dirs.sort();
         dirs.dedup();
         for d in dirs {

@@ -83,6 +83,11 @@ impl ServerTls {
         Ok(true)
     }
 
+    /// The certificate and key files.
+    pub fn paths(&self) -> (&Path, &Path) {
+        (&self.cert, &self.key)
+    }
+
     pub fn acceptor(self: &Arc<Self>) -> Result<TlsAcceptor, String> {
         let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
