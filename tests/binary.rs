@@ -249,3 +249,65 @@ async fn decision_log_holds_no_personal_value() {
         "{log}"
     );
 }
+
+#[test]
+fn settings_layer_flags_over_environment_over_file() {
+    // `customs run --help` shows every setting with its environment variable.
+    let out = Command::new(env!("CARGO_BIN_EXE_customs"))
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in [
+        "CUSTOMS_CONFIG",
+        "CUSTOMS_LISTEN",
+        "CUSTOMS_ADMIN_LISTEN",
+        "CUSTOMS_GEOIP",
+        "CUSTOMS_MAX_BODY_BYTES",
+        "CUSTOMS_RELOAD_POLL_SECONDS",
+        "CUSTOMS_SHUTDOWN_DELAY_MS",
+        "CUSTOMS_TLS_CERT",
+    ] {
+        assert!(
+            help.contains(var),
+            "`run --help` does not show {var}:\n{help}"
+        );
+    }
+    assert!(help.contains("policy's `server.listen`"), "{help}");
+    // The environment overrides the file; a flag overrides the environment.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("policy.toml");
+    std::fs::write(
+        &cfg,
+        example_policy(
+            "http://127.0.0.1:1",
+            "http://127.0.0.1:2",
+            "http://127.0.0.1:3",
+        ),
+    )
+    .unwrap();
+    let (env_admin, flag_admin) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_customs"))
+        .args(["run", "--admin-listen", &flag_admin])
+        .env("CUSTOMS_CONFIG", &cfg)
+        .env("CUSTOMS_LISTEN", &listen)
+        .env("CUSTOMS_ADMIN_LISTEN", &env_admin)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::wait_ready(&flag_admin, &mut child).unwrap();
+    assert!(
+        std::net::TcpStream::connect(&listen).is_ok(),
+        "CUSTOMS_LISTEN was not used"
+    );
+    assert!(
+        std::net::TcpStream::connect(&env_admin).is_err(),
+        "the flag did not override CUSTOMS_ADMIN_LISTEN"
+    );
+    assert!(terminate(&mut child).success());
+}

@@ -631,3 +631,33 @@ async fn redirects_are_returned_to_the_client_not_followed() {
     );
     assert_eq!(elsewhere.count(), 0, "the proxy followed the redirect");
 }
+
+#[tokio::test]
+async fn a_profile_may_forward_bodies_it_cannot_inspect() {
+    // Default: refused (415). With `binary = "forward"` on the route's profile: forwarded
+    // byte for byte (a file-upload API, say, whose owner accepted that).
+    let png = vec![0x89, b'P', b'N', b'G', 0, 0, 0xff, 0xfe, 0x00, 0x01];
+    let s = Setup::new().await;
+    let (status, _, _) = post(&s.proxy.url("/crm/upload"), "image/png", png.clone()).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(s.crm_us.count(), 0);
+    let s = Setup::with(|p| {
+        p.replace(
+            "upstream = \"crm-us\"\n",
+            "upstream = \"crm-us\"\nprofile = \"uploads\"\n",
+        ) + "\n[profiles.uploads]\nbinary = \"forward\"\n"
+    })
+    .await;
+    let (status, headers, _) = post(&s.proxy.url("/crm/upload"), "image/png", png.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["customs-decision"], "allow");
+    assert_eq!(s.crm_us.received()[0].body.as_ref(), png.as_slice());
+    // ... and still inspects what it can read.
+    let (status, _, _) = post(&s.proxy.url("/crm/upload"), JSON, fixture("eea-user.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        s.crm_eu.count(),
+        1,
+        "an EEA record on the uploads route is still rerouted"
+    );
+}
