@@ -14,8 +14,10 @@
 //! - [`country`]: ISO 3166-1 codes, names, built-in groups (EU, EEA), bitsets.
 //! - [`decide`]: `evaluate(&Policy, &Facts, Destination) -> Decision`; pure, never panics.
 //! - [`engine`]: route → extract → decide for one request; shared by the proxy and CLI.
-//! - [`cli`]: the subcommands (`check`, `explain`, `run`, `demo`).
-//! - [`proxy`]: the sidecar: server, request pipeline, upstream client, responses.
+//! - [`cli`]: the subcommands (`check`, `explain`, `test`, `run`, `demo`).
+//! - [`proxy`]: the sidecar: server (accept loops, drain), pipeline (the request path),
+//!   upstream client, destination checks, egress-proxy mode, listener TLS, hot reload,
+//!   and `respond`, the one place outcomes become responses.
 //! - [`metrics`]: every Prometheus metric, in one place.
 //! - [`audit`]: the decision log line: ids, rules, jurisdictions, counts; never values.
 
