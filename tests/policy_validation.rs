@@ -71,7 +71,9 @@ fn syntax_error() {
         "countries = [\"US\"\n[regions.eu]",
     );
     let e = one(&src, DiagKind::Syntax);
-    assert!(e.line >= 3, "{e:?}");
+    // the unclosed array is reported where the parser gave up: the next line's `[`
+    assert_eq!(e.line, 4, "{e:?}");
+    assert!(!e.message.is_empty());
 }
 
 #[test]
@@ -152,6 +154,7 @@ fn unknown_profile() {
     );
     let e = one(&src, DiagKind::UnknownProfile);
     assert_eq!(e.message, "unknown profile `chatt` in route `crm`");
+    assert_eq!((e.line, e.column), line_col(&src, "\"chatt\""));
 }
 
 #[test]
@@ -191,6 +194,7 @@ fn unknown_builtin_set() {
     );
     let e = one(&src, DiagKind::UnknownSet);
     assert_eq!(e.message, "unknown country group `EEEA` in region `eu`");
+    assert_eq!((e.line, e.column), line_col(&src, "\"EEEA\""));
     assert_eq!(e.help.as_deref(), Some("did you mean `EEA`?"));
 }
 
@@ -242,6 +246,7 @@ fn invalid_enum_value_with_hint() {
     let src = BASE.replace("on_violation = \"block\"", "on_violation = \"blok\"");
     let e = one(&src, DiagKind::InvalidValue);
     assert_eq!(e.message, "invalid action `blok`");
+    assert_eq!((e.line, e.column), line_col(&src, "\"blok\""));
     assert_eq!(e.help.as_deref(), Some("did you mean `block`?"));
 }
 
@@ -278,6 +283,9 @@ fn duplicate_route_name() {
     );
     let e = one(&src, DiagKind::DuplicateName);
     assert_eq!(e.message, "route name `crm` is used twice");
+    // the second use is the one pointed at
+    let second = src.rfind("\"crm\"").unwrap();
+    assert_eq!(e.line, src[..second].matches('\n').count() + 1);
 }
 
 #[test]
@@ -288,6 +296,7 @@ fn missing_upstream_region() {
     );
     let e = one(&src, DiagKind::MissingKey);
     assert_eq!(e.message, "upstream `crm-eu` has no `region`");
+    assert_eq!((e.line, e.column), line_col(&src, "crm-eu]\nurl"));
 }
 
 #[test]
@@ -325,4 +334,38 @@ fn example_policy_is_valid() {
         3,
         "one egress route per upstream"
     );
+}
+
+#[test]
+fn overlapping_regions_warn() {
+    let src = format!("{BASE}[regions.eu-core]\ncountries = [\"DE\", \"FR\"]\n");
+    let (_, warnings) = policy::load(&src).unwrap();
+    let w: Vec<_> = warnings
+        .iter()
+        .filter(|w| w.kind == DiagKind::OverlappingRegions)
+        .map(|w| locate(&src, w))
+        .collect();
+    assert_eq!(w.len(), 1, "{warnings:?}");
+    assert_eq!(w[0].message, "regions `eu` and `eu-core` overlap: DE, FR");
+    assert_eq!((w[0].line, w[0].column), line_col(&src, "eu-core]"));
+}
+
+#[test]
+fn unknown_country_position() {
+    let src = BASE.replace(
+        "countries = [\"US\"]\nallowed",
+        "countries = [\"USA\"]\nallowed",
+    );
+    let e = one(&src, DiagKind::UnknownCountry);
+    assert_eq!((e.line, e.column), line_col(&src, "\"USA\""));
+}
+
+#[test]
+fn invalid_url_position() {
+    let src = BASE.replace(
+        "url = \"http://127.0.0.1:1\"",
+        "url = \"ftp://127.0.0.1:1\"",
+    );
+    let e = one(&src, DiagKind::InvalidUrl);
+    assert_eq!((e.line, e.column), line_col(&src, "\"ftp://"));
 }
