@@ -100,6 +100,13 @@ fn init_tracing(filter: &str) {
 }
 
 fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, std::io::Error> {
+    // One worker: a current-thread runtime does the same work without the work-stealing
+    // scheduler's cross-thread bookkeeping (measured in BENCHMARKS.md).
+    if workers == 1 {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+    }
     let mut b = tokio::runtime::Builder::new_multi_thread();
     if workers > 0 {
         b.worker_threads(workers);
