@@ -23,6 +23,32 @@ pub struct RequestView<'a> {
     pub body: &'a [u8],
 }
 
+impl<'a> RequestView<'a> {
+    /// An origin-form request as `explain` and `test` describe one: the host is the
+    /// `Host` header, else the URL's authority; content type and encoding come from the
+    /// headers.
+    pub fn new(
+        method: &'a str,
+        uri: &'a http::Uri,
+        headers: &'a http::HeaderMap,
+        body: &'a [u8],
+    ) -> Self {
+        let header =
+            |name: http::header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+        RequestView {
+            absolute_authority: None,
+            method,
+            host: header(http::header::HOST).or_else(|| uri.authority().map(|a| a.as_str())),
+            path: uri.path(),
+            query: uri.query(),
+            content_type: header(http::header::CONTENT_TYPE),
+            content_encoding: header(http::header::CONTENT_ENCODING),
+            headers: Some(headers),
+            body,
+        }
+    }
+}
+
 /// Why a request was refused before a decision could be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -68,6 +94,18 @@ pub fn evaluate_request_at(
         None => policy.match_route(req.host, req.path),
     }
     .ok_or(Refusal::NoRoute)?;
+    evaluate_route(policy, geo, req, route_id, region)
+}
+
+/// Extract, tag and decide for a request already matched to `route_id` (the proxy
+/// matches once, before reading the body).
+pub fn evaluate_route(
+    policy: &Policy,
+    geo: &dyn GeoLookup,
+    req: &RequestView<'_>,
+    route_id: crate::policy::compile::RouteId,
+    region: Option<crate::policy::compile::RegionId>,
+) -> Result<Evaluation, Refusal> {
     let route = policy.routes.get(route_id).ok_or(Refusal::NoRoute)?;
     let profile = policy.profiles.get(route.profile).ok_or(Refusal::NoRoute)?;
     let facts = extract::extract(

@@ -10,12 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use customs::geo::MaxMindGeo;
-use customs::metrics::Metrics;
+use customs::proxy::Shared;
 use customs::proxy::destination::{PinningResolver, StaticLookup};
-use customs::proxy::{Runtime, Shared, server, upstream};
 use http::StatusCode;
-use tokio::net::TcpListener;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -26,22 +23,8 @@ async fn proxy(
     policy_src: &str,
     dns: HashMap<String, Vec<Vec<IpAddr>>>,
 ) -> (std::net::SocketAddr, Arc<Shared>) {
-    let (policy, _) = customs::policy::load(policy_src).unwrap_or_else(|d| panic!("{d:?}"));
-    let geo = MaxMindGeo::open(&root().join("tests/fixtures/loopback-geo.mmdb")).unwrap();
     let resolver = PinningResolver::new(Arc::new(StaticLookup::new(dns)));
-    let client = upstream::build_with(policy.server.connect_timeout, None, None, resolver).unwrap();
-    let shared = Arc::new(Shared::new(
-        Runtime {
-            policy,
-            geo: Arc::new(geo),
-        },
-        client,
-        Arc::new(Metrics::new().unwrap()),
-    ));
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(server::serve(l, shared.clone(), std::future::pending()));
-    (addr, shared)
+    serve_policy(policy_src, "tests/fixtures/loopback-geo.mmdb", resolver).await
 }
 
 fn policy(crm_us: &str, mode: &str, chat: &str, chat_mode: &str) -> String {
@@ -198,7 +181,7 @@ async fn the_connection_goes_to_the_checked_address_even_if_dns_changes() {
     // resolved again at connect time would send the data to Germany.
     let us = Upstream::start_at("127.0.0.3:0", "crm-us", Duration::ZERO).await;
     let port = us.addr.port();
-    let de = match TcpListener::bind(format!("127.0.0.2:{port}")).await {
+    let de = match tokio::net::TcpListener::bind(format!("127.0.0.2:{port}")).await {
         Ok(l) => {
             drop(l);
             Upstream::start_at(&format!("127.0.0.2:{port}"), "crm-de", Duration::ZERO).await

@@ -9,26 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use customs::geo::MaxMindGeo;
-use customs::metrics::Metrics;
-use customs::proxy::{Runtime, Shared, server, upstream};
-use tokio::net::TcpListener;
+use customs::proxy::Shared;
 
 async fn proxy_with(src: &str, geo_file: &str) -> (String, Arc<Shared>) {
-    let (policy, _) = customs::policy::load(src).unwrap_or_else(|d| panic!("{d:?}"));
-    let geo = MaxMindGeo::open(&root().join(geo_file)).unwrap();
-    let client = upstream::build(policy.server.connect_timeout, None).unwrap();
-    let shared = Arc::new(Shared::new(
-        Runtime {
-            policy,
-            geo: Arc::new(geo),
-        },
-        client,
-        Arc::new(Metrics::new().unwrap()),
-    ));
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(server::serve(l, shared.clone(), std::future::pending()));
+    let (addr, shared) = serve_policy(
+        src,
+        geo_file,
+        customs::proxy::destination::PinningResolver::system(),
+    )
+    .await;
     (addr.to_string(), shared)
 }
 

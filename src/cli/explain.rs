@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::{Exit, Format, load_geo, load_policy, report_load_error};
+use super::{Exit, Format, load_with_geo};
 use crate::decide::{Action, Decision, Outcome};
 use crate::engine::{self, Refusal, RequestView};
 use crate::extract::Facts;
@@ -40,16 +40,9 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> Exit {
-    let loaded = match load_policy(&args.config) {
-        Ok(l) => l,
-        Err(e) => return report_load_error(&args.config, e),
-    };
-    let geo = match load_geo(args.geoip.as_deref(), &loaded.policy, &args.config) {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::Error;
-        }
+    let (loaded, geo) = match load_with_geo(&args.config, args.geoip.as_deref()) {
+        Ok(x) => x,
+        Err(exit) => return exit,
     };
     let uri: http::Uri = match args.url.parse() {
         Ok(u) => u,
@@ -76,44 +69,21 @@ pub fn main(args: Args) -> Exit {
             }
         },
     };
-    let mut host = uri.authority().map(|a| a.as_str().to_string());
-    let mut content_type = None;
-    let mut content_encoding = None;
+    let mut header_map = http::HeaderMap::new();
     for h in &args.headers {
-        let Some((k, v)) = h.split_once(':') else {
+        let parsed = h.split_once(':').and_then(|(k, v)| {
+            Some((
+                http::HeaderName::from_bytes(k.trim().as_bytes()).ok()?,
+                http::HeaderValue::from_str(v.trim()).ok()?,
+            ))
+        });
+        let Some((k, v)) = parsed else {
             eprintln!("error: header `{h}` is not `Name: value`");
             return Exit::Error;
         };
-        let v = v.trim().to_string();
-        match k.trim().to_ascii_lowercase().as_str() {
-            "host" => host = Some(v),
-            "content-type" => content_type = Some(v),
-            "content-encoding" => content_encoding = Some(v),
-            _ => {}
-        }
+        header_map.append(k, v);
     }
-    let mut header_map = http::HeaderMap::new();
-    for h in &args.headers {
-        if let Some((k, v)) = h.split_once(':')
-            && let (Ok(k), Ok(v)) = (
-                http::HeaderName::from_bytes(k.trim().as_bytes()),
-                http::HeaderValue::from_str(v.trim()),
-            )
-        {
-            header_map.append(k, v);
-        }
-    }
-    let req = RequestView {
-        absolute_authority: None,
-        headers: Some(&header_map),
-        method: &args.method,
-        host: host.as_deref(),
-        path: uri.path(),
-        query: uri.query(),
-        content_type: content_type.as_deref(),
-        content_encoding: content_encoding.as_deref(),
-        body: &body,
-    };
+    let req = RequestView::new(&args.method, &uri, &header_map, &body);
     let policy = &loaded.policy;
     match engine::evaluate_request(policy, &geo, &req) {
         Ok(ev) => {

@@ -137,6 +137,16 @@ pub fn geoip_path(flag: Option<&Path>, policy: &Policy, config: &Path) -> PathBu
     PathBuf::from("geoip/geo-whois-asn-country.mmdb")
 }
 
+/// The policy and its GeoIP database, or the exit code after reporting why not.
+pub fn load_with_geo(config: &Path, geoip: Option<&Path>) -> Result<(Loaded, MaxMindGeo), Exit> {
+    let loaded = load_policy(config).map_err(|e| report_load_error(config, e))?;
+    let geo = load_geo(geoip, &loaded.policy, config).map_err(|e| {
+        eprintln!("error: {e}");
+        Exit::Error
+    })?;
+    Ok((loaded, geo))
+}
+
 pub fn load_geo(flag: Option<&Path>, policy: &Policy, config: &Path) -> Result<MaxMindGeo, String> {
     let path = geoip_path(flag, policy, config);
     MaxMindGeo::open(&path).map_err(|e| e.to_string())

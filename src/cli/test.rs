@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{Exit, load_geo, load_policy, report_load_error};
+use super::{Exit, load_with_geo};
 use crate::engine::{self, Refusal, RequestView};
 use crate::geo::GeoLookup;
 use crate::policy::Policy;
@@ -90,16 +90,9 @@ struct ExpectRecord {
 }
 
 pub fn main(args: Args) -> Exit {
-    let loaded = match load_policy(&args.config) {
-        Ok(l) => l,
-        Err(e) => return report_load_error(&args.config, e),
-    };
-    let geo = match load_geo(args.geoip.as_deref(), &loaded.policy, &args.config) {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::Error;
-        }
+    let (loaded, geo) = match load_with_geo(&args.config, args.geoip.as_deref()) {
+        Ok(x) => x,
+        Err(exit) => return exit,
     };
     let inputs = if args.tests.is_empty() {
         vec![args.config.parent().unwrap_or(Path::new(".")).join("tests")]
@@ -214,26 +207,7 @@ fn run_case(
             .map_err(|_| format!("the value of header `{k}` is not valid"))?;
         headers.append(k, v);
     }
-    let host = headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| uri.authority().map(|a| a.to_string()));
-    let req = RequestView {
-        absolute_authority: None,
-        method: &case.request.method,
-        host: host.as_deref(),
-        path: uri.path(),
-        query: uri.query(),
-        content_type: headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok()),
-        content_encoding: headers
-            .get(http::header::CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok()),
-        headers: Some(&headers),
-        body: &body,
-    };
+    let req = RequestView::new(&case.request.method, &uri, &headers, &body);
     let e = &case.expect;
     let mut diffs: Vec<String> = Vec::new();
     fn cmp(diffs: &mut Vec<String>, what: &str, want: &str, got: &str) {

@@ -179,16 +179,8 @@ impl Validator<'_> {
             return *t;
         }
         let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-        let help = did_you_mean(v.get_ref(), names.iter().copied()).or_else(|| {
-            Some(format!(
-                "expected one of {}",
-                names
-                    .iter()
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        });
+        let help = did_you_mean(v.get_ref(), names.iter().copied())
+            .or_else(|| Some(format!("expected one of {}", backticked(names.iter()))));
         self.err(
             DiagKind::InvalidValue,
             format!("invalid {what} `{}`", v.get_ref()),
@@ -269,14 +261,7 @@ impl Validator<'_> {
             if names.is_empty() {
                 Some(format!("no {what} is defined"))
             } else {
-                Some(format!(
-                    "defined {what}s: {}",
-                    names
-                        .iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
+                Some(format!("defined {what}s: {}", backticked(names.iter())))
             }
         });
         self.err(
@@ -1010,6 +995,14 @@ impl Validator<'_> {
         }
         out
     }
+}
+
+/// `a`, `b`, `c`
+fn backticked<T: std::fmt::Display>(names: impl Iterator<Item = T>) -> String {
+    names
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn names_of(regions: &[Region], m: RegionMask) -> Vec<String> {

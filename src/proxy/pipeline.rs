@@ -313,7 +313,7 @@ pub async fn handle(
     // The engine never panics by design; if it ever does, the request is refused (fail
     // closed) and the process keeps serving.
     let evaluated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        engine::evaluate_request_at(policy, rt.geo.as_ref(), &view, Some(region))
+        engine::evaluate_route(policy, rt.geo.as_ref(), &view, route_id, Some(region))
     }));
     let inspect_time = t0.elapsed();
     m.inspection_duration.observe(inspect_time.as_secs_f64());

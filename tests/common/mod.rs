@@ -446,3 +446,28 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// The proxy in-process on `127.0.0.1:0` with the policy `src`, the GeoIP database at
+/// `geo_file` (relative to the repository) and `resolver` for upstream names.
+pub async fn serve_policy(
+    src: &str,
+    geo_file: &str,
+    resolver: customs::proxy::destination::PinningResolver,
+) -> (SocketAddr, Arc<Shared>) {
+    let (policy, _) =
+        customs::policy::load(src).unwrap_or_else(|d| panic!("invalid test policy: {d:?}"));
+    let geo = MaxMindGeo::open(&root().join(geo_file)).unwrap();
+    let client = upstream::build_with(policy.server.connect_timeout, None, None, resolver).unwrap();
+    let shared = Arc::new(Shared::new(
+        Runtime {
+            policy,
+            geo: Arc::new(geo),
+        },
+        client,
+        Arc::new(Metrics::new().unwrap()),
+    ));
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(server::serve(l, shared.clone(), std::future::pending()));
+    (addr, shared)
+}
