@@ -262,8 +262,12 @@ fn body_records(
     Ok(match classify(content_type, body, profile)? {
         Format::Empty => "empty",
         Format::Binary => "binary",
-        Format::Json => {
+        Format::Json(None) => {
             walker.document(body)?;
+            "json"
+        }
+        Format::Json(Some(node)) => {
+            walker.parsed_document(body, &node)?;
             "json"
         }
         Format::Ndjson => {
@@ -299,12 +303,13 @@ fn body_records(
     })
 }
 
-enum Format {
+enum Format<'a> {
     Empty,
     Binary,
     Multipart(String),
     Form,
-    Json,
+    /// JSON; with the tree when sniffing already parsed it.
+    Json(Option<json::Node<'a>>),
     Ndjson,
     Text,
 }
@@ -324,11 +329,11 @@ fn looks_like_form(body: &[u8]) -> bool {
             .all(|pair| !pair.is_empty() && pair.contains(&b'='))
 }
 
-fn classify(
+fn classify<'a>(
     content_type: Option<&str>,
-    body: &[u8],
+    body: &'a [u8],
     profile: &Profile,
-) -> Result<Format, InspectError> {
+) -> Result<Format<'a>, InspectError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(Format::Empty);
     }
@@ -340,14 +345,14 @@ fn classify(
         .trim()
         .to_ascii_lowercase();
     match essence.as_str() {
-        "application/json" => return Ok(Format::Json),
+        "application/json" => return Ok(Format::Json(None)),
         "application/x-ndjson"
         | "application/ndjson"
         | "application/jsonl"
         | "application/x-jsonlines"
         | "application/jsonlines"
         | "application/json-lines" => return Ok(Format::Ndjson),
-        e if e.ends_with("+json") => return Ok(Format::Json),
+        e if e.ends_with("+json") => return Ok(Format::Json(None)),
         "application/x-www-form-urlencoded" => return Ok(Format::Form),
         "multipart/form-data"
         | "multipart/mixed"
@@ -360,10 +365,9 @@ fn classify(
         // Text may be a JSON document under another label: read it as JSON then, so
         // escapes are decoded and field names count.
         e if e.starts_with("text/") => {
-            return Ok(if json::parse(body).is_ok() {
-                Format::Json
-            } else {
-                Format::Text
+            return Ok(match json::parse(body) {
+                Ok(node) => Format::Json(Some(node)),
+                Err(_) => Format::Text,
             });
         }
         _ => {}
@@ -371,8 +375,8 @@ fn classify(
     // Missing or other content type: sniff what the body really is. JSON is JSON, lines
     // of JSON are NDJSON, a form is a form, a multipart body is multipart, UTF-8 is text.
     // Anything else cannot be inspected: the profile decides (default: refuse).
-    if json::parse(body).is_ok() {
-        return Ok(Format::Json);
+    if let Ok(node) = json::parse(body) {
+        return Ok(Format::Json(Some(node)));
     }
     if body.contains(&b'\n')
         && body

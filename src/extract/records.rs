@@ -125,9 +125,14 @@ impl<'p> Walker<'p> {
     /// A whole JSON document.
     pub fn document(&mut self, body: &[u8]) -> Result<(), InspectError> {
         let node = json::parse(body).map_err(from_json)?;
+        self.parsed_document(body, &node)
+    }
+
+    /// A whole JSON document already parsed from `body` (content sniffing parses it).
+    pub fn parsed_document(&mut self, body: &[u8], node: &Node<'_>) -> Result<(), InspectError> {
         let prefix = self.ptr.clone();
         self.apply_selectors(body, &prefix)?;
-        self.value(&node, None)
+        self.value(node, None)
     }
 
     /// Line `i` of an NDJSON body: its records' pointers start with `/i`.
