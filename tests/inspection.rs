@@ -78,6 +78,12 @@ fn evasions() -> Vec<Case> {
     let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(format!("reach me on {PHONE} please"));
     let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    // Deep JSON holding a record: read as text it would lose its field names.
+    let deep_text = format!(
+        "{}{{\"email\":\"a@example.org\",\"country\":\"DE\"}}{}",
+        "[".repeat(200),
+        "]".repeat(200)
+    );
     let deep_limit = format!("{}\"{PHONE}\"{}", "[".repeat(70), "]".repeat(70));
     let mut multi = gz(br#"{"a":"b","text":"#);
     multi.extend(gz(format!("\"call {PHONE}\"}}").as_bytes()));
@@ -422,6 +428,18 @@ fn evasions() -> Vec<Case> {
             "nesting beyond max_depth (70)",
             "application/json",
             deep_limit,
+            400,
+        ),
+        case(
+            "nesting beyond the parser, sent as text/plain",
+            "text/plain",
+            deep_text.clone(),
+            400,
+        ),
+        case(
+            "nesting beyond the parser, no content type",
+            "",
+            deep_text,
             400,
         ),
         case("embedding too deep", "application/json", embed_deep, 400),

@@ -365,18 +365,22 @@ fn classify<'a>(
         // Text may be a JSON document under another label: read it as JSON then, so
         // escapes are decoded and field names count.
         e if e.starts_with("text/") => {
-            return Ok(match json::parse(body) {
-                Ok(node) => Format::Json(Some(node)),
-                Err(_) => Format::Text,
-            });
+            return match json::parse(body) {
+                Ok(node) => Ok(Format::Json(Some(node))),
+                // JSON too deep to parse is refused, not read as mere text.
+                Err(json::JsonError::TooDeep) => Err(InspectError::TooDeep),
+                Err(_) => Ok(Format::Text),
+            };
         }
         _ => {}
     }
     // Missing or other content type: sniff what the body really is. JSON is JSON, lines
     // of JSON are NDJSON, a form is a form, a multipart body is multipart, UTF-8 is text.
     // Anything else cannot be inspected: the profile decides (default: refuse).
-    if let Ok(node) = json::parse(body) {
-        return Ok(Format::Json(Some(node)));
+    match json::parse(body) {
+        Ok(node) => return Ok(Format::Json(Some(node))),
+        Err(json::JsonError::TooDeep) => return Err(InspectError::TooDeep),
+        Err(_) => {}
     }
     if body.contains(&b'\n')
         && body
