@@ -232,7 +232,13 @@ fn human_output_names_the_rule_and_the_evidence_but_no_value() {
         "{s}"
     );
     assert!(s.contains("text_phone:GB"), "{s}");
-    for value in ["amelia", "7946", "81.2.69.142", "Amelia Hart"] {
+    for value in [
+        "amelia",
+        "7946 0321",
+        "2079460321",
+        "81.2.69.142",
+        "Amelia Hart",
+    ] {
         assert!(
             !s.contains(value),
             "explain printed a personal value `{value}`:\n{s}"
