@@ -45,11 +45,34 @@ pub enum JsonError {
 
 /// Parses one complete JSON document (any top-level value). Trailing non-whitespace is
 /// an error; nesting beyond serde_json's limit (128) is [`JsonError::TooDeep`].
+///
+/// The body is checked for UTF-8 once, up front, so the tokenizer does not re-check
+/// every string (serde_json's `from_str` path); a body that is not UTF-8 is parsed
+/// byte-wise so the error is the same one a byte parser reports.
 pub fn parse(bytes: &[u8]) -> Result<Node<'_>, JsonError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let node = Node::deserialize(&mut de).map_err(map_err)?;
-    de.end().map_err(map_err)?;
-    Ok(node)
+    let mut scratch = Scratch::default();
+    match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            let node = NodeSeed {
+                scratch: &mut scratch,
+            }
+            .deserialize(&mut de)
+            .map_err(map_err)?;
+            de.end().map_err(map_err)?;
+            Ok(node)
+        }
+        Err(_) => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            let node = NodeSeed {
+                scratch: &mut scratch,
+            }
+            .deserialize(&mut de)
+            .map_err(map_err)?;
+            de.end().map_err(map_err)?;
+            Ok(node)
+        }
+    }
 }
 
 fn map_err(e: serde_json::Error) -> JsonError {
@@ -63,15 +86,36 @@ fn map_err(e: serde_json::Error) -> JsonError {
     }
 }
 
-impl<'de> Deserialize<'de> for Node<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NodeVisitor)
+/// Children of the containers being parsed, shared by the whole document: each object
+/// or array collects its members on top of the stack and moves them into one exactly
+/// sized `Vec` when it closes (no growth reallocations per container).
+#[derive(Default)]
+struct Scratch<'a> {
+    items: Vec<Node<'a>>,
+    fields: Vec<(Cow<'a, str>, Node<'a>)>,
+}
+
+struct NodeSeed<'s, 'a> {
+    scratch: &'s mut Scratch<'a>,
+}
+
+impl<'de> DeserializeSeed<'de> for NodeSeed<'_, 'de> {
+    type Value = Node<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
     }
 }
 
-struct NodeVisitor;
+impl<'de> Deserialize<'de> for Node<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        NodeSeed {
+            scratch: &mut Scratch::default(),
+        }
+        .deserialize(d)
+    }
+}
 
-impl<'de> Visitor<'de> for NodeVisitor {
+impl<'de> Visitor<'de> for NodeSeed<'_, 'de> {
     type Value = Node<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -105,19 +149,23 @@ impl<'de> Visitor<'de> for NodeVisitor {
         Ok(Node::Null)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(x) = seq.next_element()? {
-            v.push(x);
+        let mark = self.scratch.items.len();
+        while let Some(x) = seq.next_element_seed(NodeSeed {
+            scratch: &mut *self.scratch,
+        })? {
+            self.scratch.items.push(x);
         }
-        Ok(Node::Arr(v))
+        Ok(Node::Arr(self.scratch.items.drain(mark..).collect()))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut v = Vec::new();
+        let mark = self.scratch.fields.len();
         while let Some(k) = map.next_key_seed(KeySeed)? {
-            let val = map.next_value()?;
-            v.push((k, val));
+            let val = map.next_value_seed(NodeSeed {
+                scratch: &mut *self.scratch,
+            })?;
+            self.scratch.fields.push((k, val));
         }
-        Ok(Node::Obj(v))
+        Ok(Node::Obj(self.scratch.fields.drain(mark..).collect()))
     }
 }
 
@@ -173,5 +221,35 @@ mod tests {
         assert_eq!(parse(deep.as_bytes()), Err(JsonError::TooDeep));
         let ok = format!("{}{}", "[".repeat(100), "]".repeat(100));
         assert!(parse(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_invalid_json() {
+        // UTF-8 is checked once for the whole body; a body that fails it is parsed
+        // byte-wise and reports where the JSON went wrong.
+        assert_eq!(
+            parse(b"{\"a\":\"x\xff\"}"),
+            Err(JsonError::Invalid { line: 1, column: 8 })
+        );
+        assert!(matches!(parse(b"\xff"), Err(JsonError::Invalid { .. })));
+    }
+
+    #[test]
+    fn containers_keep_order_and_nesting() {
+        let n = parse(br#"{"a":[1,{"b":[],"c":{}},[2,3]],"d":{"e":"f"},"a":null}"#).unwrap();
+        let Node::Obj(f) = n else { panic!() };
+        let keys: Vec<&str> = f.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(keys, ["a", "d", "a"]);
+        let Node::Arr(items) = &f[0].1 else { panic!() };
+        assert_eq!(items.len(), 3);
+        assert_eq!(
+            items[2],
+            Node::Arr(vec![Node::Num(Num::U(2)), Node::Num(Num::U(3))])
+        );
+        let Node::Obj(inner) = &items[1] else {
+            panic!()
+        };
+        assert_eq!(inner[0], ("b".into(), Node::Arr(vec![])));
+        assert_eq!(inner[1], ("c".into(), Node::Obj(vec![])));
     }
 }

@@ -50,7 +50,15 @@ pub struct Walker<'p> {
     depth: usize,
     /// Under a `version`/`build` key: dotted quads there are versions, not addresses.
     versions: usize,
+    /// The last key seen at each (depth, position) and its class: the objects of a
+    /// batch repeat the same keys in the same order, so most keys are classified by
+    /// one comparison instead of normalising and hashing them again.
+    key_cache: Vec<(String, Option<FieldKind>)>,
 }
+
+/// Positions within an object, and depths, that the key cache covers.
+const KEY_CACHE_WIDTH: usize = 32;
+const KEY_CACHE_DEPTH: usize = 16;
 
 fn from_json(e: JsonError) -> InspectError {
     match e {
@@ -88,7 +96,7 @@ pub fn escape(key: &str) -> String {
 }
 
 fn escape_into(out: &mut String, key: &str) {
-    if !key.contains(['~', '/']) {
+    if !key.bytes().any(|b| b == b'~' || b == b'/') {
         out.push_str(key);
         return;
     }
@@ -115,7 +123,30 @@ impl<'p> Walker<'p> {
             limits,
             depth: 0,
             versions: 0,
+            key_cache: Vec::new(),
         }
+    }
+
+    /// The class of the `i`th key of an object at the current depth.
+    fn classify_key(&mut self, i: usize, key: &str) -> Option<FieldKind> {
+        if i >= KEY_CACHE_WIDTH || self.depth >= KEY_CACHE_DEPTH {
+            return self.fields.classify(key);
+        }
+        let slot = self.depth * KEY_CACHE_WIDTH + i;
+        if let Some((cached, kind)) = self.key_cache.get(slot)
+            && cached == key
+        {
+            return *kind;
+        }
+        let kind = self.fields.classify(key);
+        if self.key_cache.len() <= slot {
+            self.key_cache.resize(slot + 1, (String::new(), None));
+        }
+        let entry = &mut self.key_cache[slot];
+        entry.0.clear();
+        entry.0.push_str(key);
+        entry.1 = kind;
+        kind
     }
 
     pub fn finish(self) -> Vec<RawRecord> {
@@ -325,7 +356,7 @@ impl<'p> Walker<'p> {
             &mut large
         };
         for (i, (k, v)) in fields.iter().enumerate() {
-            let Some(kind) = self.fields.classify(k) else {
+            let Some(kind) = self.classify_key(i, k) else {
                 continue;
             };
             kinds[i] = Some(kind);

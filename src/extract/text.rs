@@ -30,23 +30,84 @@ pub fn scan(text: &str) -> Vec<TextHit> {
 /// under a `version` or `build` key: `4.2.1.0` is a version there).
 pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
     let mut hits = Vec::new();
-    let b = text.as_bytes();
-    // Cheap pre-checks keep the common case (no '@', no digits) fast.
-    let has_at = memchr::memchr(b'@', b).is_some();
-    let has_digit = b.iter().any(|c| c.is_ascii_digit()) || !text.is_ascii();
-    if has_at {
+    // One pass over the bytes says which detectors can possibly match; most strings
+    // (names, timestamps, ids, enum values) need none of them.
+    let shape = Shape::of(text.as_bytes());
+    if shape.has(AT) {
         emails(text, &mut hits);
     }
-    if has_digit {
+    if shape.has(NON_ASCII) || (shape.has(DIGIT) && shape.has(PLUS | PAREN | DOUBLE_ZERO)) {
         phones(text, &mut hits);
-        if ipv4 {
-            ipv4s(text, &mut hits);
-        }
     }
-    if memchr::memchr(b':', b).is_some() {
+    if ipv4 && shape.has(DIGIT) && shape.has(DOT) {
+        ipv4s(text, &mut hits);
+    }
+    if shape.colons >= 2 {
         ipv6s(text, &mut hits);
     }
     hits
+}
+
+const AT: u8 = 1;
+const DIGIT: u8 = 2;
+const DOT: u8 = 4;
+const PLUS: u8 = 8;
+const PAREN: u8 = 16;
+const NON_ASCII: u8 = 32;
+const DOUBLE_ZERO: u8 = 64;
+
+/// The byte classes a detector needs, for every byte value.
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = if c == b'@' {
+            AT
+        } else if c.is_ascii_digit() {
+            DIGIT
+        } else if c == b'.' {
+            DOT
+        } else if c == b'+' {
+            PLUS
+        } else if c == b'(' {
+            PAREN
+        } else if c >= 0x80 {
+            NON_ASCII
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
+/// Which classes of byte a string contains, and how many colons.
+struct Shape {
+    classes: u8,
+    colons: usize,
+}
+
+impl Shape {
+    fn of(b: &[u8]) -> Shape {
+        let mut classes = 0u8;
+        let mut colons = 0usize;
+        let mut prev_zero = false;
+        for &c in b {
+            classes |= CLASS[c as usize];
+            colons += usize::from(c == b':');
+            let zero = c == b'0';
+            if zero && prev_zero {
+                classes |= DOUBLE_ZERO;
+            }
+            prev_zero = zero;
+        }
+        Shape { classes, colons }
+    }
+
+    fn has(&self, any_of: u8) -> bool {
+        self.classes & any_of != 0
+    }
 }
 
 fn is_local_char(c: u8) -> bool {
@@ -98,14 +159,8 @@ fn is_phone_sep(c: char) -> bool {
 }
 
 fn phones(text: &str, hits: &mut Vec<TextHit>) {
-    // Every notation detected starts with `+`, `00` or `(`, or uses non-ASCII digits.
-    let b = text.as_bytes();
-    if text.is_ascii()
-        && memchr::memchr2(b'+', b'(', b).is_none()
-        && memchr::memmem::find(b, b"00").is_none()
-    {
-        return;
-    }
+    // Every notation detected starts with `+`, `00` or `(`, or uses non-ASCII digits
+    // (the caller checks for those before calling).
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut i = 0;
     while i < chars.len() {
