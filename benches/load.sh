@@ -146,35 +146,47 @@ fd="$(fixed "http://$SINK_ADDR/crm/v1/import")"
 fn="$(fixed "http://$NGINX_ADDR/crm/v1/import")"
 fc="$(fixed "http://$PROXY_ADDR/crm/v1/import")"
 
-# memory: 1000 idle keep-alive connections to the single-worker customs
+# memory: 1000 idle keep-alive connections to the single-worker customs, two ways:
+# opened one after another (each sends one request, reads the answer, stays open), and
+# all at once (1000 requests in flight together, then idle).
 rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$CUSTOMS_PID/status")
 python3 - "$PROXY_ADDR" "$work/body.json" "$CUSTOMS_PID" <<'PY' > "$work/rss"
 import socket, sys, time
 host, port = sys.argv[1].split(":")
 body = open(sys.argv[2], "rb").read()
 req = (f"POST /crm/v1/import HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
-socks = []
-for i in range(1000):
-    s = socket.create_connection((host, int(port)))
-    s.sendall(req)
-    socks.append(s)
-for s in socks:
+def rss():
+    return [l for l in open(f"/proc/{sys.argv[3]}/status") if l.startswith("VmRSS")][0].split()[1]
+def answer(s):
     s.settimeout(5)
     buf = b""
     while b"\r\n\r\n" not in buf:
         buf += s.recv(4096)
-time.sleep(1)
-rss = [l for l in open(f"/proc/{sys.argv[3]}/status") if l.startswith("VmRSS")][0].split()[1]
-print(rss)
-for s in socks:
-    s.close()
+out = []
+for burst in (False, True):
+    socks = []
+    for i in range(1000):
+        s = socket.create_connection((host, int(port)))
+        s.sendall(req)
+        if not burst:
+            answer(s)
+        socks.append(s)
+    if burst:
+        for s in socks:
+            answer(s)
+    time.sleep(1)
+    out.append(rss())
+    for s in socks:
+        s.close()
+    time.sleep(1)
+print(" ".join(out))
 PY
-rss_1000=$(cat "$work/rss")
+read -r rss_1000 rss_burst < "$work/rss"
 
-python3 - "$SECS" "$CONNS" "$mt" "$fd" "$fn" "$fc" "$rss_before" "$rss_1000" "${direct[@]}" -- "${ngx[@]}" -- "${cst[@]}" <<'PY'
+python3 - "$SECS" "$CONNS" "$mt" "$fd" "$fn" "$fc" "$rss_before" "$rss_1000" "$rss_burst" "${direct[@]}" -- "${ngx[@]}" -- "${cst[@]}" <<'PY'
 import sys, statistics as st
-secs, conns, mt, fd, fn, fc, rss0, rss1 = sys.argv[1:9]
-rest = sys.argv[9:]
+secs, conns, mt, fd, fn, fc, rss0, rss1, rss2 = sys.argv[1:10]
+rest = sys.argv[10:]
 a = rest.index("--"); b = rest.index("--", a + 1)
 rows = lambda xs: [list(map(float, x.split())) for x in xs]
 d, n, c = rows(rest[:a]), rows(rest[a+1:b]), rows(rest[b+1:])
@@ -193,5 +205,5 @@ print(f"customs, all cores (2 workers, unpinned): {m[0]:.0f} req/s, p50 {m[1]:.0
 f = [list(map(float, x.split())) for x in (fd, fn, fc)]
 print(f"fixed 1000 req/s (hey, 10 connections): p50 / p99 us: direct {f[0][0]:.0f} / {f[0][1]:.0f}, nginx {f[1][0]:.0f} / {f[1][1]:.0f}, customs {f[2][0]:.0f} / {f[2][1]:.0f}")
 print(f"  added to the median over direct: nginx {f[1][0]-f[0][0]:+.0f} us, customs {f[2][0]-f[0][0]:+.0f} us; customs p99 - direct p99: {f[2][1]-f[0][1]:+.0f} us")
-print(f"customs RSS: {int(rss0)/1024:.1f} MiB after the runs, {int(rss1)/1024:.1f} MiB with 1000 idle keep-alive connections")
+print(f"customs RSS: {int(rss0)/1024:.1f} MiB after the runs; with 1000 idle keep-alive connections: {int(rss1)/1024:.1f} MiB opened one after another, {int(rss2)/1024:.1f} MiB after 1000 requests at once")
 PY

@@ -85,6 +85,7 @@ pub const INSPECTION_REASONS: &[&str] = &[
     "too_many_multipart_parts",
     "selector_failed",
     "internal_error",
+    "header_too_large",
 ];
 
 const LATENCY_BUCKETS: &[f64] = &[

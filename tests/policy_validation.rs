@@ -369,3 +369,24 @@ fn invalid_url_position() {
     let e = one(&src, DiagKind::InvalidUrl);
     assert_eq!((e.line, e.column), line_col(&src, "\"ftp://"));
 }
+
+#[test]
+fn request_head_limit_out_of_range() {
+    for bad in ["4096", "2000000", "-1"] {
+        let src = format!("{BASE}[server]\nmax_header_bytes = {bad}\n");
+        let e = one(&src, DiagKind::InvalidValue);
+        assert_eq!(
+            e.message,
+            format!(
+                "`max_header_bytes` must be between 8192 and 1048576 (the HTTP/1 read buffer is at least 8 KiB), got `{bad}`"
+            )
+        );
+        // The caret points at the value.
+        let (line, col) = line_col(&src, &format!("= {bad}\n"));
+        assert_eq!((e.line, e.column), (line, col + 2));
+    }
+    let (p, _) = policy::load(&format!("{BASE}[server]\nmax_header_bytes = 65536\n")).unwrap();
+    assert_eq!(p.server.max_header_bytes, 65536);
+    let (p, _) = policy::load(BASE).unwrap();
+    assert_eq!(p.server.max_header_bytes, 8192);
+}

@@ -275,6 +275,54 @@ async fn body_at_the_limit_passes_and_over_it_is_413() {
     );
 }
 
+/// Sends one raw HTTP/1.1 request with a header of `pad` bytes; returns the status line.
+async fn head_of_size(addr: std::net::SocketAddr, pad: usize) -> String {
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = fixture("us-user.json");
+    let req = format!(
+        "POST /crm/v1/contacts HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-pad: {}\r\ncontent-length: {}\r\n\r\n",
+        "a".repeat(pad),
+        body.len()
+    );
+    c.write_all(req.as_bytes()).await.unwrap();
+    c.write_all(&body).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test]
+async fn request_head_over_the_limit_is_431_and_forwards_nothing() {
+    // Default limit: 8 KiB for the request line and headers.
+    let s = Setup::new().await;
+    assert!(head_of_size(s.proxy.addr, 6000).await.contains(" 200 "));
+    assert_eq!(s.crm_us.count(), 1);
+    assert!(head_of_size(s.proxy.addr, 9000).await.contains(" 431 "));
+    assert_eq!(s.total_received(), 1, "a head over the limit was forwarded");
+    // The process keeps serving, and the refusal is counted.
+    assert!(head_of_size(s.proxy.addr, 100).await.contains(" 200 "));
+    let m = s.proxy.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_inspection_failures_total{reason="header_too_large"}"#
+        ),
+        1.0
+    );
+    // A policy may allow larger heads.
+    let s = Setup::with(|p| p.replace("max_header_bytes = 8192", "max_header_bytes = 32768")).await;
+    assert!(head_of_size(s.proxy.addr, 20_000).await.contains(" 200 "));
+    assert!(head_of_size(s.proxy.addr, 40_000).await.contains(" 431 "));
+    assert_eq!(s.total_received(), 1);
+}
+
 /// A stream that yields the items in order.
 fn futures_util_stream<T: Unpin>(items: Vec<T>) -> IterStream<T> {
     IterStream(items.into())

@@ -215,11 +215,22 @@ impl Default for Limits {
     }
 }
 
+/// hyper's smallest read buffer, and the default request-head limit: 8 KiB per caller
+/// connection, as nginx's default header buffer. Larger limits let hyper grow each
+/// connection's read buffer (to 16 KiB and beyond), which 1,000 idle keep-alive
+/// connections pay for in memory.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 8192;
+/// The largest `max_header_bytes` accepted.
+pub const MAX_MAX_HEADER_BYTES: usize = 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     pub listen: String,
     pub admin_listen: String,
     pub max_body_bytes: usize,
+    /// The largest request head (request line and headers) read from a caller; also
+    /// the size of each keep-alive connection's read buffer.
+    pub max_header_bytes: usize,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub ca_bundle: Option<String>,
@@ -244,6 +255,7 @@ impl Default for ServerSettings {
             listen: "127.0.0.1:8080".into(),
             admin_listen: "127.0.0.1:9090".into(),
             max_body_bytes: 8 * 1024 * 1024,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(30),
             ca_bundle: None,

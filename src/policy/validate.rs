@@ -353,6 +353,21 @@ impl Validator<'_> {
             "max_body_bytes",
             server.max_body_bytes as u64,
         ) as usize;
+        if let Some(v) = &raw.server.max_header_bytes {
+            let n = *v.get_ref();
+            if (DEFAULT_MAX_HEADER_BYTES as i64..=MAX_MAX_HEADER_BYTES as i64).contains(&n) {
+                server.max_header_bytes = n as usize;
+            } else {
+                self.err(
+                    DiagKind::InvalidValue,
+                    format!(
+                        "`max_header_bytes` must be between {DEFAULT_MAX_HEADER_BYTES} and \
+                         {MAX_MAX_HEADER_BYTES} (the HTTP/1 read buffer is at least 8 KiB), got `{n}`"
+                    ),
+                    span(v),
+                );
+            }
+        }
         server.connect_timeout = Duration::from_millis(self.positive(
             &raw.server.connect_timeout_ms,
             "connect_timeout_ms",

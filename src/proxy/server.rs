@@ -39,11 +39,16 @@ pub async fn serve_with_drain(
     tls: Option<TlsAcceptor>,
 ) {
     let s = shared.clone();
+    let max_header_bytes = shared.runtime.load().policy.server.max_header_bytes;
     accept_loop(
         listener,
+        max_header_bytes,
+        Some(shared.metrics.clone()),
         move |req, peer| {
             let s = s.clone();
-            async move { pipeline::handle(req, s, peer).await }
+            // Boxed: hyper keeps one slot per connection sized for the service's future
+            // for the connection's whole life; a box keeps idle connections small.
+            Box::pin(pipeline::handle(req, s, peer))
         },
         shutdown,
         drain,
@@ -61,6 +66,8 @@ pub async fn serve_admin(
 ) {
     accept_loop(
         listener,
+        crate::policy::compile::DEFAULT_MAX_HEADER_BYTES,
+        None,
         move |req, _| {
             let s = shared.clone();
             async move { admin(req, &s) }
@@ -93,6 +100,8 @@ fn admin(req: Request<Incoming>, s: &Shared) -> http::Response<Body> {
 
 async fn accept_loop<H, F>(
     listener: TcpListener,
+    max_header_bytes: usize,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
     handler: H,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
@@ -102,7 +111,12 @@ async fn accept_loop<H, F>(
     F: Future<Output = http::Response<Body>> + Send + 'static,
 {
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The request head must fit the read buffer (hyper answers 431 when it does not);
+    // each keep-alive connection keeps a buffer this size while idle.
+    builder
+        .http1()
+        .max_buf_size(max_header_bytes.max(crate::policy::compile::DEFAULT_MAX_HEADER_BYTES));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -126,8 +140,11 @@ async fn accept_loop<H, F>(
                     None => {
                         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
                         let conn = graceful.watch(conn);
+                        let metrics = metrics.clone();
                         tokio::spawn(async move {
-                            let _ = conn.await;
+                            if let Err(e) = conn.await {
+                                count_connection_error(metrics.as_deref(), e.as_ref());
+                            }
                         });
                     }
                     Some(acceptor) => {
@@ -135,11 +152,14 @@ async fn accept_loop<H, F>(
                         let acceptor = acceptor.clone();
                         let builder = builder.clone();
                         let watcher = graceful.watcher();
+                        let metrics = metrics.clone();
                         tokio::spawn(async move {
                             let hs = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
                             let Ok(Ok(tls_stream)) = hs else { return };
                             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), svc).into_owned();
-                            let _ = watcher.watch(conn).await;
+                            if let Err(e) = watcher.watch(conn).await {
+                                count_connection_error(metrics.as_deref(), e.as_ref());
+                            }
                         });
                     }
                 }
@@ -153,5 +173,24 @@ async fn accept_loop<H, F>(
         _ = tokio::time::sleep(drain) => {
             tracing::warn!(target: "customs::server", "drain timeout: closing remaining connections");
         }
+    }
+}
+
+/// A request head over `max_header_bytes` never reaches the service: hyper answers 431
+/// and ends the connection. It is counted here, so no refusal goes uncounted.
+fn count_connection_error(
+    metrics: Option<&crate::metrics::Metrics>,
+    e: &(dyn std::error::Error + Send + Sync + 'static),
+) {
+    let Some(m) = metrics else { return };
+    if e.downcast_ref::<hyper::Error>()
+        .is_some_and(hyper::Error::is_parse_too_large)
+    {
+        m.inspection_failures
+            .with_label_values(&["header_too_large"])
+            .inc();
+        m.requests
+            .with_label_values(&["none", "refuse", "header_too_large"])
+            .inc();
     }
 }
