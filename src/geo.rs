@@ -44,6 +44,35 @@ pub enum GeoError {
 /// (`country.iso_code`, falling back to `registered_country.iso_code`).
 pub struct MaxMindGeo {
     reader: maxminddb::Reader<Vec<u8>>,
+    /// Tells this database's answers apart from another's in the per-thread cache (a
+    /// reload opens a new database; its answers may differ).
+    id: u64,
+}
+
+/// Ids for [`MaxMindGeo`] instances.
+static NEXT_GEO_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Entries in each thread's cache of recent answers: a lookup walks the database's
+/// search tree and decodes a record (hundreds of nanoseconds); the same addresses
+/// recur (batches, retries, one user's requests).
+const IP_CACHE_SLOTS: usize = 512;
+
+type IpCacheSlot = Option<(u64, IpAddr, Option<Country>)>;
+
+thread_local! {
+    static IP_CACHE: std::cell::RefCell<Vec<IpCacheSlot>> =
+        std::cell::RefCell::new(vec![None; IP_CACHE_SLOTS]);
+}
+
+fn ip_slot(ip: IpAddr) -> usize {
+    let bits: u64 = match ip {
+        IpAddr::V4(v4) => u64::from(u32::from(v4)),
+        IpAddr::V6(v6) => {
+            let b = u128::from(v6);
+            (b as u64) ^ ((b >> 64) as u64)
+        }
+    };
+    (bits.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 55) as usize % IP_CACHE_SLOTS
 }
 
 #[derive(Deserialize)]
@@ -68,7 +97,7 @@ impl MaxMindGeo {
             path: path.display().to_string(),
             source,
         })?;
-        let geo = MaxMindGeo { reader };
+        let geo = MaxMindGeo::with_reader(reader);
         // A database of some other kind (ASN, ISP) would silently answer nothing: refuse it.
         if geo
             .lookup_raw(IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8)))
@@ -86,7 +115,14 @@ impl MaxMindGeo {
             path: "<memory>".into(),
             source,
         })?;
-        Ok(MaxMindGeo { reader })
+        Ok(MaxMindGeo::with_reader(reader))
+    }
+
+    fn with_reader(reader: maxminddb::Reader<Vec<u8>>) -> Self {
+        MaxMindGeo {
+            reader,
+            id: NEXT_GEO_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     pub fn database_type(&self) -> &str {
@@ -94,6 +130,24 @@ impl MaxMindGeo {
     }
 
     fn lookup_raw(&self, ip: IpAddr) -> Option<Country> {
+        let slot = ip_slot(ip);
+        let cached = IP_CACHE.with(|c| match c.borrow().get(slot) {
+            Some(Some((id, addr, answer))) if *id == self.id && *addr == ip => Some(*answer),
+            _ => None,
+        });
+        if let Some(answer) = cached {
+            return answer;
+        }
+        let answer = self.lookup_uncached(ip);
+        IP_CACHE.with(|c| {
+            if let Some(entry) = c.borrow_mut().get_mut(slot) {
+                *entry = Some((self.id, ip, answer));
+            }
+        });
+        answer
+    }
+
+    fn lookup_uncached(&self, ip: IpAddr) -> Option<Country> {
         let res = self.reader.lookup(ip).ok()?;
         let rec: CountryRecord<'_> = res.decode().ok()??;
         let code = rec
@@ -333,10 +387,9 @@ pub fn normalise_phone(raw: &str) -> Option<String> {
         return None;
     }
     if plus {
-        return Some(format!("+{out}"));
-    }
-    if let Some(rest) = out.strip_prefix("00") {
-        return Some(format!("+{rest}"));
+        out.insert(0, '+');
+    } else if out.starts_with("00") {
+        out.replace_range(..2, "+");
     }
     Some(out)
 }
@@ -482,6 +535,30 @@ mod tests {
         );
         assert_eq!(geo.country_of(ip("9.9.9.9")), None);
         assert_eq!(geo.country_of(ip("10.0.0.1")), None);
+    }
+
+    #[test]
+    fn cached_answers_belong_to_their_database() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let bundled = MaxMindGeo::open(&root.join("geoip/geo-whois-asn-country.mmdb")).unwrap();
+        let fixture =
+            MaxMindGeo::open(&root.join("tests/fixtures/geoip2-country-test.mmdb")).unwrap();
+        let ip = "9.9.9.9".parse::<IpAddr>().unwrap();
+        let answer = bundled.country_of(ip);
+        assert!(answer.is_some());
+        // The same thread, the same address, another database (as after a reload).
+        assert_eq!(fixture.country_of(ip), None);
+        assert_eq!(bundled.country_of(ip), answer);
+        assert_eq!(bundled.country_of(ip), bundled.lookup_uncached(ip));
+        // Many addresses through the cache give the database's own answers.
+        for i in 0..2000u32 {
+            let a = IpAddr::V4(Ipv4Addr::from(0x0800_0000u32.wrapping_add(i * 7919)));
+            assert_eq!(
+                bundled.country_of_address(a),
+                bundled.lookup_uncached(a),
+                "{a}"
+            );
+        }
     }
 
     #[test]
