@@ -48,22 +48,26 @@ pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
     hits
 }
 
-const AT: u8 = 1;
-const DIGIT: u8 = 2;
-const DOT: u8 = 4;
-const PLUS: u8 = 8;
-const PAREN: u8 = 16;
-const NON_ASCII: u8 = 32;
-const DOUBLE_ZERO: u8 = 64;
+const AT: u16 = 1;
+const DIGIT: u16 = 2;
+const DOT: u16 = 4;
+const PLUS: u16 = 8;
+const PAREN: u16 = 16;
+const NON_ASCII: u16 = 32;
+const DOUBLE_ZERO: u16 = 64;
+const COLON: u16 = 128;
+const ZERO: u16 = 256;
 
 /// The byte classes a detector needs, for every byte value.
-const CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
+const CLASS: [u16; 256] = {
+    let mut t = [0u16; 256];
     let mut i = 0;
     while i < 256 {
         let c = i as u8;
         t[i] = if c == b'@' {
             AT
+        } else if c == b'0' {
+            DIGIT | ZERO
         } else if c.is_ascii_digit() {
             DIGIT
         } else if c == b'.' {
@@ -72,6 +76,8 @@ const CLASS: [u8; 256] = {
             PLUS
         } else if c == b'(' {
             PAREN
+        } else if c == b':' {
+            COLON
         } else if c >= 0x80 {
             NON_ASCII
         } else {
@@ -84,28 +90,26 @@ const CLASS: [u8; 256] = {
 
 /// Which classes of byte a string contains, and how many colons.
 struct Shape {
-    classes: u8,
+    classes: u16,
     colons: usize,
 }
 
 impl Shape {
     fn of(b: &[u8]) -> Shape {
-        let mut classes = 0u8;
-        let mut colons = 0usize;
-        let mut prev_zero = false;
-        for &c in b {
-            classes |= CLASS[c as usize];
-            colons += usize::from(c == b':');
-            let zero = c == b'0';
-            if zero && prev_zero {
-                classes |= DOUBLE_ZERO;
-            }
-            prev_zero = zero;
+        // One table lookup per byte; the rarer questions only when they can matter.
+        let mut classes = b.iter().fold(0u16, |acc, &c| acc | CLASS[c as usize]);
+        let colons = if classes & COLON != 0 {
+            b.iter().filter(|&&c| c == b':').count()
+        } else {
+            0
+        };
+        if classes & ZERO != 0 && b.windows(2).any(|w| w == b"00") {
+            classes |= DOUBLE_ZERO;
         }
         Shape { classes, colons }
     }
 
-    fn has(&self, any_of: u8) -> bool {
+    fn has(&self, any_of: u16) -> bool {
         self.classes & any_of != 0
     }
 }
