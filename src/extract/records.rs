@@ -53,7 +53,28 @@ pub struct Walker<'p> {
     /// The last key seen at each (depth, position) and its class: the objects of a
     /// batch repeat the same keys in the same order, so most keys are classified by
     /// one comparison instead of normalising and hashing them again.
-    key_cache: Vec<(String, Option<FieldKind>)>,
+    key_cache: Vec<(String, KeyInfo)>,
+}
+
+/// What the walker needs to know about an object key.
+#[derive(Debug, Clone, Copy, Default)]
+struct KeyInfo {
+    kind: Option<FieldKind>,
+    /// No `~` or `/`: the key is its own JSON pointer token.
+    plain: bool,
+    /// Names a version or build (see [`versionish`]).
+    version: bool,
+}
+
+impl KeyInfo {
+    fn of(fields: &FieldTable, key: &str) -> KeyInfo {
+        let kind = fields.classify(key);
+        KeyInfo {
+            kind,
+            plain: !key.bytes().any(|b| b == b'~' || b == b'/'),
+            version: kind.is_none() && versionish(key),
+        }
+    }
 }
 
 /// Positions within an object, and depths, that the key cache covers.
@@ -127,26 +148,27 @@ impl<'p> Walker<'p> {
         }
     }
 
-    /// The class of the `i`th key of an object at the current depth.
-    fn classify_key(&mut self, i: usize, key: &str) -> Option<FieldKind> {
+    /// What the `i`th key of an object at the current depth is.
+    fn key_info(&mut self, i: usize, key: &str) -> KeyInfo {
         if i >= KEY_CACHE_WIDTH || self.depth >= KEY_CACHE_DEPTH {
-            return self.fields.classify(key);
+            return KeyInfo::of(self.fields, key);
         }
         let slot = self.depth * KEY_CACHE_WIDTH + i;
-        if let Some((cached, kind)) = self.key_cache.get(slot)
+        if let Some((cached, info)) = self.key_cache.get(slot)
             && cached == key
         {
-            return *kind;
+            return *info;
         }
-        let kind = self.fields.classify(key);
+        let info = KeyInfo::of(self.fields, key);
         if self.key_cache.len() <= slot {
-            self.key_cache.resize(slot + 1, (String::new(), None));
+            self.key_cache
+                .resize(slot + 1, (String::new(), KeyInfo::default()));
         }
         let entry = &mut self.key_cache[slot];
         entry.0.clear();
         entry.0.push_str(key);
-        entry.1 = kind;
-        kind
+        entry.1 = info;
+        info
     }
 
     pub fn finish(self) -> Vec<RawRecord> {
@@ -347,19 +369,19 @@ impl<'p> Walker<'p> {
         let mut identity = false;
         let mut name = false;
         // Classify each key once; the second pass reuses it.
-        let mut small = [None; 16];
+        let mut small = [KeyInfo::default(); 16];
         let mut large = Vec::new();
-        let kinds: &mut [Option<FieldKind>] = if fields.len() <= small.len() {
+        let keys: &mut [KeyInfo] = if fields.len() <= small.len() {
             &mut small[..fields.len()]
         } else {
-            large.resize(fields.len(), None);
+            large.resize(fields.len(), KeyInfo::default());
             &mut large
         };
         for (i, (k, v)) in fields.iter().enumerate() {
-            let Some(kind) = self.classify_key(i, k) else {
+            keys[i] = self.key_info(i, k);
+            let Some(kind) = keys[i].kind else {
                 continue;
             };
-            kinds[i] = Some(kind);
             if kind == FieldKind::NotPersonal || !has_data(v) {
                 continue;
             }
@@ -387,14 +409,18 @@ impl<'p> Walker<'p> {
         for (i, (k, v)) in fields.iter().enumerate() {
             let mark = self.ptr.len();
             self.ptr.push('/');
-            escape_into(&mut self.ptr, k);
+            if keys[i].plain {
+                self.ptr.push_str(k);
+            } else {
+                escape_into(&mut self.ptr, k);
+            }
             let r = if !self.ignored.is_empty() && self.ignored.contains(&self.ptr) {
                 Ok(())
             } else {
-                match kinds[i] {
+                match keys[i].kind {
                     Some(FieldKind::NotPersonal) => Ok(()),
                     Some(kind) => self.classified(kind, v, rec),
-                    None if versionish(k) => {
+                    None if keys[i].version => {
                         self.versions += 1;
                         let r = self.value(v, rec);
                         self.versions -= 1;
@@ -519,7 +545,13 @@ impl<'p> Walker<'p> {
 
     fn string(&mut self, s: &str, ctx: Option<usize>) -> Result<(), InspectError> {
         self.check_len(s)?;
-        let t = s.trim();
+        // Most strings start and end with a visible ASCII character: no trimming to do.
+        let edge = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_graphic());
+        let t = if edge(s.as_bytes().first()) && edge(s.as_bytes().last()) {
+            s
+        } else {
+            s.trim()
+        };
         // Base64 / base64url whose bytes are JSON or text: inspect what it carries.
         if let Some(decoded) = base64_text(t) {
             if self.embedding >= MAX_EMBEDDING {
@@ -755,6 +787,36 @@ mod tests {
             r.iter()
                 .all(|r| r.personal.iter().all(|p| !p.pointer.starts_with("/debug")))
         );
+    }
+
+    #[test]
+    fn repeated_shapes_keep_escapes_and_version_keys() {
+        // The second and third objects are classified from the key cache.
+        let r = walk(
+            r#"[{"email":"a@example.org","contact/work":"+44 20 7946 0321","app_version":"4.2.1.9","m~x":"8.8.8.8"},
+                {"email":"b@example.org","contact/work":"+44 20 7946 0322","app_version":"8.8.4.4","m~x":"1.1.1.1"},
+                {"email":"c@example.org","contact/work":"+44 20 7946 0323","app_version":"81.2.69.142","m~x":"9.9.9.9"}]"#,
+        );
+        assert_eq!(r.len(), 3, "{r:?}");
+        for (i, rec) in r.iter().enumerate() {
+            let ptrs: Vec<&str> = rec.personal.iter().map(|p| p.pointer.as_str()).collect();
+            assert_eq!(
+                ptrs,
+                [
+                    format!("/{i}/email"),
+                    format!("/{i}/contact~1work"),
+                    format!("/{i}/m~0x")
+                ],
+                "{rec:?}"
+            );
+            // A dotted quad under a version key is a version, not an address.
+            let kinds: Vec<SignalKind> = rec.signals.iter().map(|s| s.kind).collect();
+            assert_eq!(
+                kinds,
+                [SignalKind::TextPhone, SignalKind::TextIp],
+                "{rec:?}"
+            );
+        }
     }
 
     #[test]
