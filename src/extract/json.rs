@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node<'a> {
@@ -13,8 +13,64 @@ pub enum Node<'a> {
     Bool(bool),
     Num(Num),
     Str(Cow<'a, str>),
-    Arr(Vec<Node<'a>>),
-    Obj(Vec<(Cow<'a, str>, Node<'a>)>),
+    /// An array: its elements are `Doc::items(span)`.
+    Arr(Span),
+    /// An object: its members, in order and duplicates included, are `Doc::fields(span)`.
+    Obj(Span),
+}
+
+/// Where a container's children are in its document's arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    start: usize,
+    len: usize,
+}
+
+impl Span {
+    pub fn len(self) -> usize {
+        self.len
+    }
+    pub fn is_empty(self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A parsed document: the root value, and two arenas holding every array element and
+/// every object member (one allocation each for the whole document, instead of one per
+/// container; dropping it frees two buffers).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Doc<'a> {
+    pub root: Node<'a>,
+    items: Vec<Node<'a>>,
+    fields: Vec<(Cow<'a, str>, Node<'a>)>,
+}
+
+impl<'a> Doc<'a> {
+    /// One object with these members (form fields, headers, query pairs).
+    pub fn object(fields: Vec<(Cow<'a, str>, Node<'a>)>) -> Self {
+        Doc {
+            root: Node::Obj(Span {
+                start: 0,
+                len: fields.len(),
+            }),
+            items: Vec::new(),
+            fields,
+        }
+    }
+
+    /// The elements of an array.
+    pub fn items(&self, span: Span) -> &[Node<'a>] {
+        self.items
+            .get(span.start..span.start.saturating_add(span.len))
+            .unwrap_or(&[])
+    }
+
+    /// The members of an object.
+    pub fn fields(&self, span: Span) -> &[(Cow<'a, str>, Node<'a>)] {
+        self.fields
+            .get(span.start..span.start.saturating_add(span.len))
+            .unwrap_or(&[])
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,30 +105,38 @@ pub enum JsonError {
 /// The body is checked for UTF-8 once, up front, so the tokenizer does not re-check
 /// every string (serde_json's `from_str` path); a body that is not UTF-8 is parsed
 /// byte-wise so the error is the same one a byte parser reports.
-pub fn parse(bytes: &[u8]) -> Result<Node<'_>, JsonError> {
-    let mut scratch = Scratch::default();
-    match std::str::from_utf8(bytes) {
+pub fn parse(bytes: &[u8]) -> Result<Doc<'_>, JsonError> {
+    // Arenas start small enough for any document (a member is 56 bytes, an element 32:
+    // at most a quarter of the body's size) and grow as needed.
+    let mut b = Builder {
+        pending_items: Vec::new(),
+        pending_fields: Vec::new(),
+        items: Vec::with_capacity(bytes.len() / 128),
+        fields: Vec::with_capacity(bytes.len() / 224),
+    };
+    let root = match std::str::from_utf8(bytes) {
         Ok(text) => {
             let mut de = serde_json::Deserializer::from_str(text);
-            let node = NodeSeed {
-                scratch: &mut scratch,
-            }
-            .deserialize(&mut de)
-            .map_err(map_err)?;
+            let root = NodeSeed { b: &mut b }
+                .deserialize(&mut de)
+                .map_err(map_err)?;
             de.end().map_err(map_err)?;
-            Ok(node)
+            root
         }
         Err(_) => {
             let mut de = serde_json::Deserializer::from_slice(bytes);
-            let node = NodeSeed {
-                scratch: &mut scratch,
-            }
-            .deserialize(&mut de)
-            .map_err(map_err)?;
+            let root = NodeSeed { b: &mut b }
+                .deserialize(&mut de)
+                .map_err(map_err)?;
             de.end().map_err(map_err)?;
-            Ok(node)
+            root
         }
-    }
+    };
+    Ok(Doc {
+        root,
+        items: b.items,
+        fields: b.fields,
+    })
 }
 
 fn map_err(e: serde_json::Error) -> JsonError {
@@ -86,32 +150,23 @@ fn map_err(e: serde_json::Error) -> JsonError {
     }
 }
 
-/// Children of the containers being parsed, shared by the whole document: each object
-/// or array collects its members on top of the stack and moves them into one exactly
-/// sized `Vec` when it closes (no growth reallocations per container).
-#[derive(Default)]
-struct Scratch<'a> {
+/// The document being built. Children of the containers still open wait on the pending
+/// stacks; when a container closes they move, contiguous, into the arenas.
+struct Builder<'a> {
+    pending_items: Vec<Node<'a>>,
+    pending_fields: Vec<(Cow<'a, str>, Node<'a>)>,
     items: Vec<Node<'a>>,
     fields: Vec<(Cow<'a, str>, Node<'a>)>,
 }
 
 struct NodeSeed<'s, 'a> {
-    scratch: &'s mut Scratch<'a>,
+    b: &'s mut Builder<'a>,
 }
 
 impl<'de> DeserializeSeed<'de> for NodeSeed<'_, 'de> {
     type Value = Node<'de>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Node<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        NodeSeed {
-            scratch: &mut Scratch::default(),
-        }
-        .deserialize(d)
     }
 }
 
@@ -149,23 +204,31 @@ impl<'de> Visitor<'de> for NodeSeed<'_, 'de> {
         Ok(Node::Null)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mark = self.scratch.items.len();
-        while let Some(x) = seq.next_element_seed(NodeSeed {
-            scratch: &mut *self.scratch,
-        })? {
-            self.scratch.items.push(x);
+        let mark = self.b.pending_items.len();
+        while let Some(x) = seq.next_element_seed(NodeSeed { b: &mut *self.b })? {
+            self.b.pending_items.push(x);
         }
-        Ok(Node::Arr(self.scratch.items.drain(mark..).collect()))
+        let start = self.b.items.len();
+        let b = &mut *self.b;
+        b.items.extend(b.pending_items.drain(mark..));
+        Ok(Node::Arr(Span {
+            start,
+            len: b.items.len() - start,
+        }))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mark = self.scratch.fields.len();
+        let mark = self.b.pending_fields.len();
         while let Some(k) = map.next_key_seed(KeySeed)? {
-            let val = map.next_value_seed(NodeSeed {
-                scratch: &mut *self.scratch,
-            })?;
-            self.scratch.fields.push((k, val));
+            let val = map.next_value_seed(NodeSeed { b: &mut *self.b })?;
+            self.b.pending_fields.push((k, val));
         }
-        Ok(Node::Obj(self.scratch.fields.drain(mark..).collect()))
+        let start = self.b.fields.len();
+        let b = &mut *self.b;
+        b.fields.extend(b.pending_fields.drain(mark..));
+        Ok(Node::Obj(Span {
+            start,
+            len: b.fields.len() - start,
+        }))
     }
 }
 
@@ -202,16 +265,17 @@ mod tests {
 
     #[test]
     fn keeps_duplicate_keys() {
-        let n = parse(br#"{"email":"a@example.org","email":"b@example.org"}"#).unwrap();
-        let Node::Obj(f) = n else { panic!() };
+        let d = parse(br#"{"email":"a@example.org","email":"b@example.org"}"#).unwrap();
+        let Node::Obj(f) = d.root else { panic!() };
+        let f = d.fields(f);
         assert_eq!(f.len(), 2);
         assert_eq!(f[0].1, Node::Str("a@example.org".into()));
     }
 
     #[test]
     fn scalars_and_errors() {
-        assert_eq!(parse(b" 42 ").unwrap(), Node::Num(Num::U(42)));
-        assert_eq!(parse(br#""x\u0041""#).unwrap(), Node::Str("xA".into()));
+        assert_eq!(parse(b" 42 ").unwrap().root, Node::Num(Num::U(42)));
+        assert_eq!(parse(br#""x\u0041""#).unwrap().root, Node::Str("xA".into()));
         assert!(matches!(
             parse(b"{\"a\":1} x"),
             Err(JsonError::Invalid { .. })
@@ -236,20 +300,25 @@ mod tests {
 
     #[test]
     fn containers_keep_order_and_nesting() {
-        let n = parse(br#"{"a":[1,{"b":[],"c":{}},[2,3]],"d":{"e":"f"},"a":null}"#).unwrap();
-        let Node::Obj(f) = n else { panic!() };
+        let d = parse(br#"{"a":[1,{"b":[],"c":{}},[2,3]],"d":{"e":"f"},"a":null}"#).unwrap();
+        let Node::Obj(f) = d.root else { panic!() };
+        let f = d.fields(f);
         let keys: Vec<&str> = f.iter().map(|(k, _)| k.as_ref()).collect();
         assert_eq!(keys, ["a", "d", "a"]);
-        let Node::Arr(items) = &f[0].1 else { panic!() };
+        assert_eq!(f[2].1, Node::Null);
+        let Node::Arr(items) = f[0].1 else { panic!() };
+        let items = d.items(items);
         assert_eq!(items.len(), 3);
-        assert_eq!(
-            items[2],
-            Node::Arr(vec![Node::Num(Num::U(2)), Node::Num(Num::U(3))])
-        );
-        let Node::Obj(inner) = &items[1] else {
-            panic!()
-        };
-        assert_eq!(inner[0], ("b".into(), Node::Arr(vec![])));
-        assert_eq!(inner[1], ("c".into(), Node::Obj(vec![])));
+        assert_eq!(items[0], Node::Num(Num::U(1)));
+        let Node::Arr(last) = items[2] else { panic!() };
+        assert_eq!(d.items(last), [Node::Num(Num::U(2)), Node::Num(Num::U(3))]);
+        let Node::Obj(inner) = items[1] else { panic!() };
+        let inner = d.fields(inner);
+        assert_eq!(inner[0].0, "b");
+        assert!(matches!(inner[0].1, Node::Arr(s) if s.is_empty()));
+        assert_eq!(inner[1].0, "c");
+        assert!(matches!(inner[1].1, Node::Obj(s) if s.is_empty()));
+        let Node::Obj(e) = f[1].1 else { panic!() };
+        assert_eq!(d.fields(e), [("e".into(), Node::Str("f".into()))]);
     }
 }

@@ -266,8 +266,8 @@ fn body_records(
             walker.document(body)?;
             "json"
         }
-        Format::Json(Some(node)) => {
-            walker.parsed_document(body, &node)?;
+        Format::Json(Some(doc)) => {
+            walker.parsed_document(body, &doc)?;
             "json"
         }
         Format::Ndjson => {
@@ -309,7 +309,7 @@ enum Format<'a> {
     Multipart(String),
     Form,
     /// JSON; with the tree when sniffing already parsed it.
-    Json(Option<json::Node<'a>>),
+    Json(Option<json::Doc<'a>>),
     Ndjson,
     Text,
 }

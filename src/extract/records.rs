@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use serde_json_path::JsonPath;
 
 use super::fields::{FieldKind, FieldTable};
-use super::json::{self, JsonError, Node};
+use super::json::{self, Doc, JsonError, Node};
 use super::text::{self, TextHitKind};
 use super::{InspectError, PersonalField, SignalKind};
 use crate::policy::compile::{Limits, Profile};
@@ -88,14 +88,14 @@ fn from_json(e: JsonError) -> InspectError {
     }
 }
 
-fn has_data(n: &Node<'_>) -> bool {
+fn has_data(d: &Doc<'_>, n: &Node<'_>) -> bool {
     match n {
         Node::Null => false,
         Node::Bool(_) => false,
         Node::Num(_) => true,
         Node::Str(s) => !s.trim().is_empty(),
-        Node::Arr(a) => a.iter().any(has_data),
-        Node::Obj(o) => o.iter().any(|(_, v)| has_data(v)),
+        Node::Arr(a) => d.items(*a).iter().any(|v| has_data(d, v)),
+        Node::Obj(o) => d.fields(*o).iter().any(|(_, v)| has_data(d, v)),
     }
 }
 
@@ -177,27 +177,27 @@ impl<'p> Walker<'p> {
 
     /// A whole JSON document.
     pub fn document(&mut self, body: &[u8]) -> Result<(), InspectError> {
-        let node = json::parse(body).map_err(from_json)?;
-        self.parsed_document(body, &node)
+        let doc = json::parse(body).map_err(from_json)?;
+        self.parsed_document(body, &doc)
     }
 
     /// A whole JSON document already parsed from `body` (content sniffing parses it).
-    pub fn parsed_document(&mut self, body: &[u8], node: &Node<'_>) -> Result<(), InspectError> {
+    pub fn parsed_document(&mut self, body: &[u8], doc: &Doc<'_>) -> Result<(), InspectError> {
         let prefix = self.ptr.clone();
         self.apply_selectors(body, &prefix)?;
-        self.value(node, None)
+        self.value(doc, &doc.root, None)
     }
 
     /// Line `i` of an NDJSON body: its records' pointers start with `/i`.
     pub fn line(&mut self, i: usize, line: &[u8]) -> Result<(), InspectError> {
-        let node = json::parse(line).map_err(from_json)?;
+        let doc = json::parse(line).map_err(from_json)?;
         let mark = self.ptr.len();
         self.ptr.push('/');
         self.ptr.push_str(&itoa(i));
         let prefix = self.ptr.clone();
         let r = self
             .apply_selectors(line, &prefix)
-            .and_then(|_| self.value(&node, None));
+            .and_then(|_| self.value(&doc, &doc.root, None));
         self.ptr.truncate(mark);
         r
     }
@@ -214,7 +214,8 @@ impl<'p> Walker<'p> {
                 max: self.limits.max_form_fields,
             });
         }
-        self.value(&Node::Obj(fields), None)
+        let doc = Doc::object(fields);
+        self.value(&doc, &doc.root, None)
     }
 
     /// Name/value pairs outside the body (query string, headers, cookies), walked as
@@ -241,7 +242,8 @@ impl<'p> Walker<'p> {
             .collect();
         let mark = self.ptr.len();
         self.ptr.push_str(prefix);
-        let r = self.value(&Node::Obj(fields), None);
+        let doc = Doc::object(fields);
+        let r = self.value(&doc, &doc.root, None);
         self.ptr.truncate(mark);
         r
     }
@@ -314,40 +316,55 @@ impl<'p> Walker<'p> {
         }
     }
 
-    fn value(&mut self, node: &Node<'_>, ctx: Option<usize>) -> Result<(), InspectError> {
+    fn value(
+        &mut self,
+        doc: &Doc<'_>,
+        node: &Node<'_>,
+        ctx: Option<usize>,
+    ) -> Result<(), InspectError> {
         self.enter()?;
-        let res = self.value_selected(node, ctx);
+        let res = self.value_selected(doc, node, ctx);
         self.depth -= 1;
         res
     }
 
-    fn value_selected(&mut self, node: &Node<'_>, ctx: Option<usize>) -> Result<(), InspectError> {
+    fn value_selected(
+        &mut self,
+        doc: &Doc<'_>,
+        node: &Node<'_>,
+        ctx: Option<usize>,
+    ) -> Result<(), InspectError> {
         // A profile's record selector makes whatever it matches one subject's record.
         if !self.forced.is_empty() && self.forced.contains(&self.ptr) {
             let r = self.new_record()?;
             self.absorbing += 1;
             let res = match node {
-                Node::Obj(fields) => self.object(fields, Some(r), true),
-                _ => self.value_in(node, Some(r)),
+                Node::Obj(fields) => self.object(doc, doc.fields(*fields), Some(r), true),
+                _ => self.value_in(doc, node, Some(r)),
             };
             self.absorbing -= 1;
             return res;
         }
-        self.value_in(node, ctx)
+        self.value_in(doc, node, ctx)
     }
 
-    fn value_in(&mut self, node: &Node<'_>, ctx: Option<usize>) -> Result<(), InspectError> {
+    fn value_in(
+        &mut self,
+        doc: &Doc<'_>,
+        node: &Node<'_>,
+        ctx: Option<usize>,
+    ) -> Result<(), InspectError> {
         match node {
-            Node::Obj(fields) => self.object(fields, ctx, false),
+            Node::Obj(fields) => self.object(doc, doc.fields(*fields), ctx, false),
             Node::Arr(items) => {
-                for (i, it) in items.iter().enumerate() {
+                for (i, it) in doc.items(*items).iter().enumerate() {
                     let mark = self.ptr.len();
                     self.ptr.push('/');
                     self.ptr.push_str(itoa(i).as_str());
                     let r = if self.ignored.contains(&self.ptr) {
                         Ok(())
                     } else {
-                        self.value(it, ctx)
+                        self.value(doc, it, ctx)
                     };
                     self.ptr.truncate(mark);
                     r?;
@@ -361,6 +378,7 @@ impl<'p> Walker<'p> {
 
     fn object(
         &mut self,
+        doc: &Doc<'_>,
         fields: &[(std::borrow::Cow<'_, str>, Node<'_>)],
         ctx: Option<usize>,
         forced: bool,
@@ -382,7 +400,7 @@ impl<'p> Walker<'p> {
             let Some(kind) = keys[i].kind else {
                 continue;
             };
-            if kind == FieldKind::NotPersonal || !has_data(v) {
+            if kind == FieldKind::NotPersonal || !has_data(doc, v) {
                 continue;
             }
             match kind {
@@ -419,14 +437,14 @@ impl<'p> Walker<'p> {
             } else {
                 match keys[i].kind {
                     Some(FieldKind::NotPersonal) => Ok(()),
-                    Some(kind) => self.classified(kind, v, rec),
+                    Some(kind) => self.classified(doc, kind, v, rec),
                     None if keys[i].version => {
                         self.versions += 1;
-                        let r = self.value(v, rec);
+                        let r = self.value(doc, v, rec);
                         self.versions -= 1;
                         r
                     }
-                    None => self.value(v, rec),
+                    None => self.value(doc, v, rec),
                 }
             };
             self.ptr.truncate(mark);
@@ -437,6 +455,7 @@ impl<'p> Walker<'p> {
 
     fn classified(
         &mut self,
+        doc: &Doc<'_>,
         kind: FieldKind,
         v: &Node<'_>,
         rec: Option<usize>,
@@ -459,26 +478,26 @@ impl<'p> Walker<'p> {
                 }
             }
             Node::Arr(items) => {
-                for (i, it) in items.iter().enumerate() {
+                for (i, it) in doc.items(*items).iter().enumerate() {
                     let mark = self.ptr.len();
                     self.ptr.push('/');
                     self.ptr.push_str(itoa(i).as_str());
-                    let r = self.classified(kind, it, rec);
+                    let r = self.classified(doc, kind, it, rec);
                     self.ptr.truncate(mark);
                     r?;
                 }
                 Ok(())
             }
             Node::Obj(_) => {
-                if kind.is_personal() && kind != FieldKind::Name && has_data(v) {
+                if kind.is_personal() && kind != FieldKind::Name && has_data(doc, v) {
                     let r = self.ensure(rec)?;
                     self.records[r].personal.push(PersonalField {
                         kind,
                         pointer: self.ptr.clone(),
                     });
-                    self.value(v, Some(r))
+                    self.value(doc, v, Some(r))
                 } else {
-                    self.value(v, rec)
+                    self.value(doc, v, rec)
                 }
             }
         }
@@ -588,7 +607,7 @@ impl<'p> Walker<'p> {
                     let mark = self.ptr.len();
                     self.ptr.push('#');
                     self.embedding += 1;
-                    let r = self.value(&inner, ctx);
+                    let r = self.value(&inner, &inner.root, ctx);
                     self.embedding -= 1;
                     self.ptr.truncate(mark);
                     return r;
