@@ -30,7 +30,11 @@ fn peak_rss_kib() -> u64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let body_path = args.next().ok_or("usage: prof BODY.json [ITERATIONS]")?;
-    let n: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(10_000);
+    let n: usize = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(10_000);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let src = std::fs::read_to_string(root.join("config/policy.toml"))?;
     let (policy, _) = customs::policy::load(&src).map_err(|_| "config/policy.toml is invalid")?;

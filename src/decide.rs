@@ -135,7 +135,7 @@ pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
         errors: vec![],
         records: facts.records.len(),
         personal_records: 0,
-        verdicts: vec![],
+        verdicts: Vec::with_capacity(facts.records.len()),
     };
     let Some(up) = policy.upstreams.get(dest.upstream) else {
         d.errors
@@ -334,4 +334,66 @@ pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
 /// A signal kind's label, re-exported for the CLI's trace.
 pub fn signal_label(k: SignalKind) -> &'static str {
     k.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::country::Country;
+    use crate::extract::{Evidence, PersonalField, Record};
+
+    #[test]
+    fn evidence_labels_are_sorted_and_unique() {
+        let (policy, _) = crate::policy::load(include_str!("../config/policy.toml")).unwrap();
+        let c = |s: &str| Country::from_alpha2(s).unwrap();
+        let ev = |kind, country: &str| Evidence {
+            kind,
+            country: c(country),
+            pointer: "/p".into(),
+        };
+        let facts = Facts {
+            records: vec![Record {
+                pointer: String::new(),
+                personal: vec![PersonalField {
+                    kind: FieldKind::Phone,
+                    pointer: "/p".into(),
+                }],
+                evidence: vec![
+                    ev(SignalKind::TextPhone, "GB"),
+                    ev(SignalKind::Phone, "GB"),
+                    ev(SignalKind::Locale, "US"),
+                    ev(SignalKind::CountryField, "GB"),
+                    ev(SignalKind::Ip, "US"),
+                    ev(SignalKind::Phone, "GB"),
+                    ev(SignalKind::Ip, "DE"),
+                ],
+                unresolved_signals: 0,
+            }],
+            body_bytes: 0,
+            format: "json",
+        };
+        let route = 0;
+        let d = evaluate(
+            &policy,
+            &facts,
+            Destination {
+                route,
+                upstream: policy.routes[route].upstream,
+                region: None,
+            },
+        );
+        let v = &d.verdicts[0];
+        assert_eq!(
+            v.evidence,
+            [
+                "country_field:GB",
+                "ip:DE",
+                "ip:US",
+                "locale:US",
+                "phone:GB",
+                "text_phone:GB"
+            ]
+        );
+        assert_eq!(v.countries, ["DE", "GB", "US"]);
+    }
 }
