@@ -118,6 +118,14 @@ const HOP_BY_HOP: &[&str] = &[
 ];
 
 fn strip_hop_by_hop(h: &mut HeaderMap) {
+    // Most messages carry none: one pass over the names says so without removals.
+    let hop = |k: &HeaderName| {
+        let k = k.as_str();
+        HOP_BY_HOP.contains(&k) || k.starts_with("proxy-")
+    };
+    if !h.keys().any(hop) {
+        return;
+    }
     let named: Vec<HeaderName> = h
         .get_all(header::CONNECTION)
         .iter()
@@ -128,16 +136,9 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     for n in named {
         h.remove(n);
     }
-    for n in HOP_BY_HOP {
-        h.remove(*n);
-    }
     // every Proxy-* header is for this hop only
-    let proxy_headers: Vec<HeaderName> = h
-        .keys()
-        .filter(|k| k.as_str().starts_with("proxy-"))
-        .cloned()
-        .collect();
-    for n in proxy_headers {
+    let hops: Vec<HeaderName> = h.keys().filter(|k| hop(k)).cloned().collect();
+    for n in hops {
         h.remove(n);
     }
 }
