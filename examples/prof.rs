@@ -40,17 +40,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (policy, _) = customs::policy::load(&src).map_err(|_| "config/policy.toml is invalid")?;
     let geo = MaxMindGeo::open(&root.join("geoip/geo-whois-asn-country.mmdb"))?;
     let body = std::fs::read(&body_path)?;
-    let req = RequestView {
-        absolute_authority: None,
-        headers: None,
-        method: "POST",
-        host: Some("localhost"),
-        path: "/crm/v1/contacts",
-        query: None,
-        content_type: Some("application/json"),
-        content_encoding: None,
-        body: &body,
-    };
+    let uri: http::Uri = "/crm/v1/contacts".parse()?;
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::HOST,
+        http::HeaderValue::from_static("localhost"),
+    );
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    let req = RequestView::new("POST", &uri, &headers, &body);
     customs::geo::warm_up();
     let before = peak_rss_kib();
     let first = evaluate_request(&policy, &geo, &req).map_err(|e| e.to_string())?;

@@ -116,28 +116,24 @@ pub fn parse(bytes: &[u8]) -> Result<Doc<'_>, JsonError> {
         fields: Vec::with_capacity(bytes.len() / 32),
     };
     let root = match std::str::from_utf8(bytes) {
-        Ok(text) => {
-            let mut de = serde_json::Deserializer::from_str(text);
-            let root = NodeSeed { b: &mut b }
-                .deserialize(&mut de)
-                .map_err(map_err)?;
-            de.end().map_err(map_err)?;
-            root
-        }
-        Err(_) => {
-            let mut de = serde_json::Deserializer::from_slice(bytes);
-            let root = NodeSeed { b: &mut b }
-                .deserialize(&mut de)
-                .map_err(map_err)?;
-            de.end().map_err(map_err)?;
-            root
-        }
+        Ok(text) => parse_with(serde_json::Deserializer::from_str(text), &mut b)?,
+        Err(_) => parse_with(serde_json::Deserializer::from_slice(bytes), &mut b)?,
     };
     Ok(Doc {
         root,
         items: b.items,
         fields: b.fields,
     })
+}
+
+/// One whole document from `de`, nothing after it but whitespace.
+fn parse_with<'a, R: serde_json::de::Read<'a>>(
+    mut de: serde_json::Deserializer<R>,
+    b: &mut Builder<'a>,
+) -> Result<Node<'a>, JsonError> {
+    let root = NodeSeed { b }.deserialize(&mut de).map_err(map_err)?;
+    de.end().map_err(map_err)?;
+    Ok(root)
 }
 
 fn map_err(e: serde_json::Error) -> JsonError {
