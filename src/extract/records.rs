@@ -93,10 +93,16 @@ fn has_data(d: &Doc<'_>, n: &Node<'_>) -> bool {
         Node::Null => false,
         Node::Bool(_) => false,
         Node::Num(_) => true,
-        Node::Str(s) => !s.trim().is_empty(),
+        Node::Str(s) => !blank(s),
         Node::Arr(a) => d.items(*a).iter().any(|v| has_data(d, v)),
         Node::Obj(o) => d.fields(*o).iter().any(|(_, v)| has_data(d, v)),
     }
+}
+
+/// Empty or only whitespace. Most values start with a visible ASCII character, which
+/// settles it without decoding the string.
+fn blank(s: &str) -> bool {
+    !s.as_bytes().first().is_some_and(u8::is_ascii_graphic) && s.trim().is_empty()
 }
 
 /// A key that names a version (`app_version`, `build`, `sdkVersion`, `release`).
@@ -462,7 +468,7 @@ impl<'p> Walker<'p> {
     ) -> Result<(), InspectError> {
         match v {
             Node::Null | Node::Bool(_) => Ok(()),
-            Node::Str(s) if s.trim().is_empty() => Ok(()),
+            Node::Str(s) if blank(s) => Ok(()),
             Node::Str(s) => {
                 self.check_len(s)?;
                 self.fact(kind, s, rec)
