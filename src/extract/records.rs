@@ -71,7 +71,7 @@ impl KeyInfo {
         let kind = fields.classify(key);
         KeyInfo {
             kind,
-            plain: !key.bytes().any(|b| b == b'~' || b == b'/'),
+            plain: !needs_escape(key),
             version: kind.is_none() && versionish(key),
         }
     }
@@ -122,8 +122,13 @@ pub fn escape(key: &str) -> String {
     s
 }
 
+/// Whether a key differs from its JSON pointer token (it holds `~` or `/`).
+fn needs_escape(key: &str) -> bool {
+    key.bytes().any(|b| b == b'~' || b == b'/')
+}
+
 fn escape_into(out: &mut String, key: &str) {
-    if !key.bytes().any(|b| b == b'~' || b == b'/') {
+    if !needs_escape(key) {
         out.push_str(key);
         return;
     }
