@@ -2,17 +2,20 @@
 //! keeps only the last, so a second `"email"` could hide the first) and borrows strings
 //! from the body where it can.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Node<'a> {
+/// A JSON value. Strings and containers are small handles into their [`Doc`]: a node is
+/// 16 bytes and an object member 24, so a parsed tree takes about as much memory as the
+/// JSON text it came from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Node {
     Null,
     Bool(bool),
     Num(Num),
-    Str(Cow<'a, str>),
+    /// A string: its text is `Doc::text(t)`.
+    Str(Text),
     /// An array: its elements are `Doc::items(span)`.
     Arr(Span),
     /// An object: its members, in order and duplicates included, are `Doc::fields(span)`.
@@ -22,55 +25,109 @@ pub enum Node<'a> {
 /// Where a container's children are in its document's arena.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
-    start: usize,
-    len: usize,
+    start: u32,
+    len: u32,
 }
 
 impl Span {
     pub fn len(self) -> usize {
-        self.len
+        self.len as usize
     }
     pub fn is_empty(self) -> bool {
         self.len == 0
     }
 }
 
-/// A parsed document: the root value, and two arenas holding every array element and
-/// every object member (one allocation each for the whole document, instead of one per
-/// container; dropping it frees two buffers).
+/// Where a string (a value or a key) is: a slice of the parsed text when it had no
+/// escapes, else a slice of the document's own buffer of decoded strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Text {
+    /// The offset; the top bit set means the document's own buffer.
+    at: u32,
+    len: u32,
+}
+
+const OWN: u32 = 1 << 31;
+
+/// The largest document the tree can address (offsets are 31 bits). Bodies are capped
+/// far below this by `max_body_bytes`; a larger one is refused, never truncated.
+pub const MAX_DOC_BYTES: usize = (OWN - 1) as usize;
+
+/// A parsed document: the root value, the text it was parsed from, the strings that had
+/// to be decoded, and two arenas holding every array element and every object member
+/// (one allocation each for the whole document, instead of one per container).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Doc<'a> {
-    pub root: Node<'a>,
-    items: Vec<Node<'a>>,
-    fields: Vec<(Cow<'a, str>, Node<'a>)>,
+    pub root: Node,
+    src: &'a str,
+    own: String,
+    items: Vec<Node>,
+    fields: Vec<(Text, Node)>,
 }
 
 impl<'a> Doc<'a> {
-    /// One object with these members (form fields, headers, query pairs).
-    pub fn object(fields: Vec<(Cow<'a, str>, Node<'a>)>) -> Self {
-        Doc {
+    /// One object whose members are these strings (form fields, headers, query pairs).
+    pub fn object<K: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, JsonError> {
+        let mut own = String::new();
+        let mut fields = Vec::new();
+        for (k, v) in pairs {
+            let k = own_text(&mut own, k.as_ref())?;
+            let v = own_text(&mut own, v.as_ref())?;
+            fields.push((k, Node::Str(v)));
+        }
+        Ok(Doc {
             root: Node::Obj(Span {
                 start: 0,
-                len: fields.len(),
+                len: u32::try_from(fields.len()).map_err(|_| JsonError::TooLarge)?,
             }),
+            src: "",
+            own,
             items: Vec::new(),
             fields,
-        }
+        })
     }
 
     /// The elements of an array.
-    pub fn items(&self, span: Span) -> &[Node<'a>] {
+    pub fn items(&self, span: Span) -> &[Node] {
+        let start = span.start as usize;
         self.items
-            .get(span.start..span.start.saturating_add(span.len))
+            .get(start..start + span.len as usize)
             .unwrap_or(&[])
     }
 
     /// The members of an object.
-    pub fn fields(&self, span: Span) -> &[(Cow<'a, str>, Node<'a>)] {
+    pub fn fields(&self, span: Span) -> &[(Text, Node)] {
+        let start = span.start as usize;
         self.fields
-            .get(span.start..span.start.saturating_add(span.len))
+            .get(start..start + span.len as usize)
             .unwrap_or(&[])
     }
+
+    /// The text of a string or key.
+    pub fn text(&self, t: Text) -> &str {
+        let (buf, at) = if t.at & OWN != 0 {
+            (self.own.as_str(), (t.at & !OWN) as usize)
+        } else {
+            (self.src, t.at as usize)
+        };
+        // Texts are only made by this module, at char boundaries of these buffers.
+        buf.get(at..at + t.len as usize).unwrap_or_default()
+    }
+}
+
+/// Appends `s` to a document's own buffer.
+fn own_text(own: &mut String, s: &str) -> Result<Text, JsonError> {
+    let at = own.len();
+    if at + s.len() > MAX_DOC_BYTES {
+        return Err(JsonError::TooLarge);
+    }
+    own.push_str(s);
+    Ok(Text {
+        at: at as u32 | OWN,
+        len: s.len() as u32,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -97,7 +154,13 @@ pub enum JsonError {
     TooDeep,
     #[error("invalid JSON at line {line} column {column}")]
     Invalid { line: usize, column: usize },
+    #[error("a document larger than {MAX_DOC_BYTES} bytes")]
+    TooLarge,
 }
+
+/// Documents from this size up get their arenas sized by counting separators first:
+/// no reallocation (which briefly holds the old and the new buffer) while parsing.
+const COUNT_FROM: usize = 64 * 1024;
 
 /// Parses one complete JSON document (any top-level value). Trailing non-whitespace is
 /// an error; nesting beyond serde_json's limit (128) is [`JsonError::TooDeep`].
@@ -106,31 +169,64 @@ pub enum JsonError {
 /// every string (serde_json's `from_str` path); a body that is not UTF-8 is parsed
 /// byte-wise so the error is the same one a byte parser reports.
 pub fn parse(bytes: &[u8]) -> Result<Doc<'_>, JsonError> {
-    // Arenas sized for typical documents (a member every ~32 bytes, an element every
-    // ~64; a member is 56 bytes, an element 32), grown as needed. Large reservations
-    // are mapped lazily: untouched capacity costs address space, not memory.
+    if bytes.len() > MAX_DOC_BYTES {
+        return Err(JsonError::TooLarge);
+    }
+    // Every member has a `:` and every element but an array's first follows a `,`, so
+    // counting them bounds the arenas (strings holding them only over-reserve, and
+    // capacity that is never written is never paged in). Small documents guess instead
+    // (a member every ~32 bytes, an element every ~64) and grow if they must.
+    let (members, elements) = if bytes.len() >= COUNT_FROM {
+        separators(bytes)
+    } else {
+        (bytes.len() / 32, bytes.len() / 64)
+    };
     let mut b = Builder {
+        src: "",
+        own: String::new(),
         pending_items: Vec::new(),
         pending_fields: Vec::new(),
-        items: Vec::with_capacity(bytes.len() / 64),
-        fields: Vec::with_capacity(bytes.len() / 32),
+        items: Vec::with_capacity(elements),
+        fields: Vec::with_capacity(members),
     };
     let root = match std::str::from_utf8(bytes) {
-        Ok(text) => parse_with(serde_json::Deserializer::from_str(text), &mut b)?,
+        Ok(text) => {
+            b.src = text;
+            parse_with(serde_json::Deserializer::from_str(text), &mut b)?
+        }
+        // Not UTF-8: strings are copied (the parse fails at the first bad byte anyway).
         Err(_) => parse_with(serde_json::Deserializer::from_slice(bytes), &mut b)?,
     };
     Ok(Doc {
         root,
+        src: b.src,
+        own: b.own,
         items: b.items,
         fields: b.fields,
     })
+}
+
+/// How many `:` and how many `,` or `[` a text holds. Counted in blocks of 127 bytes
+/// into byte-wide counters, which the compiler turns into vector compares.
+fn separators(bytes: &[u8]) -> (usize, usize) {
+    let (mut colons, mut commas) = (0usize, 0usize);
+    for block in bytes.chunks(127) {
+        let (mut c, mut e) = (0u8, 0u8);
+        for &b in block {
+            c += u8::from(b == b':');
+            e += u8::from(b == b',') + u8::from(b == b'[');
+        }
+        colons += usize::from(c);
+        commas += usize::from(e);
+    }
+    (colons, commas)
 }
 
 /// One whole document from `de`, nothing after it but whitespace.
 fn parse_with<'a, R: serde_json::de::Read<'a>>(
     mut de: serde_json::Deserializer<R>,
     b: &mut Builder<'a>,
-) -> Result<Node<'a>, JsonError> {
+) -> Result<Node, JsonError> {
     let root = NodeSeed { b }.deserialize(&mut de).map_err(map_err)?;
     de.end().map_err(map_err)?;
     Ok(root)
@@ -150,10 +246,31 @@ fn map_err(e: serde_json::Error) -> JsonError {
 /// The document being built. Children of the containers still open wait on the pending
 /// stacks; when a container closes they move, contiguous, into the arenas.
 struct Builder<'a> {
-    pending_items: Vec<Node<'a>>,
-    pending_fields: Vec<(Cow<'a, str>, Node<'a>)>,
-    items: Vec<Node<'a>>,
-    fields: Vec<(Cow<'a, str>, Node<'a>)>,
+    src: &'a str,
+    own: String,
+    pending_items: Vec<Node>,
+    pending_fields: Vec<(Text, Node)>,
+    items: Vec<Node>,
+    fields: Vec<(Text, Node)>,
+}
+
+impl<'a> Builder<'a> {
+    /// A string the tokenizer borrowed from the input: its place in the text.
+    fn borrowed<E: de::Error>(&mut self, v: &'a str) -> Result<Text, E> {
+        let at = (v.as_ptr() as usize).wrapping_sub(self.src.as_ptr() as usize);
+        match self.src.get(at..at.wrapping_add(v.len())) {
+            Some(s) if s.as_ptr() == v.as_ptr() => Ok(Text {
+                at: at as u32,
+                len: v.len() as u32,
+            }),
+            _ => self.copied(v),
+        }
+    }
+
+    /// A string the tokenizer decoded (it had escapes): kept in the document's buffer.
+    fn copied<E: de::Error>(&mut self, v: &str) -> Result<Text, E> {
+        own_text(&mut self.own, v).map_err(|_| E::custom("document too large"))
+    }
 }
 
 struct NodeSeed<'s, 'a> {
@@ -161,14 +278,14 @@ struct NodeSeed<'s, 'a> {
 }
 
 impl<'de> DeserializeSeed<'de> for NodeSeed<'_, 'de> {
-    type Value = Node<'de>;
+    type Value = Node;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for NodeSeed<'_, 'de> {
-    type Value = Node<'de>;
+    type Value = Node;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
@@ -185,14 +302,11 @@ impl<'de> Visitor<'de> for NodeSeed<'_, 'de> {
     fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
         Ok(Node::Num(Num::F(v)))
     }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Node::Str(Cow::Borrowed(v)))
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        self.b.borrowed(v).map(Node::Str)
     }
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Node::Str(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Node::Str(Cow::Owned(v)))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        self.b.copied(v).map(Node::Str)
     }
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
         Ok(Node::Null)
@@ -205,54 +319,51 @@ impl<'de> Visitor<'de> for NodeSeed<'_, 'de> {
         while let Some(x) = seq.next_element_seed(NodeSeed { b: &mut *self.b })? {
             self.b.pending_items.push(x);
         }
-        let start = self.b.items.len();
         let b = &mut *self.b;
+        let start = b.items.len();
         b.items.extend(b.pending_items.drain(mark..));
         Ok(Node::Arr(Span {
-            start,
-            len: b.items.len() - start,
+            start: start as u32,
+            len: (b.items.len() - start) as u32,
         }))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mark = self.b.pending_fields.len();
-        while let Some(k) = map.next_key_seed(KeySeed)? {
+        while let Some(k) = map.next_key_seed(KeySeed { b: &mut *self.b })? {
             let val = map.next_value_seed(NodeSeed { b: &mut *self.b })?;
             self.b.pending_fields.push((k, val));
         }
-        let start = self.b.fields.len();
         let b = &mut *self.b;
+        let start = b.fields.len();
         b.fields.extend(b.pending_fields.drain(mark..));
         Ok(Node::Obj(Span {
-            start,
-            len: b.fields.len() - start,
+            start: start as u32,
+            len: (b.fields.len() - start) as u32,
         }))
     }
 }
 
-struct KeySeed;
+struct KeySeed<'s, 'a> {
+    b: &'s mut Builder<'a>,
+}
 
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Cow<'de, str>;
+impl<'de> DeserializeSeed<'de> for KeySeed<'_, 'de> {
+    type Value = Text;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(KeyVisitor)
+        d.deserialize_str(self)
     }
 }
 
-struct KeyVisitor;
-
-impl<'de> Visitor<'de> for KeyVisitor {
-    type Value = Cow<'de, str>;
+impl<'de> Visitor<'de> for KeySeed<'_, 'de> {
+    type Value = Text;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object key")
     }
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Cow::Borrowed(v))
+        self.b.borrowed(v)
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v))
+        self.b.copied(v)
     }
 }
 
@@ -260,28 +371,98 @@ impl<'de> Visitor<'de> for KeyVisitor {
 mod tests {
     use super::*;
 
+    fn str_of<'d>(d: &'d Doc<'_>, n: Node) -> &'d str {
+        let Node::Str(t) = n else {
+            panic!("not a string: {n:?}")
+        };
+        d.text(t)
+    }
+
     #[test]
     fn keeps_duplicate_keys() {
         let d = parse(br#"{"email":"a@example.org","email":"b@example.org"}"#).unwrap();
         let Node::Obj(f) = d.root else { panic!() };
         let f = d.fields(f);
         assert_eq!(f.len(), 2);
-        assert_eq!(f[0].1, Node::Str("a@example.org".into()));
+        assert_eq!(d.text(f[0].0), "email");
+        assert_eq!(d.text(f[1].0), "email");
+        assert_eq!(str_of(&d, f[0].1), "a@example.org");
+        assert_eq!(str_of(&d, f[1].1), "b@example.org");
     }
 
     #[test]
     fn scalars_and_errors() {
         assert_eq!(parse(b" 42 ").unwrap().root, Node::Num(Num::U(42)));
-        assert_eq!(parse(br#""x\u0041""#).unwrap().root, Node::Str("xA".into()));
+        let d = parse(br#""x\u0041""#).unwrap();
+        assert_eq!(str_of(&d, d.root), "xA");
         assert!(matches!(
             parse(b"{\"a\":1} x"),
             Err(JsonError::Invalid { .. })
         ));
         assert!(matches!(parse(b"{\"a\":"), Err(JsonError::Invalid { .. })));
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
-        assert_eq!(parse(deep.as_bytes()), Err(JsonError::TooDeep));
+        assert_eq!(parse(deep.as_bytes()).unwrap_err(), JsonError::TooDeep);
         let ok = format!("{}{}", "[".repeat(100), "]".repeat(100));
         assert!(parse(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn escaped_and_plain_strings_and_keys_side_by_side() {
+        // Escaped keys and values are decoded into the document's own buffer; plain
+        // ones are slices of the text. Both read back exactly.
+        let d = parse(
+            r#"{"pl\u0061in":"caf\u00e9 \"quoted\"","plain":"café","e\/m":"a\u0040example.org","":""}"#
+                .as_bytes(),
+        )
+        .unwrap();
+        let Node::Obj(f) = d.root else { panic!() };
+        let got: Vec<(&str, &str)> = d
+            .fields(f)
+            .iter()
+            .map(|(k, v)| (d.text(*k), str_of(&d, *v)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("plain", "café \"quoted\""),
+                ("plain", "café"),
+                ("e/m", "a@example.org"),
+                ("", "")
+            ]
+        );
+    }
+
+    #[test]
+    fn nodes_and_members_are_small() {
+        // The point of the handles: a tree about the size of its text.
+        assert!(std::mem::size_of::<Node>() <= 16);
+        assert!(std::mem::size_of::<(Text, Node)>() <= 24);
+    }
+
+    #[test]
+    fn large_documents_reserve_by_counting_and_parse_the_same() {
+        let one = r#"{"email":"a@example.org","note":"a:b,c[d","tags":["x","y"]}"#;
+        let body = format!("[{}]", vec![one; 4000].join(","));
+        assert!(body.len() >= COUNT_FROM);
+        let d = parse(body.as_bytes()).unwrap();
+        let Node::Arr(items) = d.root else { panic!() };
+        assert_eq!(d.items(items).len(), 4000);
+        let Node::Obj(last) = d.items(items)[3999] else {
+            panic!()
+        };
+        let last = d.fields(last);
+        assert_eq!(str_of(&d, last[1].1), "a:b,c[d");
+        let Node::Arr(tags) = last[2].1 else { panic!() };
+        assert_eq!(str_of(&d, d.items(tags)[1]), "y");
+    }
+
+    #[test]
+    fn objects_from_pairs() {
+        let d = Doc::object([("to", "x"), ("phone", "+44 20 7946 0321")]).unwrap();
+        let Node::Obj(f) = d.root else { panic!() };
+        let f = d.fields(f);
+        assert_eq!(d.text(f[1].0), "phone");
+        assert_eq!(str_of(&d, f[1].1), "+44 20 7946 0321");
     }
 
     #[test]
@@ -289,8 +470,8 @@ mod tests {
         // UTF-8 is checked once for the whole body; a body that fails it is parsed
         // byte-wise and reports where the JSON went wrong.
         assert_eq!(
-            parse(b"{\"a\":\"x\xff\"}"),
-            Err(JsonError::Invalid { line: 1, column: 8 })
+            parse(b"{\"a\":\"x\xff\"}").unwrap_err(),
+            JsonError::Invalid { line: 1, column: 8 }
         );
         assert!(matches!(parse(b"\xff"), Err(JsonError::Invalid { .. })));
     }
@@ -300,7 +481,7 @@ mod tests {
         let d = parse(br#"{"a":[1,{"b":[],"c":{}},[2,3]],"d":{"e":"f"},"a":null}"#).unwrap();
         let Node::Obj(f) = d.root else { panic!() };
         let f = d.fields(f);
-        let keys: Vec<&str> = f.iter().map(|(k, _)| k.as_ref()).collect();
+        let keys: Vec<&str> = f.iter().map(|(k, _)| d.text(*k)).collect();
         assert_eq!(keys, ["a", "d", "a"]);
         assert_eq!(f[2].1, Node::Null);
         let Node::Arr(items) = f[0].1 else { panic!() };
@@ -311,11 +492,12 @@ mod tests {
         assert_eq!(d.items(last), [Node::Num(Num::U(2)), Node::Num(Num::U(3))]);
         let Node::Obj(inner) = items[1] else { panic!() };
         let inner = d.fields(inner);
-        assert_eq!(inner[0].0, "b");
+        assert_eq!(d.text(inner[0].0), "b");
         assert!(matches!(inner[0].1, Node::Arr(s) if s.is_empty()));
-        assert_eq!(inner[1].0, "c");
+        assert_eq!(d.text(inner[1].0), "c");
         assert!(matches!(inner[1].1, Node::Obj(s) if s.is_empty()));
         let Node::Obj(e) = f[1].1 else { panic!() };
-        assert_eq!(d.fields(e), [("e".into(), Node::Str("f".into()))]);
+        let e = d.fields(e);
+        assert_eq!((d.text(e[0].0), str_of(&d, e[0].1)), ("e", "f"));
     }
 }

@@ -367,8 +367,10 @@ fn classify<'a>(
         e if e.starts_with("text/") => {
             return match json::parse(body) {
                 Ok(node) => Ok(Format::Json(Some(node))),
-                // JSON too deep to parse is refused, not read as mere text.
-                Err(json::JsonError::TooDeep) => Err(InspectError::TooDeep),
+                // JSON too deep (or too large) to parse is refused, not read as mere text.
+                Err(e @ (json::JsonError::TooDeep | json::JsonError::TooLarge)) => {
+                    Err(records::from_json(e))
+                }
                 Err(_) => Ok(Format::Text),
             };
         }
@@ -379,7 +381,9 @@ fn classify<'a>(
     // Anything else cannot be inspected: the profile decides (default: refuse).
     match json::parse(body) {
         Ok(node) => return Ok(Format::Json(Some(node))),
-        Err(json::JsonError::TooDeep) => return Err(InspectError::TooDeep),
+        Err(e @ (json::JsonError::TooDeep | json::JsonError::TooLarge)) => {
+            return Err(records::from_json(e));
+        }
         Err(_) => {}
     }
     if body.contains(&b'\n')

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use serde_json_path::JsonPath;
 
 use super::fields::{FieldKind, FieldTable};
-use super::json::{self, Doc, JsonError, Node};
+use super::json::{self, Doc, JsonError, Node, Text};
 use super::text::{self, TextHitKind};
 use super::{InspectError, PersonalField, SignalKind};
 use crate::policy::compile::{Limits, Profile};
@@ -81,19 +81,23 @@ impl KeyInfo {
 const KEY_CACHE_WIDTH: usize = 32;
 const KEY_CACHE_DEPTH: usize = 16;
 
-fn from_json(e: JsonError) -> InspectError {
+pub(crate) fn from_json(e: JsonError) -> InspectError {
     match e {
         JsonError::TooDeep => InspectError::TooDeep,
         JsonError::Invalid { line, column } => InspectError::InvalidJson { line, column },
+        JsonError::TooLarge => InspectError::Limit {
+            name: "json_document_bytes",
+            max: json::MAX_DOC_BYTES,
+        },
     }
 }
 
-fn has_data(d: &Doc<'_>, n: &Node<'_>) -> bool {
+fn has_data(d: &Doc<'_>, n: &Node) -> bool {
     match n {
         Node::Null => false,
         Node::Bool(_) => false,
         Node::Num(_) => true,
-        Node::Str(s) => !blank(s),
+        Node::Str(s) => !blank(d.text(*s)),
         Node::Arr(a) => d.items(*a).iter().any(|v| has_data(d, v)),
         Node::Obj(o) => d.fields(*o).iter().any(|(_, v)| has_data(d, v)),
     }
@@ -216,16 +220,14 @@ impl<'p> Walker<'p> {
     /// An `application/x-www-form-urlencoded` body: every pair is a field, and every
     /// value of a repeated key counts.
     pub fn form(&mut self, body: &[u8]) -> Result<(), InspectError> {
-        let fields: Vec<(std::borrow::Cow<'_, str>, Node<'_>)> = form_urlencoded::parse(body)
-            .map(|(k, v)| (k, Node::Str(v)))
-            .collect();
+        let fields: Vec<_> = form_urlencoded::parse(body).collect();
         if fields.len() > self.limits.max_form_fields {
             return Err(InspectError::Limit {
                 name: "max_form_fields",
                 max: self.limits.max_form_fields,
             });
         }
-        let doc = Doc::object(fields);
+        let doc = Doc::object(fields).map_err(from_json)?;
         self.value(&doc, &doc.root, None)
     }
 
@@ -242,18 +244,9 @@ impl<'p> Walker<'p> {
                 max: self.limits.max_form_fields,
             });
         }
-        let fields: Vec<(std::borrow::Cow<'_, str>, Node<'_>)> = pairs
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    std::borrow::Cow::Owned(k),
-                    Node::Str(std::borrow::Cow::Owned(v)),
-                )
-            })
-            .collect();
+        let doc = Doc::object(pairs).map_err(from_json)?;
         let mark = self.ptr.len();
         self.ptr.push_str(prefix);
-        let doc = Doc::object(fields);
         let r = self.value(&doc, &doc.root, None);
         self.ptr.truncate(mark);
         r
@@ -330,7 +323,7 @@ impl<'p> Walker<'p> {
     fn value(
         &mut self,
         doc: &Doc<'_>,
-        node: &Node<'_>,
+        node: &Node,
         ctx: Option<usize>,
     ) -> Result<(), InspectError> {
         self.enter()?;
@@ -342,7 +335,7 @@ impl<'p> Walker<'p> {
     fn value_selected(
         &mut self,
         doc: &Doc<'_>,
-        node: &Node<'_>,
+        node: &Node,
         ctx: Option<usize>,
     ) -> Result<(), InspectError> {
         // A profile's record selector makes whatever it matches one subject's record.
@@ -362,7 +355,7 @@ impl<'p> Walker<'p> {
     fn value_in(
         &mut self,
         doc: &Doc<'_>,
-        node: &Node<'_>,
+        node: &Node,
         ctx: Option<usize>,
     ) -> Result<(), InspectError> {
         match node {
@@ -382,7 +375,7 @@ impl<'p> Walker<'p> {
                 }
                 Ok(())
             }
-            Node::Str(s) => self.string(s, ctx),
+            Node::Str(s) => self.string(doc.text(*s), ctx),
             _ => Ok(()),
         }
     }
@@ -390,7 +383,7 @@ impl<'p> Walker<'p> {
     fn object(
         &mut self,
         doc: &Doc<'_>,
-        fields: &[(std::borrow::Cow<'_, str>, Node<'_>)],
+        fields: &[(Text, Node)],
         ctx: Option<usize>,
         forced: bool,
     ) -> Result<(), InspectError> {
@@ -398,17 +391,18 @@ impl<'p> Walker<'p> {
         let mut identity = false;
         let mut name = false;
         // Classify each key once; the second pass reuses it.
-        let mut small = [KeyInfo::default(); 16];
+        let mut small = [(KeyInfo::default(), ""); 16];
         let mut large = Vec::new();
-        let keys: &mut [KeyInfo] = if fields.len() <= small.len() {
+        let keys: &mut [(KeyInfo, &str)] = if fields.len() <= small.len() {
             &mut small[..fields.len()]
         } else {
-            large.resize(fields.len(), KeyInfo::default());
+            large.resize(fields.len(), (KeyInfo::default(), ""));
             &mut large
         };
         for (i, (k, v)) in fields.iter().enumerate() {
-            keys[i] = self.key_info(i, k);
-            let Some(kind) = keys[i].kind else {
+            let k = doc.text(*k);
+            keys[i] = (self.key_info(i, k), k);
+            let Some(kind) = keys[i].0.kind else {
                 continue;
             };
             if kind == FieldKind::NotPersonal || !has_data(doc, v) {
@@ -435,10 +429,11 @@ impl<'p> Walker<'p> {
                 _ => ctx,
             }
         };
-        for (i, (k, v)) in fields.iter().enumerate() {
+        for (i, (_, v)) in fields.iter().enumerate() {
+            let (info, k) = keys[i];
             let mark = self.ptr.len();
             self.ptr.push('/');
-            if keys[i].plain {
+            if info.plain {
                 self.ptr.push_str(k);
             } else {
                 escape_into(&mut self.ptr, k);
@@ -446,10 +441,10 @@ impl<'p> Walker<'p> {
             let r = if !self.ignored.is_empty() && self.ignored.contains(&self.ptr) {
                 Ok(())
             } else {
-                match keys[i].kind {
+                match info.kind {
                     Some(FieldKind::NotPersonal) => Ok(()),
                     Some(kind) => self.classified(doc, kind, v, rec),
-                    None if keys[i].version => {
+                    None if info.version => {
                         self.versions += 1;
                         let r = self.value(doc, v, rec);
                         self.versions -= 1;
@@ -468,13 +463,14 @@ impl<'p> Walker<'p> {
         &mut self,
         doc: &Doc<'_>,
         kind: FieldKind,
-        v: &Node<'_>,
+        v: &Node,
         rec: Option<usize>,
     ) -> Result<(), InspectError> {
         match v {
             Node::Null | Node::Bool(_) => Ok(()),
-            Node::Str(s) if blank(s) => Ok(()),
-            Node::Str(s) => {
+            Node::Str(t) if blank(doc.text(*t)) => Ok(()),
+            Node::Str(t) => {
+                let s = doc.text(*t);
                 self.check_len(s)?;
                 self.fact(kind, s, rec)
             }
@@ -623,7 +619,7 @@ impl<'p> Walker<'p> {
                     self.ptr.truncate(mark);
                     return r;
                 }
-                Err(JsonError::TooDeep) => return Err(InspectError::TooDeep),
+                Err(e @ (JsonError::TooDeep | JsonError::TooLarge)) => return Err(from_json(e)),
                 Err(JsonError::Invalid { .. }) => {}
             }
         }
