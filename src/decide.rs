@@ -59,7 +59,7 @@ pub enum Outcome {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
-    pub pointer: String,
+    pub pointer: crate::extract::Pointer,
     pub jurisdictions: Vec<String>,
     pub countries: Vec<String>,
     /// Which kinds of signal said which country, e.g. `ip:GB`.
@@ -353,7 +353,7 @@ mod tests {
         };
         let facts = Facts {
             records: vec![Record {
-                pointer: String::new(),
+                pointer: Default::default(),
                 personal: vec![PersonalField {
                     kind: FieldKind::Phone,
                     pointer: "/p".into(),

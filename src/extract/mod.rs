@@ -53,18 +53,21 @@ impl SignalKind {
     }
 }
 
+/// A JSON pointer. Most are short enough (24 bytes) to be held without an allocation.
+pub type Pointer = compact_str::CompactString;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Evidence {
     pub kind: SignalKind,
     pub country: Country,
     /// JSON pointer of the value that said it.
-    pub pointer: String,
+    pub pointer: Pointer,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PersonalField {
     pub kind: FieldKind,
-    pub pointer: String,
+    pub pointer: Pointer,
 }
 
 /// One subject's data inside the request.
@@ -72,7 +75,7 @@ pub struct PersonalField {
 pub struct Record {
     /// JSON pointer of the record (`""` is the whole body). A pointer into a JSON
     /// document embedded in a string is written `OUTER#INNER`, e.g. `/content#/text`.
-    pub pointer: String,
+    pub pointer: Pointer,
     pub personal: Vec<PersonalField>,
     pub evidence: Vec<Evidence>,
     /// Signals that were present but said nothing (a private IP, a national phone

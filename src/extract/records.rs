@@ -15,8 +15,9 @@ use serde_json_path::JsonPath;
 use super::fields::{FieldKind, FieldTable};
 use super::json::{self, Doc, JsonError, Node, Text};
 use super::text::{self, TextHitKind};
-use super::{InspectError, PersonalField, SignalKind};
+use super::{InspectError, PersonalField, Pointer, SignalKind};
 use crate::policy::compile::{Limits, Profile};
+use compact_str::CompactString;
 
 /// How many times a JSON document may be embedded in a string in a string.
 pub const MAX_EMBEDDING: usize = 8;
@@ -24,14 +25,14 @@ pub const MAX_EMBEDDING: usize = 8;
 #[derive(Debug, Clone)]
 pub struct RawSignal {
     pub kind: SignalKind,
-    pub pointer: String,
+    pub pointer: Pointer,
     /// The value, for the tagger only. Dropped by `tag`; never logged.
-    pub value: String,
+    pub value: CompactString,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct RawRecord {
-    pub pointer: String,
+    pub pointer: Pointer,
     pub personal: Vec<PersonalField>,
     pub signals: Vec<RawSignal>,
 }
@@ -40,6 +41,8 @@ pub struct Walker<'p> {
     fields: &'p FieldTable,
     profile: &'p Profile,
     records: Vec<RawRecord>,
+    /// The pointer of the value being walked (a `String`: pushed to and truncated for
+    /// every member, which it does faster than a `Pointer`).
     ptr: String,
     forced: HashSet<String>,
     ignored: HashSet<String>,
@@ -307,7 +310,7 @@ impl<'p> Walker<'p> {
             });
         }
         self.records.push(RawRecord {
-            pointer: self.ptr.clone(),
+            pointer: Pointer::from(self.ptr.as_str()),
             ..Default::default()
         });
         Ok(self.records.len() - 1)
@@ -339,7 +342,7 @@ impl<'p> Walker<'p> {
         ctx: Option<usize>,
     ) -> Result<(), InspectError> {
         // A profile's record selector makes whatever it matches one subject's record.
-        if !self.forced.is_empty() && self.forced.contains(&self.ptr) {
+        if !self.forced.is_empty() && self.forced.contains(self.ptr.as_str()) {
             let r = self.new_record()?;
             self.absorbing += 1;
             let res = match node {
@@ -365,7 +368,7 @@ impl<'p> Walker<'p> {
                     let mark = self.ptr.len();
                     self.ptr.push('/');
                     self.ptr.push_str(itoa(i).as_str());
-                    let r = if self.ignored.contains(&self.ptr) {
+                    let r = if self.ignored.contains(self.ptr.as_str()) {
                         Ok(())
                     } else {
                         self.value(doc, it, ctx)
@@ -438,7 +441,7 @@ impl<'p> Walker<'p> {
             } else {
                 escape_into(&mut self.ptr, k);
             }
-            let r = if !self.ignored.is_empty() && self.ignored.contains(&self.ptr) {
+            let r = if !self.ignored.is_empty() && self.ignored.contains(self.ptr.as_str()) {
                 Ok(())
             } else {
                 match info.kind {
@@ -500,7 +503,7 @@ impl<'p> Walker<'p> {
                     let r = self.ensure(rec)?;
                     self.records[r].personal.push(PersonalField {
                         kind,
-                        pointer: self.ptr.clone(),
+                        pointer: Pointer::from(self.ptr.as_str()),
                     });
                     self.value(doc, v, Some(r))
                 } else {
@@ -531,7 +534,7 @@ impl<'p> Walker<'p> {
         if kind.is_personal() {
             self.records[r].personal.push(PersonalField {
                 kind,
-                pointer: self.ptr.clone(),
+                pointer: Pointer::from(self.ptr.as_str()),
             });
         }
         if let Some(kind) = signal
@@ -539,8 +542,8 @@ impl<'p> Walker<'p> {
         {
             self.records[r].signals.push(RawSignal {
                 kind,
-                pointer: self.ptr.clone(),
-                value: value.to_string(),
+                pointer: Pointer::from(self.ptr.as_str()),
+                value: CompactString::from(value),
             });
         }
         // A value under another personal field may still hide more (a phone in an
@@ -648,13 +651,13 @@ impl<'p> Walker<'p> {
             };
             self.records[r].personal.push(PersonalField {
                 kind,
-                pointer: self.ptr.clone(),
+                pointer: Pointer::from(self.ptr.as_str()),
             });
             if let Some(kind) = signal {
                 self.records[r].signals.push(RawSignal {
                     kind,
-                    pointer: self.ptr.clone(),
-                    value: h.value,
+                    pointer: Pointer::from(self.ptr.as_str()),
+                    value: CompactString::from(h.value),
                 });
             }
         }
