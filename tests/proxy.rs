@@ -323,6 +323,82 @@ async fn request_head_over_the_limit_is_431_and_forwards_nothing() {
     assert_eq!(s.total_received(), 1);
 }
 
+/// Sends `head` and then `pieces` one write at a time, with a pause between them, and
+/// returns the status line of the answer.
+async fn post_in_pieces(addr: std::net::SocketAddr, head: String, pieces: Vec<Vec<u8>>) -> String {
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    c.write_all(head.as_bytes()).await.unwrap();
+    for p in pieces {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        c.write_all(&p).await.unwrap();
+    }
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test]
+async fn bodies_arriving_in_pieces_are_inspected_and_forwarded_whole() {
+    // A declared length is read into one buffer of that size; a chunked body is
+    // collected. Either way the upstream gets exactly the bytes the client sent.
+    let s = Setup::new().await;
+    let body = fixture("us-user.json");
+    let thirds: Vec<Vec<u8>> = body
+        .chunks(body.len() / 3 + 1)
+        .map(<[u8]>::to_vec)
+        .collect();
+    assert_eq!(thirds.len(), 3);
+    let head = format!(
+        "POST /crm/v1/contacts HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let status = post_in_pieces(s.proxy.addr, head, thirds.clone()).await;
+    assert!(status.contains(" 200 "), "{status}");
+    let chunked: Vec<Vec<u8>> = thirds
+        .iter()
+        .map(|t| {
+            [
+                format!("{:x}\r\n", t.len()).into_bytes(),
+                t.clone(),
+                b"\r\n".to_vec(),
+            ]
+            .concat()
+        })
+        .chain([b"0\r\n\r\n".to_vec()])
+        .collect();
+    let head = "POST /crm/v1/contacts HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n".to_string();
+    let status = post_in_pieces(s.proxy.addr, head, chunked).await;
+    assert!(status.contains(" 200 "), "{status}");
+    let got = s.crm_us.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got[0].body.as_ref(),
+        body.as_slice(),
+        "declared length: not whole"
+    );
+    assert_eq!(got[1].body.as_ref(), body.as_slice(), "chunked: not whole");
+    // An EEA record arriving in pieces is still inspected: rerouted, not sent to the US.
+    let eea = fixture("eea-user.json");
+    let head = format!(
+        "POST /crm/v1/contacts HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        eea.len()
+    );
+    let halves: Vec<Vec<u8>> = eea.chunks(eea.len() / 2 + 1).map(<[u8]>::to_vec).collect();
+    let status = post_in_pieces(s.proxy.addr, head, halves).await;
+    assert!(status.contains(" 200 "), "{status}");
+    assert_eq!(s.crm_us.count(), 2, "an EEA record reached the US upstream");
+    let eu = s.crm_eu.received();
+    assert_eq!(eu.len(), 1);
+    assert_eq!(eu[0].body.as_ref(), eea.as_slice());
+}
+
 /// A stream that yields the items in order.
 fn futures_util_stream<T: Unpin>(items: Vec<T>) -> IterStream<T> {
     IterStream(items.into())

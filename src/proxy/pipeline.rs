@@ -251,8 +251,8 @@ pub async fn handle(
         );
     }
     let (parts, body) = req.into_parts();
-    let body: Bytes = match Limited::new(body, limit).collect().await {
-        Ok(c) => c.to_bytes(),
+    let body: Bytes = match read_body(body, limit, declared).await {
+        Ok(b) => b,
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             return refuse(
                 &shared,
@@ -654,4 +654,26 @@ fn forwarded_headers(h: &mut HeaderMap, peer: SocketAddr, host: Option<&str>) {
     if let Ok(v) = HeaderValue::from_str(&fwd) {
         h.insert(header::FORWARDED, v);
     }
+}
+
+/// Reads a whole request body, at most `limit` bytes. With a declared length the body
+/// is copied into one buffer of that size as it arrives, so it is held once (collecting
+/// the chunks and then joining them would hold it twice at the end). Without one the
+/// chunks are collected and joined.
+async fn read_body(
+    body: Incoming,
+    limit: usize,
+    declared: Option<u64>,
+) -> Result<Bytes, Box<dyn std::error::Error + Send + Sync>> {
+    let mut body = Limited::new(body, limit);
+    let Some(len) = declared.and_then(|n| usize::try_from(n).ok()) else {
+        return Ok(body.collect().await?.to_bytes());
+    };
+    let mut buf = bytes::BytesMut::with_capacity(len.min(limit));
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
 }
