@@ -42,7 +42,11 @@ pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
     if ipv4 && shape.has(DIGIT) && shape.has(DOT) {
         ipv4s(text, &mut hits);
     }
-    if shape.colons >= 2 {
+    // Written out, an IPv6 address has seven colons (six before a dotted-quad tail)
+    // unless it compresses zeros with `::`: times like `21:14:03` need no parsing.
+    if shape.colons >= 6
+        || (shape.colons >= 2 && memchr::memmem::find(text.as_bytes(), b"::").is_some())
+    {
         ipv6s(text, &mut hits);
     }
     hits
@@ -359,6 +363,32 @@ mod tests {
             kinds("mapped ::ffff:8.8.4.4.")[0],
             (TextHitKind::Ip, "8.8.4.4".into())
         );
+    }
+
+    #[test]
+    fn every_written_form_of_an_ipv6_address_is_found() {
+        for (text, want) in [
+            (
+                "at 2a00:1450:4001:80b:0:0:0:200e now",
+                "2a00:1450:4001:80b::200e",
+            ),
+            (
+                "at 2a00:1450:4001:80b::200e now",
+                "2a00:1450:4001:80b::200e",
+            ),
+            (
+                "at 2a00:1450:4001:80b:0:0:8.8.8.8 now",
+                "2a00:1450:4001:80b::808:808",
+            ),
+            ("at ::ffff:81.2.69.142 now", "81.2.69.142"),
+        ] {
+            let k = kinds(text);
+            assert!(
+                k.contains(&(TextHitKind::Ip, want.to_string())),
+                "{text}: {k:?}"
+            );
+        }
+        assert!(kinds("created 2026-11-20T21:14:03Z, 10:30:00-10:45:00").is_empty());
     }
 
     #[test]
