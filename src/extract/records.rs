@@ -56,7 +56,7 @@ pub struct Walker<'p> {
     /// The last key seen at each (depth, position) and its class: the objects of a
     /// batch repeat the same keys in the same order, so most keys are classified by
     /// one comparison instead of normalising and hashing them again.
-    key_cache: Vec<(String, KeyInfo)>,
+    key_cache: Vec<(CompactString, KeyInfo)>,
 }
 
 /// What the walker needs to know about an object key.
@@ -154,7 +154,7 @@ impl<'p> Walker<'p> {
             fields,
             profile,
             records: Vec::new(),
-            ptr: String::new(),
+            ptr: String::with_capacity(128),
             forced: HashSet::new(),
             ignored: HashSet::new(),
             embedding: 0,
@@ -162,7 +162,7 @@ impl<'p> Walker<'p> {
             limits,
             depth: 0,
             versions: 0,
-            key_cache: Vec::new(),
+            key_cache: Vec::with_capacity(4 * KEY_CACHE_WIDTH),
         }
     }
 
@@ -180,12 +180,10 @@ impl<'p> Walker<'p> {
         let info = KeyInfo::of(self.fields, key);
         if self.key_cache.len() <= slot {
             self.key_cache
-                .resize(slot + 1, (String::new(), KeyInfo::default()));
+                .resize(slot + 1, (CompactString::default(), KeyInfo::default()));
         }
-        let entry = &mut self.key_cache[slot];
-        entry.0.clear();
-        entry.0.push_str(key);
-        entry.1 = info;
+        // Keys are mostly short: held inline, no allocation.
+        self.key_cache[slot] = (CompactString::from(key), info);
         info
     }
 
@@ -309,9 +307,12 @@ impl<'p> Walker<'p> {
                 max: self.limits.max_records,
             });
         }
+        // Sized for a typical subject (a handful of fields and signals), so filling
+        // them rarely reallocates.
         self.records.push(RawRecord {
             pointer: Pointer::from(self.ptr.as_str()),
-            ..Default::default()
+            personal: Vec::with_capacity(8),
+            signals: Vec::with_capacity(4),
         });
         Ok(self.records.len() - 1)
     }

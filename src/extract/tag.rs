@@ -8,26 +8,21 @@ use crate::country::Country;
 use crate::geo::{self, GeoLookup};
 
 pub fn tag(raw: RawRecord, geo: &dyn GeoLookup) -> Record {
-    let mut evidence = Vec::new();
+    let mut evidence = Vec::with_capacity(raw.signals.len());
     let mut unresolved = 0;
-    let mut phones = Vec::new();
-    for s in raw.signals {
+    let is_phone = |k: SignalKind| matches!(k, SignalKind::Phone | SignalKind::TextPhone);
+    // Phones last: they are read with the country the other signals give.
+    for s in raw.signals.iter().filter(|s| !is_phone(s.kind)) {
         let country = match s.kind {
             SignalKind::CountryField => Country::parse_loose(&s.value),
             SignalKind::Locale => locale_country(&s.value),
-            SignalKind::Ip | SignalKind::TextIp => {
-                geo::parse_ip(&s.value).and_then(|ip| geo.country_of(ip))
-            }
-            SignalKind::Phone | SignalKind::TextPhone => {
-                phones.push(s);
-                continue;
-            }
+            _ => geo::parse_ip(&s.value).and_then(|ip| geo.country_of(ip)),
         };
         match country {
             Some(country) => evidence.push(Evidence {
                 kind: s.kind,
                 country,
-                pointer: s.pointer,
+                pointer: s.pointer.clone(),
             }),
             None => unresolved += 1,
         }
@@ -46,7 +41,7 @@ pub fn tag(raw: RawRecord, geo: &dyn GeoLookup) -> Record {
             .find(|e: &&Evidence| e.kind == *k)
             .map(|e| e.country)
     });
-    for s in phones {
+    for s in raw.signals.iter().filter(|s| is_phone(s.kind)) {
         // MSISDNs are often E.164 without the `+`: a long bare number with no national
         // reading is tried as international.
         let answer = geo::phone_country(&s.value, hint).or_else(|| {
@@ -61,7 +56,7 @@ pub fn tag(raw: RawRecord, geo: &dyn GeoLookup) -> Record {
             Some(country) => evidence.push(Evidence {
                 kind: s.kind,
                 country,
-                pointer: s.pointer,
+                pointer: s.pointer.clone(),
             }),
             None => unresolved += 1,
         }
