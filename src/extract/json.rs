@@ -175,17 +175,17 @@ pub fn parse(bytes: &[u8]) -> Result<Doc<'_>, JsonError> {
     // Every member has a `:` and every element but an array's first follows a `,`, so
     // counting them bounds the arenas (strings holding them only over-reserve, and
     // capacity that is never written is never paged in). Small documents guess instead
-    // (a member every ~32 bytes, an element every ~64) and grow if they must.
+    // (a member every ~24 bytes, an element every ~48) and grow if they must.
     let (members, elements) = if bytes.len() >= COUNT_FROM {
         separators(bytes)
     } else {
-        (bytes.len() / 32, bytes.len() / 64)
+        (bytes.len() / 24, bytes.len() / 48)
     };
     let mut b = Builder {
         src: "",
         own: String::new(),
-        pending_items: Vec::new(),
-        pending_fields: Vec::new(),
+        pending_items: Vec::with_capacity(32),
+        pending_fields: Vec::with_capacity(64),
         items: Vec::with_capacity(elements),
         fields: Vec::with_capacity(members),
     };
