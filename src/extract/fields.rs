@@ -327,6 +327,14 @@ type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
 #[derive(Debug, Clone, Default)]
 pub struct FieldTable {
     map: HashMap<Box<[u8]>, FieldKind, FxBuild>,
+    /// Tells tables with different contents apart (caches of classified keys are kept
+    /// per table): new for every table built or changed, shared by clones.
+    id: u64,
+}
+
+fn next_table_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl FieldTable {
@@ -339,11 +347,17 @@ impl FieldTable {
                 }
             }
         }
+        t.id = next_table_id();
         t
     }
     pub fn insert(&mut self, name: &str, kind: FieldKind) {
         self.map
             .insert(normalise_key(name).into_bytes().into(), kind);
+        self.id = next_table_id();
+    }
+    /// This table's identity (see the field).
+    pub fn id(&self) -> u64 {
+        self.id
     }
     /// The kind of a raw (not yet normalised) key.
     pub fn classify(&self, key: &str) -> Option<FieldKind> {

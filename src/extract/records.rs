@@ -80,9 +80,28 @@ impl KeyInfo {
     }
 }
 
+thread_local! {
+    /// The key cache a walker leaves behind, with the id of the field table it was
+    /// built with: the next request on this thread starts with its keys classified.
+    static KEY_CACHE: std::cell::RefCell<(u64, Vec<(CompactString, KeyInfo)>)> =
+        const { std::cell::RefCell::new((0, Vec::new())) };
+}
+
 /// Positions within an object, and depths, that the key cache covers.
 const KEY_CACHE_WIDTH: usize = 32;
 const KEY_CACHE_DEPTH: usize = 16;
+
+impl Drop for Walker<'_> {
+    fn drop(&mut self) {
+        let cache = std::mem::take(&mut self.key_cache);
+        let id = self.fields.id();
+        let _ = KEY_CACHE.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                *c = (id, cache);
+            }
+        });
+    }
+}
 
 pub(crate) fn from_json(e: JsonError) -> InspectError {
     match e {
@@ -153,7 +172,7 @@ impl<'p> Walker<'p> {
         Walker {
             fields,
             profile,
-            records: Vec::new(),
+            records: Vec::with_capacity(16),
             ptr: String::with_capacity(128),
             forced: HashSet::new(),
             ignored: HashSet::new(),
@@ -162,7 +181,15 @@ impl<'p> Walker<'p> {
             limits,
             depth: 0,
             versions: 0,
-            key_cache: Vec::with_capacity(4 * KEY_CACHE_WIDTH),
+            key_cache: KEY_CACHE
+                .try_with(|c| {
+                    c.try_borrow_mut()
+                        .ok()
+                        .and_then(|mut c| (c.0 == fields.id()).then(|| std::mem::take(&mut c.1)))
+                })
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Vec::with_capacity(4 * KEY_CACHE_WIDTH)),
         }
     }
 
@@ -187,8 +214,8 @@ impl<'p> Walker<'p> {
         info
     }
 
-    pub fn finish(self) -> Vec<RawRecord> {
-        self.records
+    pub fn finish(mut self) -> Vec<RawRecord> {
+        std::mem::take(&mut self.records)
     }
 
     /// A whole JSON document.
@@ -846,6 +873,29 @@ mod tests {
                 [SignalKind::TextPhone, SignalKind::TextIp],
                 "{rec:?}"
             );
+        }
+    }
+
+    #[test]
+    fn key_classes_are_cached_per_field_table() {
+        // Walkers on one thread share a cache of classified keys; a table with other
+        // names (a reloaded policy) must not be answered from another table's cache.
+        let p = profile();
+        let plain = FieldTable::with_defaults(true);
+        let mut custom = plain.clone();
+        custom.insert("handle", FieldKind::Email);
+        assert_ne!(plain.id(), custom.id());
+        let body = br#"{"handle":"someone","plan":"free"}"#;
+        let walk_with = |t: &FieldTable| {
+            let mut w = Walker::new(t, &p, Limits::default());
+            w.document(body).unwrap();
+            w.finish()
+        };
+        for _ in 0..3 {
+            let r = walk_with(&custom);
+            assert_eq!(r.len(), 1, "{r:?}");
+            assert_eq!(kinds(&r[0]), ["email"]);
+            assert!(walk_with(&plain).is_empty());
         }
     }
 

@@ -44,9 +44,7 @@ pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
     }
     // Written out, an IPv6 address has seven colons (six before a dotted-quad tail)
     // unless it compresses zeros with `::`: times like `21:14:03` need no parsing.
-    if shape.colons >= 6
-        || (shape.colons >= 2 && memchr::memmem::find(text.as_bytes(), b"::").is_some())
-    {
+    if shape.colons >= 6 || shape.has(DOUBLE_COLON) {
         ipv6s(text, &mut hits);
     }
     hits
@@ -61,6 +59,7 @@ const NON_ASCII: u16 = 32;
 const DOUBLE_ZERO: u16 = 64;
 const COLON: u16 = 128;
 const ZERO: u16 = 256;
+const DOUBLE_COLON: u16 = 512;
 
 /// The byte classes a detector needs, for every byte value.
 const CLASS: [u16; 256] = {
@@ -109,6 +108,9 @@ impl Shape {
         };
         if classes & ZERO != 0 && b.windows(2).any(|w| w == b"00") {
             classes |= DOUBLE_ZERO;
+        }
+        if colons >= 2 && b.windows(2).any(|w| w == b"::") {
+            classes |= DOUBLE_COLON;
         }
         Shape { classes, colons }
     }
