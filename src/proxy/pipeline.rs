@@ -553,16 +553,25 @@ fn refuse(
 
 fn count_decision(m: &Metrics, policy: &Policy, d: &Decision) {
     let action = d.action.as_str();
+    // Summed per jurisdiction first: one counter lookup per jurisdiction, not per record.
+    let mut per_jurisdiction: Vec<(&str, u64)> = Vec::new();
     for v in &d.verdicts {
         if matches!(v.outcome, Outcome::NotPersonal) {
             continue;
         }
+        let mut add = |j| match per_jurisdiction.iter_mut().find(|(n, _)| *n == j) {
+            Some((_, count)) => *count += 1,
+            None => per_jurisdiction.push((j, 1)),
+        };
         if v.jurisdictions.is_empty() {
-            m.records.with_label_values(&["none", action]).inc();
+            add("none");
         }
         for j in &v.jurisdictions {
-            m.records.with_label_values(&[j, action]).inc();
+            add(j);
         }
+    }
+    for (j, count) in per_jurisdiction {
+        m.records.with_label_values(&[j, action]).inc_by(count);
     }
     match d.action {
         Action::Block => {
@@ -626,35 +635,49 @@ fn upstream_uri(base: &Uri, req: &Uri) -> Option<Uri> {
 }
 
 fn forwarded_headers(h: &mut HeaderMap, peer: SocketAddr, host: Option<&str>) {
+    use std::fmt::Write as _;
+    // Built in place (this runs for every forwarded request).
     let ip = peer.ip().to_canonical();
-    let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip.to_string(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        h.insert("x-forwarded-for", v);
+    let mut ip_text = String::with_capacity(48);
+    let _ = write!(ip_text, "{ip}");
+    let mut xff = String::with_capacity(64);
+    if let Some(prev) = h.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        xff.push_str(prev);
+        xff.push_str(", ");
     }
-    let for_ = if ip.is_ipv6() {
-        format!("\"[{ip}]\"")
+    xff.push_str(&ip_text);
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        h.insert(X_FORWARDED_FOR, v);
+    }
+    let mut fwd = String::with_capacity(96);
+    if let Some(prev) = h.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
+        fwd.push_str(prev);
+        fwd.push_str(", ");
+    }
+    fwd.push_str("for=");
+    if ip.is_ipv6() {
+        fwd.push_str("\"[");
+        fwd.push_str(&ip_text);
+        fwd.push_str("]\"");
     } else {
-        ip.to_string()
-    };
-    let mut fwd = format!("for={for_};proto=http");
+        fwd.push_str(&ip_text);
+    }
+    fwd.push_str(";proto=http");
     if let Some(host) = host
         && host
             .bytes()
             .all(|b| b.is_ascii_graphic() && b != b'"' && b != b';' && b != b',')
     {
-        fwd.push_str(&format!(";host=\"{host}\""));
+        fwd.push_str(";host=\"");
+        fwd.push_str(host);
+        fwd.push('"');
     }
-    let fwd = match h.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {fwd}"),
-        None => fwd,
-    };
     if let Ok(v) = HeaderValue::from_str(&fwd) {
         h.insert(header::FORWARDED, v);
     }
 }
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Reads a whole request body, at most `limit` bytes. With a declared length the body
 /// is copied into one buffer of that size as it arrives, so it is held once (collecting
@@ -676,4 +699,56 @@ async fn read_body(
         }
     }
     Ok(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(peer: &str, host: Option<&str>, prior: &[(&str, &str)]) -> (String, String) {
+        let mut h = HeaderMap::new();
+        for (k, v) in prior {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        forwarded_headers(&mut h, peer.parse().unwrap(), host);
+        let get = |k: &str| h.get(k).unwrap().to_str().unwrap().to_string();
+        (get("x-forwarded-for"), get("forwarded"))
+    }
+
+    #[test]
+    fn forwarded_headers_name_the_client() {
+        assert_eq!(
+            forwarded("10.1.2.3:5000", Some("api.example.org"), &[]),
+            (
+                "10.1.2.3".to_string(),
+                r#"for=10.1.2.3;proto=http;host="api.example.org""#.to_string()
+            )
+        );
+        // IPv6 peers are quoted and bracketed; IPv4-mapped ones are written as IPv4;
+        // earlier hops are kept; a host that cannot be quoted safely is left out.
+        assert_eq!(
+            forwarded(
+                "[2001:db8::7]:5000",
+                Some("bad\"host"),
+                &[
+                    ("x-forwarded-for", "192.0.2.1"),
+                    ("forwarded", "for=192.0.2.1")
+                ]
+            ),
+            (
+                "192.0.2.1, 2001:db8::7".to_string(),
+                r#"for=192.0.2.1, for="[2001:db8::7]";proto=http"#.to_string()
+            )
+        );
+        assert_eq!(
+            forwarded("[::ffff:10.0.0.9]:1", None, &[]),
+            (
+                "10.0.0.9".to_string(),
+                "for=10.0.0.9;proto=http".to_string()
+            )
+        );
+    }
 }
