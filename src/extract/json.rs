@@ -257,13 +257,17 @@ struct Builder<'a> {
 impl<'a> Builder<'a> {
     /// A string the tokenizer borrowed from the input: its place in the text.
     fn borrowed<E: de::Error>(&mut self, v: &'a str) -> Result<Text, E> {
-        let at = (v.as_ptr() as usize).wrapping_sub(self.src.as_ptr() as usize);
-        match self.src.get(at..at.wrapping_add(v.len())) {
-            Some(s) if s.as_ptr() == v.as_ptr() => Ok(Text {
+        // `v` is a `str` inside the text (its bounds are char boundaries): only where
+        // it starts is needed. Anything else (a byte-wise parse) is copied.
+        let base = self.src.as_ptr() as usize;
+        let at = (v.as_ptr() as usize).wrapping_sub(base);
+        if at <= self.src.len() && v.len() <= self.src.len() - at {
+            Ok(Text {
                 at: at as u32,
                 len: v.len() as u32,
-            }),
-            _ => self.copied(v),
+            })
+        } else {
+            self.copied(v)
         }
     }
 
