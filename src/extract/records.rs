@@ -460,8 +460,20 @@ impl<'p> Walker<'p> {
                 _ => ctx,
             }
         };
+        // A null, boolean or number under a key that is not classified says nothing: it
+        // is skipped without building its pointer, unless a record selector could name
+        // it or it would cross the depth limit (both handled by `value`). Keys classified
+        // as not personal are skipped whole, as `value` would.
+        let scalars_say_nothing = self.forced.is_empty() && self.depth < self.limits.max_depth;
         for (i, (_, v)) in fields.iter().enumerate() {
             let (info, k) = keys[i];
+            if info.kind == Some(FieldKind::NotPersonal)
+                || (info.kind.is_none()
+                    && scalars_say_nothing
+                    && matches!(v, Node::Null | Node::Bool(_) | Node::Num(_)))
+            {
+                continue;
+            }
             let mark = self.ptr.len();
             self.ptr.push('/');
             if info.plain {
@@ -896,6 +908,31 @@ mod tests {
             assert_eq!(r.len(), 1, "{r:?}");
             assert_eq!(kinds(&r[0]), ["email"]);
             assert!(walk_with(&plain).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_scalar_past_the_depth_limit_is_refused() {
+        // Scalars that say nothing are skipped without being entered, but not past the
+        // limit: the document is refused whatever the deepest value is.
+        let fields = FieldTable::with_defaults(true);
+        let p = profile();
+        let limits = Limits {
+            max_depth: 3,
+            ..Limits::default()
+        };
+        for (body, too_deep) in [
+            (r#"{"a":{"b":{"c":1}}}"#, true),
+            (r#"{"a":{"b":{"c":null}}}"#, true),
+            (r#"{"a":{"b":{}}}"#, false),
+            (r#"{"a":{"c":true}}"#, false),
+        ] {
+            let mut w = Walker::new(&fields, &p, limits);
+            assert_eq!(
+                w.document(body.as_bytes()) == Err(InspectError::TooDeep),
+                too_deep,
+                "{body}"
+            );
         }
     }
 
