@@ -504,4 +504,121 @@ mod tests {
         let e = d.fields(e);
         assert_eq!((d.text(e[0].0), str_of(&d, e[0].1)), ("e", "f"));
     }
+
+    /// The tree as a `serde_json::Value`, for comparing with serde_json's own reading.
+    fn to_value(d: &Doc<'_>, n: Node) -> serde_json::Value {
+        use serde_json::Value;
+        match n {
+            Node::Null => Value::Null,
+            Node::Bool(b) => Value::Bool(b),
+            Node::Num(Num::U(u)) => Value::from(u),
+            Node::Num(Num::I(i)) => Value::from(i),
+            Node::Num(Num::F(f)) => Value::from(f),
+            Node::Str(t) => Value::String(d.text(t).to_string()),
+            Node::Arr(a) => Value::Array(d.items(a).iter().map(|x| to_value(d, *x)).collect()),
+            Node::Obj(o) => Value::Object(
+                d.fields(o)
+                    .iter()
+                    .map(|(k, v)| (d.text(*k).to_string(), to_value(d, *v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn any_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e300f64..1e300).prop_map(Value::from),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(5, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(".{0,8}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Writes `v` as JSON, escaping every `n`th character of every string as `\uXXXX`
+    /// (surrogate pairs above the BMP), so both the plain and the decoded paths run.
+    fn write_escaped(v: &serde_json::Value, n: usize, out: &mut String) {
+        use serde_json::Value;
+        match v {
+            Value::String(s) => {
+                out.push('"');
+                for (i, c) in s.chars().enumerate() {
+                    if n > 0 && i % n == 0 {
+                        let mut units = [0u16; 2];
+                        for u in c.encode_utf16(&mut units) {
+                            out.push_str(&format!("\\u{:04x}", u));
+                        }
+                    } else {
+                        let one = serde_json::to_string(&c.to_string()).unwrap();
+                        out.push_str(&one[1..one.len() - 1]);
+                    }
+                }
+                out.push('"');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_escaped(x, n, out);
+                }
+                out.push(']');
+            }
+            Value::Object(o) => {
+                out.push('{');
+                for (i, (k, x)) in o.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(" , ");
+                    }
+                    write_escaped(&Value::String(k.clone()), n, out);
+                    out.push(':');
+                    write_escaped(x, n, out);
+                }
+                out.push('}');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 192, ..Default::default() })]
+
+        /// The tree reads every document exactly as serde_json does: the same strings
+        /// (plain or escaped), numbers, nesting and order.
+        #[test]
+        fn reads_documents_as_serde_json_does(v in any_json(), n in 0usize..4) {
+            let mut text = String::new();
+            write_escaped(&v, n, &mut text);
+            let d = parse(text.as_bytes()).unwrap();
+            let want: serde_json::Value = serde_json::from_str(&text).unwrap();
+            proptest::prop_assert_eq!(to_value(&d, d.root), want);
+        }
+
+        /// And accepts and refuses the same byte strings.
+        #[test]
+        fn accepts_what_serde_json_accepts(bytes in proptest::collection::vec(
+            proptest::prelude::prop_oneof![
+                proptest::prelude::Just(b'{'), proptest::prelude::Just(b'}'),
+                proptest::prelude::Just(b'['), proptest::prelude::Just(b']'),
+                proptest::prelude::Just(b'"'), proptest::prelude::Just(b':'),
+                proptest::prelude::Just(b','), proptest::prelude::Just(b'\\'),
+                proptest::prelude::Just(b'u'), proptest::prelude::Just(b'1'),
+                proptest::prelude::Just(b' '), proptest::prelude::any::<u8>(),
+            ], 0..24)) {
+            let ours = parse(&bytes).is_ok();
+            let theirs = serde_json::from_slice::<serde_json::Value>(&bytes).is_ok();
+            proptest::prop_assert_eq!(ours, theirs);
+        }
+    }
 }
