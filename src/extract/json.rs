@@ -49,8 +49,10 @@ pub struct Text {
 
 const OWN: u32 = 1 << 31;
 
-/// The largest document the tree can address (offsets are 31 bits). Bodies are capped
-/// far below this by `max_body_bytes`; a larger one is refused, never truncated.
+/// The largest document the tree can address (offsets are 31 bits), 2 GiB. Bodies are
+/// normally capped far below it by `max_body_bytes` (8 MiB by default); a policy that
+/// allows more still gets a larger JSON document refused (`limit_exceeded`), never
+/// truncated.
 pub const MAX_DOC_BYTES: usize = (OWN - 1) as usize;
 
 /// A parsed document: the root value, the text it was parsed from, the strings that had
