@@ -275,6 +275,20 @@ async fn body_at_the_limit_passes_and_over_it_is_413() {
     );
 }
 
+/// The first line of the answer on `c`.
+async fn status_line(c: &mut tokio::net::TcpStream) -> String {
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
 /// Sends one raw HTTP/1.1 request with a header of `pad` bytes; returns the status line.
 async fn head_of_size(addr: std::net::SocketAddr, pad: usize) -> String {
     let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -286,16 +300,7 @@ async fn head_of_size(addr: std::net::SocketAddr, pad: usize) -> String {
     );
     c.write_all(req.as_bytes()).await.unwrap();
     c.write_all(&body).await.unwrap();
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    String::from_utf8_lossy(&buf[..n])
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string()
+    status_line(&mut c).await
 }
 
 #[tokio::test]
@@ -332,16 +337,7 @@ async fn post_in_pieces(addr: std::net::SocketAddr, head: String, pieces: Vec<Ve
         tokio::time::sleep(Duration::from_millis(20)).await;
         c.write_all(&p).await.unwrap();
     }
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    String::from_utf8_lossy(&buf[..n])
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string()
+    status_line(&mut c).await
 }
 
 #[tokio::test]
