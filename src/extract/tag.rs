@@ -12,11 +12,14 @@ pub fn tag(raw: RawRecord, geo: &dyn GeoLookup) -> Record {
     let mut unresolved = 0;
     let is_phone = |k: SignalKind| matches!(k, SignalKind::Phone | SignalKind::TextPhone);
     // Phones last: they are read with the country the other signals give.
-    for s in raw.signals.iter().filter(|s| !is_phone(s.kind)) {
+    for s in &raw.signals {
         let country = match s.kind {
             SignalKind::CountryField => Country::parse_loose(&s.value),
             SignalKind::Locale => locale_country(&s.value),
-            _ => geo::parse_ip(&s.value).and_then(|ip| geo.country_of(ip)),
+            SignalKind::Ip | SignalKind::TextIp => {
+                geo::parse_ip(&s.value).and_then(|ip| geo.country_of(ip))
+            }
+            SignalKind::Phone | SignalKind::TextPhone => continue,
         };
         match country {
             Some(country) => evidence.push(Evidence {
