@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::extract::{Facts, FieldKind, SignalKind};
+use crate::extract::{Facts, FieldKind, Record, SignalKind};
 use crate::policy::Policy;
 use crate::policy::compile::{JurId, Mode, OnViolation, RegionId, RegionMask, RouteId, UpstreamId};
 
@@ -116,49 +116,54 @@ struct Violation {
 }
 
 pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
-    let route = policy
-        .routes
-        .get(dest.route)
-        .map(|r| r.name.clone())
-        .unwrap_or_default();
-    let mut d = Decision {
-        action: Action::Block,
-        would: None,
-        route,
-        upstream: String::new(),
-        target: None,
-        target_id: None,
-        destination_region: String::new(),
-        rules: vec![],
-        jurisdictions: vec![],
-        reasons: vec![],
-        errors: vec![],
-        records: facts.records.len(),
-        personal_records: 0,
-        verdicts: Vec::with_capacity(facts.records.len()),
-    };
-    let Some(up) = policy.upstreams.get(dest.upstream) else {
-        d.errors
-            .push("internal: the route's upstream is not in the policy".into());
-        d.reasons.push("internal_error".into());
-        return d;
-    };
-    let Some(region) = policy.regions.get(dest.region.unwrap_or(up.region)) else {
-        d.errors
-            .push("internal: the upstream's region is not in the policy".into());
-        d.reasons.push("internal_error".into());
-        return d;
-    };
-    d.upstream = up.name.clone();
-    d.destination_region = region.name.clone();
-    let region_id = dest.region.unwrap_or(up.region);
+    let mut decider = Decider::new(policy, dest);
+    let verdicts = facts.records.iter().map(|r| decider.record(r)).collect();
+    decider.finish(verdicts)
+}
 
-    let mut violations: Vec<Violation> = Vec::new();
-    // Regions every personal record allows (for choosing a reroute target).
-    let mut need = RegionMask::ALL;
-    let mut all_jurs: Vec<JurId> = Vec::new();
+/// The decision built one record at a time: each record's verdict as soon as the record
+/// is tagged (the engine does this while the body is still being walked, so no record
+/// outlives its verdict), then the request's action from all of them.
+pub struct Decider<'p> {
+    policy: &'p Policy,
+    dest: Destination,
+    /// The destination's upstream and region, or why they could not be found.
+    place: Result<(&'p crate::policy::compile::Upstream, RegionId), &'static str>,
+    violations: Vec<Violation>,
+    /// Regions every personal record allows (for choosing a reroute target).
+    need: RegionMask,
+    all_jurs: Vec<JurId>,
+    personal_records: usize,
+    errors: Vec<String>,
+}
 
-    for rec in &facts.records {
+impl<'p> Decider<'p> {
+    pub fn new(policy: &'p Policy, dest: Destination) -> Self {
+        let place = match policy.upstreams.get(dest.upstream) {
+            None => Err("internal: the route's upstream is not in the policy"),
+            Some(up) => {
+                let region_id = dest.region.unwrap_or(up.region);
+                match policy.regions.get(region_id) {
+                    Some(_) => Ok((up, region_id)),
+                    None => Err("internal: the upstream's region is not in the policy"),
+                }
+            }
+        };
+        Decider {
+            policy,
+            dest,
+            place,
+            violations: Vec::new(),
+            need: RegionMask::ALL,
+            all_jurs: Vec::new(),
+            personal_records: 0,
+            errors: Vec::new(),
+        }
+    }
+
+    /// One record's verdict.
+    pub fn record(&mut self, rec: &Record) -> Verdict {
+        let policy = self.policy;
         let mut jurs: Vec<JurId> = rec
             .evidence
             .iter()
@@ -200,18 +205,20 @@ pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
             personal,
             outcome: Outcome::NotPersonal,
         };
+        let Ok((_, region_id)) = self.place else {
+            return v;
+        };
         if !rec.is_personal() {
-            d.verdicts.push(v);
-            continue;
+            return v;
         }
-        d.personal_records += 1;
-        all_jurs.extend(&jurs);
+        self.personal_records += 1;
+        self.all_jurs.extend(&jurs);
         let mut broken = Vec::new();
         let known = !rec.evidence.is_empty();
         if jurs.is_empty() && !known {
             // No signal said anything: the `unknown` setting decides.
             if let Some(mask) = policy.unknown_allowed() {
-                need = need.and(mask);
+                self.need = self.need.and(mask);
                 if !mask.contains(region_id) {
                     let (on_violation, mode) = match policy.unknown {
                         crate::policy::compile::UnknownRule::As(j) => policy
@@ -231,11 +238,11 @@ pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
         }
         for j in &jurs {
             let Some(jur) = policy.jurisdictions.get(*j) else {
-                d.errors
+                self.errors
                     .push("internal: a jurisdiction id is out of range".into());
                 continue;
             };
-            need = need.and(jur.allowed);
+            self.need = self.need.and(jur.allowed);
             if !jur.allowed.contains(region_id) {
                 broken.push(Violation {
                     rule: jur.name.clone(),
@@ -252,83 +259,127 @@ pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
                 enforced: broken.iter().any(|b| b.enforced),
             };
         }
-        violations.extend(broken);
-        d.verdicts.push(v);
-    }
-    all_jurs.sort_unstable();
-    all_jurs.dedup();
-    d.jurisdictions = all_jurs
-        .iter()
-        .filter_map(|j| policy.jurisdictions.get(*j))
-        .map(|j| j.name.clone())
-        .collect();
-
-    if !d.errors.is_empty() {
-        d.reasons.push("internal_error".into());
-        d.action = Action::Block;
-        return d;
+        self.violations.extend(broken);
+        v
     }
 
-    let mut rules: Vec<String> = violations.iter().map(|v| v.rule.clone()).collect();
-    rules.sort();
-    rules.dedup();
+    /// The request's decision, from the verdicts of all its records (in their order).
+    pub fn finish(self, verdicts: Vec<Verdict>) -> Decision {
+        let policy = self.policy;
+        let dest = self.dest;
+        let mut d = Decision {
+            action: Action::Block,
+            would: None,
+            route: policy
+                .routes
+                .get(dest.route)
+                .map(|r| r.name.clone())
+                .unwrap_or_default(),
+            upstream: String::new(),
+            target: None,
+            target_id: None,
+            destination_region: String::new(),
+            rules: vec![],
+            jurisdictions: vec![],
+            reasons: vec![],
+            errors: self.errors,
+            records: verdicts.len(),
+            personal_records: 0,
+            verdicts: Vec::new(),
+        };
+        let (up, region_id) = match self.place {
+            Ok(place) => place,
+            Err(e) => {
+                d.errors.push(e.into());
+                d.reasons.push("internal_error".into());
+                return d;
+            }
+        };
+        d.verdicts = verdicts;
+        d.personal_records = self.personal_records;
+        d.upstream = up.name.clone();
+        d.destination_region = policy
+            .regions
+            .get(region_id)
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
+        let need = self.need;
+        let violations = self.violations;
+        let mut all_jurs = self.all_jurs;
+        all_jurs.sort_unstable();
+        all_jurs.dedup();
+        d.jurisdictions = all_jurs
+            .iter()
+            .filter_map(|j| policy.jurisdictions.get(*j))
+            .map(|j| j.name.clone())
+            .collect();
 
-    if violations.is_empty() {
-        d.action = Action::Allow;
+        if !d.errors.is_empty() {
+            d.reasons.push("internal_error".into());
+            d.action = Action::Block;
+            return d;
+        }
+        let mut rules: Vec<String> = violations.iter().map(|v| v.rule.clone()).collect();
+        rules.sort();
+        rules.dedup();
+
+        if violations.is_empty() {
+            d.action = Action::Allow;
+            d.target = Some(up.name.clone());
+            d.target_id = Some(dest.upstream);
+            d.rules = d.jurisdictions.clone();
+            d.reasons.push(if d.personal_records == 0 {
+                "no_personal_data".into()
+            } else {
+                "in_region".into()
+            });
+            return d;
+        }
+
+        // What enforcement does, given a set of violations.
+        let enforce = |vs: &[&Violation]| -> (Action, Option<UpstreamId>, &'static str) {
+            if vs.iter().all(|v| v.on_violation == OnViolation::Reroute) {
+                match up.alternatives.iter().find(|a| {
+                    policy
+                        .upstreams
+                        .get(**a)
+                        .is_some_and(|t| need.contains(t.region))
+                }) {
+                    Some(a) => (Action::Reroute, Some(*a), "rerouted_in_region"),
+                    None => (Action::Block, None, "no_in_region_alternative"),
+                }
+            } else {
+                (Action::Block, None, "region_not_allowed")
+            }
+        };
+        let enforced: Vec<&Violation> = violations.iter().filter(|v| v.enforced).collect();
+        if !enforced.is_empty() {
+            let (action, target, reason) = enforce(&enforced);
+            d.action = action;
+            d.rules = enforced.iter().map(|v| v.rule.clone()).collect();
+            d.rules.sort();
+            d.rules.dedup();
+            d.reasons.push(reason.into());
+            if let Some(t) = target {
+                d.target = policy.upstreams.get(t).map(|u| u.name.clone());
+                d.target_id = Some(t);
+            }
+            if violations.len() > enforced.len() {
+                d.reasons.push("shadow_violations_reported".into());
+            }
+            return d;
+        }
+        // Only shadowed violations: forward as is, report what enforcement would do.
+        let all: Vec<&Violation> = violations.iter().collect();
+        let (would, _, reason) = enforce(&all);
+        d.action = Action::Shadow;
+        d.would = Some(would);
+        d.rules = rules;
         d.target = Some(up.name.clone());
         d.target_id = Some(dest.upstream);
-        d.rules = d.jurisdictions.clone();
-        d.reasons.push(if d.personal_records == 0 {
-            "no_personal_data".into()
-        } else {
-            "in_region".into()
-        });
-        return d;
+        d.reasons.push(format!("shadow:{reason}"));
+        d
     }
-
-    // What enforcement does, given a set of violations.
-    let enforce = |vs: &[&Violation]| -> (Action, Option<UpstreamId>, &'static str) {
-        if vs.iter().all(|v| v.on_violation == OnViolation::Reroute) {
-            match up.alternatives.iter().find(|a| {
-                policy
-                    .upstreams
-                    .get(**a)
-                    .is_some_and(|t| need.contains(t.region))
-            }) {
-                Some(a) => (Action::Reroute, Some(*a), "rerouted_in_region"),
-                None => (Action::Block, None, "no_in_region_alternative"),
-            }
-        } else {
-            (Action::Block, None, "region_not_allowed")
-        }
-    };
-    let enforced: Vec<&Violation> = violations.iter().filter(|v| v.enforced).collect();
-    if !enforced.is_empty() {
-        let (action, target, reason) = enforce(&enforced);
-        d.action = action;
-        d.rules = enforced.iter().map(|v| v.rule.clone()).collect();
-        d.rules.sort();
-        d.rules.dedup();
-        d.reasons.push(reason.into());
-        if let Some(t) = target {
-            d.target = policy.upstreams.get(t).map(|u| u.name.clone());
-            d.target_id = Some(t);
-        }
-        if violations.len() > enforced.len() {
-            d.reasons.push("shadow_violations_reported".into());
-        }
-        return d;
-    }
-    // Only shadowed violations: forward as is, report what enforcement would do.
-    let all: Vec<&Violation> = violations.iter().collect();
-    let (would, _, reason) = enforce(&all);
-    d.action = Action::Shadow;
-    d.would = Some(would);
-    d.rules = rules;
-    d.target = Some(up.name.clone());
-    d.target_id = Some(dest.upstream);
-    d.reasons.push(format!("shadow:{reason}"));
-    d
 }
 
 /// A signal kind's label, re-exported for the CLI's trace.

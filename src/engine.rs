@@ -1,8 +1,8 @@
 //! One request through the pure stages: route → extract → tag → decide. The proxy,
 //! `customs explain` and `customs test` all call [`evaluate_request`].
 
-use crate::decide::{self, Decision, Destination};
-use crate::extract::{self, BodyMeta, Facts, InspectError};
+use crate::decide::{Decider, Decision, Destination, Verdict};
+use crate::extract::{self, BodyMeta, InspectError};
 use crate::geo::GeoLookup;
 use crate::policy::Policy;
 
@@ -69,7 +69,9 @@ impl Refusal {
 
 #[derive(Debug, Clone)]
 pub struct Evaluation {
-    pub facts: Facts,
+    /// How the body was read: `json`, `ndjson`, `form`, `text`, `multipart`, ...
+    pub format: &'static str,
+    pub body_bytes: usize,
     pub decision: Decision,
 }
 
@@ -108,7 +110,20 @@ pub fn evaluate_route(
 ) -> Result<Evaluation, Refusal> {
     let route = policy.routes.get(route_id).ok_or(Refusal::NoRoute)?;
     let profile = policy.profiles.get(route.profile).ok_or(Refusal::NoRoute)?;
-    let facts = extract::extract(
+    // Each record is decided as soon as the walk completes it, and only its verdict is
+    // kept: a batch's records are never all held at once.
+    let mut decider = Decider::new(
+        policy,
+        Destination {
+            route: route_id,
+            upstream: route.upstream,
+            region,
+        },
+    );
+    // Each verdict goes to its record's place: records close innermost first, so their
+    // indexes arrive out of order, but every index below the count arrives once.
+    let mut verdicts: Vec<Option<Verdict>> = Vec::new();
+    let (format, found) = extract::extract_each(
         policy,
         profile,
         geo,
@@ -120,15 +135,23 @@ pub fn evaluate_route(
             max_body_bytes: policy.server.max_body_bytes,
         },
         req.body,
-    )?;
-    let decision = decide::evaluate(
-        policy,
-        &facts,
-        Destination {
-            route: route_id,
-            upstream: route.upstream,
-            region,
+        &mut |i, record| {
+            if verdicts.len() <= i {
+                verdicts.resize_with(i + 1, || None);
+            }
+            verdicts[i] = Some(decider.record(&record));
         },
-    );
-    Ok(Evaluation { facts, decision })
+    )?;
+    let verdicts: Vec<Verdict> = verdicts.into_iter().flatten().collect();
+    if verdicts.len() != found {
+        // Never expected: a record the walk found but nobody decided is refused, not
+        // forwarded undecided.
+        return Err(InspectError::Internal("a record was found but not decided").into());
+    }
+    let decision = decider.finish(verdicts);
+    Ok(Evaluation {
+        format,
+        body_bytes: req.body.len(),
+        decision,
+    })
 }

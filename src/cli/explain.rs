@@ -7,8 +7,8 @@ use serde_json::json;
 
 use super::{Exit, Format, load_with_geo};
 use crate::decide::{Action, Decision, Outcome};
+use crate::engine::Evaluation;
 use crate::engine::{self, Refusal, RequestView};
-use crate::extract::Facts;
 use crate::policy::Policy;
 
 #[derive(Debug, clap::Args)]
@@ -93,11 +93,11 @@ pub fn main(args: Args) -> Exit {
                         .unwrap_or_else(|_| json!({"action": "block"}));
                     if let Some(o) = v.as_object_mut() {
                         o.insert("policy_hash".into(), json!(policy.hash));
-                        o.insert("body_format".into(), json!(ev.facts.format));
+                        o.insert("body_format".into(), json!(ev.format));
                     }
                     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                 }
-                Format::Human => print!("{}", human(policy, &ev.facts, &ev.decision)),
+                Format::Human => print!("{}", human(policy, &ev, &ev.decision)),
             }
             if ev.decision.action.forwards() {
                 Exit::Ok
@@ -135,7 +135,7 @@ pub fn main(args: Args) -> Exit {
     }
 }
 
-fn human(policy: &Policy, facts: &Facts, d: &Decision) -> String {
+fn human(policy: &Policy, ev: &Evaluation, d: &Decision) -> String {
     let mut o = String::new();
     let action = match (d.action, d.would) {
         (Action::Shadow, Some(w)) => format!("SHADOW (forwarded; enforce would {})", w.as_str()),
@@ -184,7 +184,7 @@ fn human(policy: &Policy, facts: &Facts, d: &Decision) -> String {
     o.push_str(&format!("  reasons      {}\n", d.reasons.join(", ")));
     o.push_str(&format!(
         "records: {} found in {} body of {} bytes, {} with personal data\n",
-        d.records, facts.format, facts.body_bytes, d.personal_records
+        d.records, ev.format, ev.body_bytes, d.personal_records
     ));
     for v in &d.verdicts {
         let ptr = if v.pointer.is_empty() {

@@ -130,6 +130,9 @@ pub enum InspectError {
     Limit { name: &'static str, max: usize },
     #[error("a selector of profile `{0}` could not be applied")]
     Selector(String),
+    /// A broken invariant of the inspector itself: refused, never forwarded.
+    #[error("internal inspection error: {0}")]
+    Internal(&'static str),
 }
 
 impl InspectError {
@@ -163,6 +166,7 @@ impl InspectError {
             } => "too_many_multipart_parts",
             InspectError::Limit { .. } => "limit_exceeded",
             InspectError::Selector(_) => "selector_failed",
+            InspectError::Internal(_) => "internal_error",
         }
     }
 }
@@ -187,13 +191,53 @@ pub fn extract(
     meta: BodyMeta<'_>,
     body: &[u8],
 ) -> Result<Facts, InspectError> {
+    let mut records = Vec::new();
+    let (format, found) = extract_each(policy, profile, geo, meta, body, &mut |i, r| {
+        records.push((i, r))
+    })?;
+    if records.len() != found {
+        return Err(InspectError::Internal(
+            "a record was lost between walk and tag",
+        ));
+    }
+    records.sort_unstable_by_key(|(i, _)| *i);
+    Ok(Facts {
+        records: records.into_iter().map(|(_, r)| r).collect(),
+        body_bytes: body.len(),
+        format,
+    })
+}
+
+/// Tags each record as the walk completes it and hands it to `each` with its index in
+/// the order records were found (records close innermost first, so the indexes arrive
+/// out of order). Returns how the body was read and how many records were found. A request is decided this way without
+/// ever holding all its records: only the few still open, and what `each` keeps.
+pub fn extract_each(
+    policy: &Policy,
+    profile: &Profile,
+    geo: &dyn GeoLookup,
+    meta: BodyMeta<'_>,
+    body: &[u8],
+    each: &mut dyn FnMut(usize, Record),
+) -> Result<(&'static str, usize), InspectError> {
+    struct Tagging<'a, 'b> {
+        geo: &'a dyn GeoLookup,
+        each: &'b mut dyn FnMut(usize, Record),
+    }
+    impl records::RecordSink for Tagging<'_, '_> {
+        fn record(&mut self, index: usize, raw: records::RawRecord) {
+            (self.each)(index, tag::tag(raw, self.geo));
+        }
+    }
+    let mut tagging = Tagging { geo, each };
     let limit = if meta.max_body_bytes == 0 {
         usize::MAX
     } else {
         meta.max_body_bytes
     };
     let decoded = decode::decode(meta.content_encoding, body, limit)?;
-    let mut walker = records::Walker::new(&policy.fields, profile, policy.limits);
+    let mut walker =
+        records::Walker::new(&policy.fields, profile, policy.limits).with_sink(&mut tagging);
     let format = body_records(
         &mut walker,
         profile,
@@ -242,16 +286,9 @@ pub fn extract(
             }
         }
     }
-    let records = walker
-        .finish()
-        .into_iter()
-        .map(|r| tag::tag(r, geo))
-        .collect();
-    Ok(Facts {
-        records,
-        body_bytes: body.len(),
-        format,
-    })
+    let found = walker.found();
+    walker.finish();
+    Ok((format, found))
 }
 
 /// Reads the body's records by its (declared or sniffed) type.

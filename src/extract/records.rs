@@ -22,7 +22,7 @@ use compact_str::CompactString;
 /// How many times a JSON document may be embedded in a string in a string.
 pub const MAX_EMBEDDING: usize = 8;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RawSignal {
     pub kind: SignalKind,
     pub pointer: Pointer,
@@ -30,17 +30,40 @@ pub struct RawSignal {
     pub value: CompactString,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawRecord {
     pub pointer: Pointer,
     pub personal: Vec<PersonalField>,
     pub signals: Vec<RawSignal>,
 }
 
+/// Where a walker hands each record once it is complete (nothing more can be added to
+/// it), so that it can be tagged and decided while the walk goes on and need not be
+/// held until the end. `index` is the record's place in the order records were found.
+pub trait RecordSink {
+    fn record(&mut self, index: usize, raw: RawRecord);
+}
+
+/// A sink that keeps every record, for [`Walker::finish`].
+impl RecordSink for Vec<(usize, RawRecord)> {
+    fn record(&mut self, index: usize, raw: RawRecord) {
+        self.push((index, raw));
+    }
+}
+
 pub struct Walker<'p> {
     fields: &'p FieldTable,
     profile: &'p Profile,
-    records: Vec<RawRecord>,
+    /// The records still open, innermost last, with their indexes. A record is opened
+    /// by the walk of one value and closed when that walk returns; values are nested,
+    /// so records close in the reverse of the order they opened, and only the few
+    /// around the current value are held.
+    open: Vec<(usize, RawRecord)>,
+    /// How many records have been found.
+    found: usize,
+    /// Where closed records go: the caller's sink, else `done`.
+    sink: Option<&'p mut dyn RecordSink>,
+    done: Vec<(usize, RawRecord)>,
     /// The pointer of the value being walked (a `String`: pushed to and truncated for
     /// every member, which it does faster than a `Pointer`).
     ptr: String,
@@ -172,7 +195,10 @@ impl<'p> Walker<'p> {
         Walker {
             fields,
             profile,
-            records: Vec::with_capacity(16),
+            open: Vec::with_capacity(4),
+            found: 0,
+            sink: None,
+            done: Vec::new(),
             ptr: String::with_capacity(128),
             forced: HashSet::new(),
             ignored: HashSet::new(),
@@ -214,8 +240,55 @@ impl<'p> Walker<'p> {
         info
     }
 
+    /// Hands each record to `sink` as soon as it is complete, instead of keeping it
+    /// for [`Walker::finish`].
+    pub fn with_sink(mut self, sink: &'p mut dyn RecordSink) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// How many records the walk has found so far.
+    pub fn found(&self) -> usize {
+        self.found
+    }
+
+    /// Ends the walk. Every record still open is closed (none is, after a walk that
+    /// returned `Ok`). Without a sink, returns every record in the order found; with
+    /// one, everything has gone to the sink and the list is empty.
     pub fn finish(mut self) -> Vec<RawRecord> {
-        std::mem::take(&mut self.records)
+        while let Some((index, raw)) = self.open.pop() {
+            self.emit(index, raw);
+        }
+        let mut done = std::mem::take(&mut self.done);
+        done.sort_unstable_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, r)| r).collect()
+    }
+
+    fn emit(&mut self, index: usize, raw: RawRecord) {
+        match self.sink.as_deref_mut() {
+            Some(sink) => sink.record(index, raw),
+            None => self.done.push((index, raw)),
+        }
+    }
+
+    /// Record `r` is complete: hand it on.
+    fn close(&mut self, r: usize) {
+        if let Some(at) = self.open.iter().rposition(|(i, _)| *i == r) {
+            let (index, raw) = self.open.remove(at);
+            self.emit(index, raw);
+        }
+    }
+
+    /// The open record `r`. Only the walk of the value that opened a record holds its
+    /// index, so a closed one is never asked for; were it asked for, the request is
+    /// refused rather than the data dropped.
+    fn slot(&mut self, r: usize) -> Result<&mut RawRecord, InspectError> {
+        self.open
+            .iter_mut()
+            .rev()
+            .find(|(i, _)| *i == r)
+            .map(|(_, raw)| raw)
+            .ok_or(InspectError::Internal("a closed record was written to"))
     }
 
     /// A whole JSON document.
@@ -328,7 +401,7 @@ impl<'p> Walker<'p> {
     }
 
     fn new_record(&mut self) -> Result<usize, InspectError> {
-        if self.records.len() >= self.limits.max_records {
+        if self.found >= self.limits.max_records {
             return Err(InspectError::Limit {
                 name: "max_records",
                 max: self.limits.max_records,
@@ -336,12 +409,17 @@ impl<'p> Walker<'p> {
         }
         // Sized for a typical subject (a handful of fields and signals), so filling
         // them rarely reallocates.
-        self.records.push(RawRecord {
-            pointer: Pointer::from(self.ptr.as_str()),
-            personal: Vec::with_capacity(8),
-            signals: Vec::with_capacity(4),
-        });
-        Ok(self.records.len() - 1)
+        let index = self.found;
+        self.found += 1;
+        self.open.push((
+            index,
+            RawRecord {
+                pointer: Pointer::from(self.ptr.as_str()),
+                personal: Vec::with_capacity(8),
+                signals: Vec::with_capacity(4),
+            },
+        ));
+        Ok(index)
     }
 
     fn ensure(&mut self, ctx: Option<usize>) -> Result<usize, InspectError> {
@@ -378,6 +456,7 @@ impl<'p> Walker<'p> {
                 _ => self.value_in(doc, node, Some(r)),
             };
             self.absorbing -= 1;
+            self.close(r);
             return res;
         }
         self.value_in(doc, node, ctx)
@@ -451,13 +530,13 @@ impl<'p> Walker<'p> {
         if name && strong {
             identity = true;
         }
-        let rec = if forced {
-            ctx
+        let (rec, opened) = if forced {
+            (ctx, false)
         } else {
             match ctx {
-                Some(p) if !identity || self.absorbing > 0 => Some(p),
-                _ if strong => Some(self.new_record()?),
-                _ => ctx,
+                Some(p) if !identity || self.absorbing > 0 => (Some(p), false),
+                _ if strong => (Some(self.new_record()?), true),
+                _ => (ctx, false),
             }
         };
         // A null, boolean or number under a key that is not classified says nothing: it
@@ -498,6 +577,9 @@ impl<'p> Walker<'p> {
             };
             self.ptr.truncate(mark);
             r?;
+        }
+        if opened && let Some(r) = rec {
+            self.close(r);
         }
         Ok(())
     }
@@ -541,11 +623,13 @@ impl<'p> Walker<'p> {
             Node::Obj(_) => {
                 if kind.is_personal() && kind != FieldKind::Name && has_data(doc, v) {
                     let r = self.ensure(rec)?;
-                    self.records[r].personal.push(PersonalField {
-                        kind,
-                        pointer: Pointer::from(self.ptr.as_str()),
-                    });
-                    self.value(doc, v, Some(r))
+                    let pointer = Pointer::from(self.ptr.as_str());
+                    self.slot(r)?.personal.push(PersonalField { kind, pointer });
+                    let res = self.value(doc, v, Some(r));
+                    if rec.is_none() {
+                        self.close(r);
+                    }
+                    res
                 } else {
                     self.value(doc, v, rec)
                 }
@@ -572,17 +656,16 @@ impl<'p> Walker<'p> {
             _ => None,
         };
         if kind.is_personal() {
-            self.records[r].personal.push(PersonalField {
-                kind,
-                pointer: Pointer::from(self.ptr.as_str()),
-            });
+            let pointer = Pointer::from(self.ptr.as_str());
+            self.slot(r)?.personal.push(PersonalField { kind, pointer });
         }
         if let Some(kind) = signal
             && !value.is_empty()
         {
-            self.records[r].signals.push(RawSignal {
+            let pointer = Pointer::from(self.ptr.as_str());
+            self.slot(r)?.signals.push(RawSignal {
                 kind,
-                pointer: Pointer::from(self.ptr.as_str()),
+                pointer,
                 value: CompactString::from(value),
             });
         }
@@ -598,6 +681,9 @@ impl<'p> Walker<'p> {
         ) && !value.is_empty()
         {
             self.free_text(value, Some(r))?;
+        }
+        if rec.is_none() {
+            self.close(r);
         }
         Ok(())
     }
@@ -689,17 +775,19 @@ impl<'p> Walker<'p> {
                 TextHitKind::Phone => (FieldKind::Phone, Some(SignalKind::TextPhone)),
                 TextHitKind::Ip => (FieldKind::Ip, Some(SignalKind::TextIp)),
             };
-            self.records[r].personal.push(PersonalField {
-                kind,
-                pointer: Pointer::from(self.ptr.as_str()),
-            });
+            let pointer = Pointer::from(self.ptr.as_str());
+            let raw = self.slot(r)?;
             if let Some(kind) = signal {
-                self.records[r].signals.push(RawSignal {
+                raw.signals.push(RawSignal {
                     kind,
-                    pointer: Pointer::from(self.ptr.as_str()),
+                    pointer: pointer.clone(),
                     value: CompactString::from(h.value),
                 });
             }
+            raw.personal.push(PersonalField { kind, pointer });
+        }
+        if ctx.is_none() {
+            self.close(r);
         }
         Ok(())
     }
@@ -948,6 +1036,73 @@ mod tests {
         assert_eq!(
             w.document(s.as_bytes()),
             Err(InspectError::EmbeddingTooDeep(MAX_EMBEDDING))
+        );
+    }
+
+    /// Records reach a sink as the walk closes them, innermost first, each once; put
+    /// back in index order they are exactly the records a walk without a sink returns.
+    #[test]
+    fn records_reach_a_sink_as_they_close() {
+        let body = r#"{
+            "reporter": {"email": "a@example.org", "country": "GB",
+                         "friend": {"email": "b@example.org", "ip": "8.8.8.8"}},
+            "note": "call +44 20 7946 0321",
+            "users": [{"email": "c@example.org", "address": {"city": "Paris", "phone": "+33 1 42 68 53 00"}},
+                      {"email": "d@example.org", "locale": "de-DE"}],
+            "contact": {"phone": "+1 415 555 0112"}
+        }"#;
+        let fields = FieldTable::with_defaults(true);
+        let p = profile();
+        let mut sunk: Vec<(usize, RawRecord)> = Vec::new();
+        let mut w = Walker::new(&fields, &p, Limits::default()).with_sink(&mut sunk);
+        w.document(body.as_bytes()).unwrap();
+        assert_eq!(w.found(), 7);
+        assert!(w.finish().is_empty(), "with a sink, finish keeps nothing");
+        let order: Vec<(usize, &str)> =
+            sunk.iter().map(|(i, r)| (*i, r.pointer.as_str())).collect();
+        // A nested subject closes before the record around it, which opened first.
+        assert_eq!(
+            order,
+            [
+                (1, "/reporter/friend"),
+                (0, "/reporter"),
+                (2, "/note"),
+                (4, "/users/0/address"),
+                (3, "/users/0"),
+                (5, "/users/1"),
+                (6, "/contact"),
+            ]
+        );
+        assert_eq!(kinds(&sunk[0].1), ["email", "ip"]);
+        assert_eq!(kinds(&sunk[4].1), ["email", "address"]);
+        sunk.sort_by_key(|(i, _)| *i);
+        let sunk: Vec<RawRecord> = sunk.into_iter().map(|(_, r)| r).collect();
+        assert_eq!(sunk, walk(body));
+    }
+
+    /// A record is written to only while its value is being walked. Were a closed one
+    /// written to, the request is refused (`internal_error`), not its data dropped.
+    #[test]
+    fn a_closed_record_is_never_written_to() {
+        let fields = FieldTable::with_defaults(true);
+        let p = profile();
+        let mut sunk: Vec<(usize, RawRecord)> = Vec::new();
+        let mut w = Walker::new(&fields, &p, Limits::default()).with_sink(&mut sunk);
+        let r = w.new_record().unwrap();
+        w.fact(FieldKind::Email, "a@example.org", Some(r)).unwrap();
+        w.close(r);
+        assert_eq!(
+            w.fact(FieldKind::Email, "b@example.org", Some(r)),
+            Err(InspectError::Internal("a closed record was written to"))
+        );
+        w.close(r); // closing twice hands nothing on twice
+        drop(w);
+        assert_eq!(sunk.len(), 1);
+        assert_eq!(kinds(&sunk[0].1), ["email"]);
+        assert_eq!(
+            InspectError::Internal("x").reason(),
+            "internal_error",
+            "a named reason, counted like any other"
         );
     }
 }

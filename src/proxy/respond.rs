@@ -195,7 +195,7 @@ pub fn status_for_inspect(e: &InspectError) -> u16 {
         | InspectError::InvalidUtf8
         | InspectError::InvalidEncoding(_)
         | InspectError::InvalidMultipart => 400,
-        InspectError::Selector(_) => 500,
+        InspectError::Selector(_) | InspectError::Internal(_) => 500,
     }
 }
 
