@@ -12,7 +12,8 @@
 //!   keeps duplicate keys, the record finder, free-text detectors, and tagging.
 //! - [`geo`]: GeoIP (MaxMind DB via `maxminddb`) and phone numbering plans.
 //! - [`country`]: ISO 3166-1 codes, names, built-in groups (EU, EEA), bitsets.
-//! - [`decide`]: `evaluate(&Policy, &Facts, Destination) -> Decision`; pure, never panics.
+//! - [`decide`]: `evaluate(&Policy, &Facts, Destination) -> Decision`, or a `Decider` fed
+//!   one record at a time (as the engine does, while the body is walked); pure, never panics.
 //! - [`engine`]: route → extract → decide for one request; shared by the proxy and CLI.
 //! - [`cli`]: the subcommands (`check`, `explain`, `test`, `run`, `demo`).
 //! - [`proxy`]: the sidecar: server (accept loops, drain), pipeline (the request path),
