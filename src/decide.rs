@@ -1,7 +1,12 @@
 //! The decision: `evaluate(&Policy, &Facts, Destination) -> Decision`. Pure, total and
 //! panic-free: it returns a value for every input, and an internal inconsistency blocks.
 
+use std::fmt;
+
+use compact_str::CompactString;
 use serde::Serialize;
+
+use crate::country::Country;
 
 use crate::extract::{Facts, FieldKind, Record, SignalKind};
 use crate::policy::Policy;
@@ -57,13 +62,16 @@ pub enum Outcome {
     Violation { rules: Vec<String>, enforced: bool },
 }
 
+/// A verdict for each record of a batch is held until the request is decided, so its
+/// lists hold small values, not a `String` each: names up to 24 bytes inline, countries
+/// and evidence in a few bytes. They serialize as the same strings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
     pub pointer: crate::extract::Pointer,
-    pub jurisdictions: Vec<String>,
-    pub countries: Vec<String>,
-    /// Which kinds of signal said which country, e.g. `ip:GB`.
-    pub evidence: Vec<String>,
+    pub jurisdictions: Vec<CompactString>,
+    pub countries: Vec<Country>,
+    /// Which kinds of signal said which country, written e.g. `ip:GB`.
+    pub evidence: Vec<Said>,
     pub personal: Vec<FieldKind>,
     #[serde(flatten)]
     pub outcome: Outcome,
@@ -103,6 +111,39 @@ impl Decision {
             .filter(|v| matches!(v.outcome, Outcome::Violation { .. }))
             .map(|v| v.pointer.as_str())
             .collect()
+    }
+}
+
+/// One kind of signal and the country it said, written `kind:CC` (`ip:GB`). Ordered as
+/// its written form is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Said {
+    pub kind: SignalKind,
+    pub country: Country,
+}
+
+impl Ord for Said {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // No kind's label is a prefix of another's, so this is the written form's order.
+        (self.kind.as_str(), self.country).cmp(&(other.kind.as_str(), other.country))
+    }
+}
+
+impl PartialOrd for Said {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for Said {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind.as_str(), self.country.as_str())
+    }
+}
+
+impl Serialize for Said {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -171,20 +212,15 @@ impl<'p> Decider<'p> {
             .collect();
         jurs.sort_unstable();
         jurs.dedup();
-        let mut evidence: Vec<String> = rec
+        let mut evidence: Vec<Said> = rec
             .evidence
             .iter()
-            .map(|e| {
-                // Built by hand: `format!` costs several times as much, per signal.
-                let kind = e.kind.as_str();
-                let mut s = String::with_capacity(kind.len() + 3);
-                s.push_str(kind);
-                s.push(':');
-                s.push_str(e.country.as_str());
-                s
+            .map(|e| Said {
+                kind: e.kind,
+                country: e.country,
             })
             .collect();
-        evidence.sort();
+        evidence.sort_unstable();
         evidence.dedup();
         let mut personal: Vec<FieldKind> = rec.personal.iter().map(|p| p.kind).collect();
         personal.sort();
@@ -194,13 +230,9 @@ impl<'p> Decider<'p> {
             jurisdictions: jurs
                 .iter()
                 .filter_map(|j| policy.jurisdictions.get(*j))
-                .map(|j| j.name.clone())
+                .map(|j| CompactString::from(j.name.as_str()))
                 .collect(),
-            countries: rec
-                .countries()
-                .iter()
-                .map(|c| c.as_str().to_owned())
-                .collect(),
+            countries: rec.countries(),
             evidence,
             personal,
             outcome: Outcome::NotPersonal,
@@ -434,8 +466,9 @@ mod tests {
             },
         );
         let v = &d.verdicts[0];
+        let evidence: Vec<String> = v.evidence.iter().map(ToString::to_string).collect();
         assert_eq!(
-            v.evidence,
+            evidence,
             [
                 "country_field:GB",
                 "ip:DE",
@@ -445,6 +478,16 @@ mod tests {
                 "text_phone:GB"
             ]
         );
-        assert_eq!(v.countries, ["DE", "GB", "US"]);
+        let countries: Vec<&str> = v.countries.iter().map(|c| c.as_str()).collect();
+        assert_eq!(countries, ["DE", "GB", "US"]);
+        // Written as strings, as before.
+        let json = serde_json::to_value(v).unwrap();
+        assert_eq!(json["evidence"][1], "ip:DE");
+        assert_eq!(json["countries"], serde_json::json!(["DE", "GB", "US"]));
+        assert!(
+            json["jurisdictions"][0]
+                .as_str()
+                .is_some_and(|j| !j.is_empty())
+        );
     }
 }

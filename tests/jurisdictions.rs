@@ -54,11 +54,11 @@ fn check(
         "{name}: {:#?}",
         ev.decision.verdicts
     );
-    let evidence: Vec<&String> = ev
+    let evidence: Vec<String> = ev
         .decision
         .verdicts
         .iter()
-        .flat_map(|v| &v.evidence)
+        .flat_map(|v| v.evidence.iter().map(ToString::to_string))
         .collect();
     assert!(
         evidence.iter().any(|e| e.starts_with(kind)),

@@ -214,11 +214,16 @@ fn human(policy: &Policy, ev: &Evaluation, d: &Decision) -> String {
             if v.countries.is_empty() {
                 "-".into()
             } else {
-                v.countries.join(", ")
+                v.countries
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             }
         ));
         if !v.evidence.is_empty() {
-            o.push_str(&format!("      evidence      {}\n", v.evidence.join(", ")));
+            let evidence: Vec<String> = v.evidence.iter().map(ToString::to_string).collect();
+            o.push_str(&format!("      evidence      {}\n", evidence.join(", ")));
         }
         if !v.personal.is_empty() {
             let kinds: Vec<&str> = v.personal.iter().map(|k| k.as_str()).collect();

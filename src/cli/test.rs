@@ -292,8 +292,8 @@ fn run_case(
     Ok(diffs)
 }
 
-fn list(v: &[String]) -> String {
-    let mut v = v.to_vec();
+fn list<S: AsRef<str>>(v: &[S]) -> String {
+    let mut v: Vec<&str> = v.iter().map(AsRef::as_ref).collect();
     v.sort();
     format!("[{}]", v.join(", "))
 }

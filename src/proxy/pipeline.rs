@@ -567,7 +567,7 @@ fn count_decision(m: &Metrics, policy: &Policy, d: &Decision) {
             add("none");
         }
         for j in &v.jurisdictions {
-            add(j);
+            add(j.as_str());
         }
     }
     for (j, count) in per_jurisdiction {
