@@ -122,7 +122,7 @@ pub fn evaluate_route(
     );
     // Each verdict goes to its record's place: records close innermost first, so their
     // indexes arrive out of order, but every index below the count arrives once.
-    let mut verdicts: Vec<Option<Verdict>> = Vec::new();
+    let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(16);
     let (format, found) = extract::extract_each(
         policy,
         profile,
@@ -142,12 +142,13 @@ pub fn evaluate_route(
             verdicts[i] = Some(decider.record(&record));
         },
     )?;
-    let verdicts: Vec<Verdict> = verdicts.into_iter().flatten().collect();
-    if verdicts.len() != found {
-        // Never expected: a record the walk found but nobody decided is refused, not
-        // forwarded undecided.
-        return Err(InspectError::Internal("a record was found but not decided").into());
-    }
+    // Every record found has its verdict, or the request is refused: never expected, but
+    // a record nobody decided must not be forwarded undecided.
+    let verdicts = verdicts
+        .into_iter()
+        .collect::<Option<Vec<Verdict>>>()
+        .filter(|v| v.len() == found)
+        .ok_or(InspectError::Internal("a record was found but not decided"))?;
     let decision = decider.finish(verdicts);
     Ok(Evaluation {
         format,
