@@ -77,12 +77,24 @@ pub fn tag(raw: RawRecord, geo: &dyn GeoLookup) -> Record {
 pub fn locale_country(v: &str) -> Option<Country> {
     for part in v.split(',') {
         let tag = part.split(';').next().unwrap_or("").trim();
-        for sub in tag.split(['-', '_']).skip(1) {
-            if sub.len() == 2
-                && let Some(c) = Country::from_alpha2(sub)
+        // The subtags after the first, found by byte (`split` with a set of separators
+        // cost ~10x as much, for every locale of every record).
+        let sep = |b: &u8| *b == b'-' || *b == b'_';
+        let Some(first) = tag.bytes().position(|b| sep(&b)) else {
+            continue;
+        };
+        let mut at = first + 1;
+        while at <= tag.len() {
+            let len = tag.as_bytes()[at..]
+                .iter()
+                .position(sep)
+                .unwrap_or(tag.len() - at);
+            if len == 2
+                && let Some(c) = tag.get(at..at + 2).and_then(Country::from_alpha2)
             {
                 return Some(c);
             }
+            at += len + 1;
         }
     }
     None
@@ -100,5 +112,39 @@ mod tests {
         assert_eq!(locale_country("en-GB,en;q=0.9").unwrap().as_str(), "GB");
         assert_eq!(locale_country("de"), None);
         assert_eq!(locale_country("es-419"), None);
+        // Every position and separator, and what is not a region.
+        assert_eq!(locale_country("sr_Latn_RS").unwrap().as_str(), "RS");
+        assert_eq!(locale_country(" fr-CA ;q=0.8").unwrap().as_str(), "CA");
+        assert_eq!(locale_country("de;q=1,pt-BR").unwrap().as_str(), "BR");
+        for none in [
+            "", "-", "_", "en-", "en--", "-GB-", "GB", "en-GBR", "en-G", "x-ZZ",
+        ] {
+            let got = locale_country(none).map(|c| c.to_string());
+            let want = (none == "-GB-").then(|| "GB".to_string());
+            assert_eq!(got, want, "{none:?}");
+        }
+    }
+
+    /// The byte-wise reader answers as the `split`-based one it replaced, on locales and
+    /// on arbitrary text.
+    #[test]
+    fn locales_as_before() {
+        fn by_split(v: &str) -> Option<Country> {
+            for part in v.split(',') {
+                let tag = part.split(';').next().unwrap_or("").trim();
+                for sub in tag.split(['-', '_']).skip(1) {
+                    if sub.len() == 2
+                        && let Some(c) = Country::from_alpha2(sub)
+                    {
+                        return Some(c);
+                    }
+                }
+            }
+            None
+        }
+        use proptest::prelude::*;
+        proptest!(ProptestConfig::with_cases(2000), |(v in "([a-zA-Z]{0,3}[-_,; ]{0,2}){0,6}|\\PC{0,12}")| {
+            prop_assert_eq!(locale_country(&v), by_split(&v), "{:?}", v);
+        });
     }
 }
