@@ -304,7 +304,7 @@ fn parse_ipv4_loose(t: &str) -> Option<Ipv4Addr> {
 /// `default` (another signal of the same record). `None` when the number is not a
 /// plausible number of any country.
 pub fn phone_country(raw: &str, default: Option<Country>) -> Option<Country> {
-    let normalised = normalise_phone(raw)?;
+    let normalised = PhoneDigits::of(raw)?;
     // Parsing with libphonenumber's metadata costs microseconds; the same numbers recur
     // (batches, retries), so answers are cached per thread by normalised number.
     PHONE_CACHE.with(|cache| {
@@ -312,7 +312,7 @@ pub fn phone_country(raw: &str, default: Option<Country>) -> Option<Country> {
         if let Some(hit) = cache.borrow().get(&key) {
             return *hit;
         }
-        let answer = phone_country_uncached(&key.0, default);
+        let answer = phone_country_uncached(key.0.as_str(), default);
         let mut c = cache.borrow_mut();
         if c.len() >= PHONE_CACHE_MAX {
             c.clear();
@@ -330,10 +330,69 @@ pub fn warm_up() {
 
 const PHONE_CACHE_MAX: usize = 8192;
 
-type PhoneCache = std::collections::HashMap<(String, Option<Country>), Option<Country>>;
+/// Keyed by the normalised number held inline, so a lookup allocates nothing. The hash
+/// stays SipHash with a random key: the numbers come from requests.
+type PhoneCache = std::collections::HashMap<(PhoneDigits, Option<Country>), Option<Country>>;
 
 thread_local! {
     static PHONE_CACHE: std::cell::RefCell<PhoneCache> = std::cell::RefCell::new(PhoneCache::new());
+}
+
+/// A normalised phone number: an optional `+`, then 6 to 17 ASCII digits, held inline.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct PhoneDigits {
+    buf: [u8; 18],
+    len: u8,
+}
+
+impl PhoneDigits {
+    /// `raw` normalised (see [`normalise_phone`]), written byte by byte.
+    fn of(raw: &str) -> Option<Self> {
+        let mut digits = [0u8; 17];
+        let mut n = 0;
+        let mut plus = false;
+        for ch in raw.trim().chars() {
+            if let Some(d) = unicode_digit(ch) {
+                // More than 17 digits: not a phone number.
+                *digits.get_mut(n)? = d as u8;
+                n += 1;
+            } else if ch == '+' || ch == '＋' {
+                if n > 0 || plus {
+                    return None;
+                }
+                plus = true;
+            } else if matches!(
+                ch,
+                ' ' | '\u{a0}' | '-' | '.' | '/' | '(' | ')' | '\u{2010}'..='\u{2015}' | '\u{3000}'
+            ) {
+                continue;
+            } else {
+                return None;
+            }
+        }
+        if n < 6 {
+            return None;
+        }
+        let digits = &digits[..n];
+        // `00` is the international prefix: a `+` in its place.
+        let (plus, digits) = match digits {
+            [b'0', b'0', rest @ ..] if !plus => (true, rest),
+            _ => (plus, digits),
+        };
+        let mut buf = [0u8; 18];
+        let at = usize::from(plus);
+        buf[0] = b'+';
+        buf.get_mut(at..at + digits.len())?.copy_from_slice(digits);
+        Some(PhoneDigits {
+            buf,
+            len: (at + digits.len()) as u8,
+        })
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII is ever written.
+        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or_default()
+    }
 }
 
 fn phone_country_uncached(normalised: &str, default: Option<Country>) -> Option<Country> {
@@ -360,38 +419,11 @@ fn phone_country_uncached(normalised: &str, default: Option<Country>) -> Option<
 }
 
 /// Folds the notations people write phone numbers in to `+digits` or `digits`:
-/// Unicode decimal digits (full-width `０-９`, Arabic-Indic, ...) become ASCII, `00`
-/// and `011` international prefixes become `+`, and separators (spaces, dots, dashes,
+/// Unicode decimal digits (full-width `０-９`, Arabic-Indic, ...) become ASCII, a leading
+/// `00` international prefix becomes `+`, and separators (spaces, dots, dashes,
 /// slashes, parentheses) go. `None` for a string that is not a phone number at all.
 pub fn normalise_phone(raw: &str) -> Option<String> {
-    let mut out = String::with_capacity(raw.len());
-    let mut plus = false;
-    for ch in raw.trim().chars() {
-        if let Some(d) = unicode_digit(ch) {
-            out.push(d);
-        } else if ch == '+' || ch == '＋' {
-            if !out.is_empty() || plus {
-                return None;
-            }
-            plus = true;
-        } else if matches!(
-            ch,
-            ' ' | '\u{a0}' | '-' | '.' | '/' | '(' | ')' | '\u{2010}'..='\u{2015}' | '\u{3000}'
-        ) {
-            continue;
-        } else {
-            return None;
-        }
-    }
-    if out.len() < 6 || out.len() > 17 {
-        return None;
-    }
-    if plus {
-        out.insert(0, '+');
-    } else if out.starts_with("00") {
-        out.replace_range(..2, "+");
-    }
-    Some(out)
+    PhoneDigits::of(raw).map(|d| d.as_str().to_owned())
 }
 
 /// An ASCII digit for any Unicode decimal digit (general category Nd).
@@ -501,6 +533,64 @@ mod tests {
         assert_eq!(normalise_phone("٠٣٠ ٩٠١٨٢٠").as_deref(), Some("030901820"));
         assert_eq!(normalise_phone("order-4415"), None);
         assert_eq!(normalise_phone("12"), None);
+        assert_eq!(
+            normalise_phone("00 44 20 7946 0321").as_deref(),
+            Some("+442079460321")
+        );
+        assert_eq!(
+            normalise_phone("+00 44 12 34").as_deref(),
+            Some("+00441234")
+        );
+        assert_eq!(normalise_phone("1234567890123456789"), None); // 19 digits
+        assert_eq!(
+            normalise_phone("12345678901234567").map(|s| s.len()),
+            Some(17)
+        );
+        assert_eq!(normalise_phone("+1 2 + 3"), None);
+    }
+
+    /// The inline, byte-wise normaliser answers as the `String`-building one it replaced.
+    #[test]
+    fn phone_normalisation_as_before() {
+        fn by_string(raw: &str) -> Option<String> {
+            let mut out = String::with_capacity(raw.len());
+            let mut plus = false;
+            for ch in raw.trim().chars() {
+                if let Some(d) = unicode_digit(ch) {
+                    out.push(d);
+                } else if ch == '+' || ch == '＋' {
+                    if !out.is_empty() || plus {
+                        return None;
+                    }
+                    plus = true;
+                } else if matches!(
+                    ch,
+                    ' ' | '\u{a0}' | '-' | '.' | '/' | '(' | ')' | '\u{2010}'
+                        ..='\u{2015}' | '\u{3000}'
+                ) {
+                    continue;
+                } else {
+                    return None;
+                }
+            }
+            if out.len() < 6 || out.len() > 17 {
+                return None;
+            }
+            if plus {
+                out.insert(0, '+');
+            } else if out.starts_with("00") {
+                out.replace_range(..2, "+");
+            }
+            Some(out)
+        }
+        use proptest::prelude::*;
+        // Mostly number-shaped (an optional plus, zeros, digits of three scripts and
+        // separators), sometimes anything from the same alphabet with a stray letter.
+        let numberish = "[ ]?[+＋]?[0０٠]{0,3}[0-9０-９٠-٩ ()./\u{a0}\u{2012}-]{2,22}[ ]?";
+        let strategy = prop_oneof![3 => numberish, 1 => "[ +＋0-9０-９٠-٩()./\u{a0}x-]{0,24}"];
+        proptest!(ProptestConfig::with_cases(3000), |(raw in strategy)| {
+            prop_assert_eq!(normalise_phone(&raw), by_string(&raw), "{:?}", raw);
+        });
     }
 
     #[test]
