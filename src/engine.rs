@@ -120,9 +120,7 @@ pub fn evaluate_route(
             region,
         },
     );
-    // Each verdict goes to its record's place: records close innermost first, so their
-    // indexes arrive out of order, but every index below the count arrives once.
-    let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(16);
+    let mut verdicts = Verdicts { chunks: Vec::new() };
     let (format, found) = extract::extract_each(
         policy,
         profile,
@@ -135,19 +133,12 @@ pub fn evaluate_route(
             max_body_bytes: policy.server.max_body_bytes,
         },
         req.body,
-        &mut |i, record| {
-            if verdicts.len() <= i {
-                verdicts.resize_with(i + 1, || None);
-            }
-            verdicts[i] = Some(decider.record(&record));
-        },
+        &mut |i, record| verdicts.put(i, decider.record(&record)),
     )?;
     // Every record found has its verdict, or the request is refused: never expected, but
     // a record nobody decided must not be forwarded undecided.
     let verdicts = verdicts
-        .into_iter()
-        .collect::<Option<Vec<Verdict>>>()
-        .filter(|v| v.len() == found)
+        .into_list(found)
         .ok_or(InspectError::Internal("a record was found but not decided"))?;
     let decision = decider.finish(verdicts);
     Ok(Evaluation {
@@ -155,4 +146,101 @@ pub fn evaluate_route(
         body_bytes: req.body.len(),
         decision,
     })
+}
+
+/// Verdicts by record index, kept in chunks while the walk goes on: a large batch's
+/// list never doubles (briefly holding the old and the new copy, and up to twice the
+/// room it needs) while the body's tree is still held. Records close innermost first, so
+/// their indexes arrive out of order, but every index below the count arrives once.
+struct Verdicts {
+    chunks: Vec<Vec<Option<Verdict>>>,
+}
+
+const VERDICT_CHUNK: usize = 256;
+
+impl Verdicts {
+    fn put(&mut self, i: usize, v: Verdict) {
+        let (c, at) = (i / VERDICT_CHUNK, i % VERDICT_CHUNK);
+        while self.chunks.len() <= c {
+            // The first chunk starts small: most requests carry a few records.
+            let room = if self.chunks.is_empty() {
+                16
+            } else {
+                VERDICT_CHUNK
+            };
+            self.chunks.push(Vec::with_capacity(room));
+        }
+        let chunk = &mut self.chunks[c];
+        if chunk.len() <= at {
+            chunk.resize_with(at + 1, || None);
+        }
+        chunk[at] = Some(v);
+    }
+
+    /// All `found` verdicts in order, or `None` if one is missing.
+    fn into_list(self, found: usize) -> Option<Vec<Verdict>> {
+        if self.chunks.len() == 1 {
+            // One chunk (up to 256 records): collected in place.
+            return self
+                .chunks
+                .into_iter()
+                .flatten()
+                .collect::<Option<Vec<Verdict>>>()
+                .filter(|v| v.len() == found);
+        }
+        let mut all = Vec::with_capacity(found);
+        for chunk in self.chunks {
+            for v in chunk {
+                all.push(v?);
+            }
+        }
+        (all.len() == found).then_some(all)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::Outcome;
+
+    fn verdict(i: usize) -> Verdict {
+        Verdict {
+            pointer: format!("/{i}").into(),
+            jurisdictions: vec![],
+            countries: vec![],
+            evidence: vec![],
+            personal: vec![],
+            outcome: Outcome::NotPersonal,
+        }
+    }
+
+    /// Verdicts arriving out of order, across chunks, come back in index order; one
+    /// missing (inside or at the end) and there is no list.
+    #[test]
+    fn verdicts_are_put_back_in_order_or_not_at_all() {
+        for n in [0usize, 1, 5, 255, 256, 257, 700] {
+            // Innermost first: each pair arrives child (odd) then parent (even).
+            let order: Vec<usize> = (0..n.div_ceil(2))
+                .flat_map(|p| [2 * p + 1, 2 * p])
+                .filter(|i| *i < n)
+                .collect();
+            let mut v = Verdicts { chunks: Vec::new() };
+            for &i in &order {
+                v.put(i, verdict(i));
+            }
+            let list = v.into_list(n).unwrap();
+            let got: Vec<String> = list.iter().map(|v| v.pointer.to_string()).collect();
+            let want: Vec<String> = (0..n).map(|i| format!("/{i}")).collect();
+            assert_eq!(got, want, "n = {n}");
+            if n > 0 {
+                for missing in [0, n / 2, n - 1] {
+                    let mut v = Verdicts { chunks: Vec::new() };
+                    for i in (0..n).filter(|i| *i != missing) {
+                        v.put(i, verdict(i));
+                    }
+                    assert!(v.into_list(n).is_none(), "n = {n}, {missing} missing");
+                }
+            }
+        }
+    }
 }

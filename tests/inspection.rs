@@ -753,8 +753,39 @@ fn deciding_while_walking_matches_deciding_all_records_at_once() {
             cases.push(c);
         }
     }
-    let (mut decided, mut nested) = (0, 0);
-    for c in &cases {
+    // A batch of 600 users, each with a subject inside it: well past any chunk the
+    // engine keeps its verdicts in, and closing out of order across their edges. Under
+    // a policy whose limits let it through.
+    let users: Vec<String> = (0..600)
+        .map(|i| {
+            format!(
+                r#"{{"email":"u{i}@example.org","country":"{}","friend":{{"email":"f{i}@example.org","phone":"+44 20 7946 {:04}"}}}}"#,
+                ["GB", "US", "DE", "FR", "JP"][i % 5],
+                i % 10000
+            )
+        })
+        .collect();
+    let big = format!(r#"{{"users":[{}]}}"#, users.join(","));
+    let roomy = example_policy(
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:2",
+        "http://127.0.0.1:3",
+    );
+    let (roomy, _) = customs::policy::load(&roomy).unwrap();
+    let mut big_cases = vec![];
+    for path in ["/chat/im/v1/messages", "/crm/v1/contacts"] {
+        let mut c = case("1,200 records", "application/json", big.clone(), 200);
+        c.path = path.into();
+        big_cases.push(c);
+    }
+    let cases: Vec<(&customs::policy::Policy, Case)> = cases
+        .into_iter()
+        .map(|c| (&policy, c))
+        .chain(big_cases.into_iter().map(|c| (&roomy, c)))
+        .collect();
+    let (mut decided, mut nested, mut largest) = (0, 0, 0);
+    for (policy, c) in &cases {
+        let policy: &customs::policy::Policy = policy;
         let mut h = http::HeaderMap::new();
         h.insert(
             http::header::HOST,
@@ -765,11 +796,11 @@ fn deciding_while_walking_matches_deciding_all_records_at_once() {
         }
         let uri: http::Uri = c.path.parse().unwrap();
         let req = RequestView::new("POST", &uri, &h, &c.body);
-        let streamed = evaluate_request(&policy, &geo, &req);
+        let streamed = evaluate_request(policy, &geo, &req);
         let route_id = policy.match_route(req.host, req.path).unwrap();
         let route = &policy.routes[route_id];
         let at_once = extract::extract(
-            &policy,
+            policy,
             &policy.profiles[route.profile],
             &geo,
             BodyMeta {
@@ -783,7 +814,7 @@ fn deciding_while_walking_matches_deciding_all_records_at_once() {
         )
         .map(|facts| {
             decide::evaluate(
-                &policy,
+                policy,
                 &facts,
                 Destination {
                     route: route_id,
@@ -796,6 +827,7 @@ fn deciding_while_walking_matches_deciding_all_records_at_once() {
             (Ok(s), Ok(d)) => {
                 assert_eq!(s.decision, d, "case `{}`", c.name);
                 decided += 1;
+                largest = largest.max(d.verdicts.len());
                 let ptrs: Vec<&str> = d.verdicts.iter().map(|v| v.pointer.as_str()).collect();
                 if ptrs
                     .iter()
@@ -812,4 +844,5 @@ fn deciding_while_walking_matches_deciding_all_records_at_once() {
     // case where records close out of order).
     assert!(decided >= 40, "only {decided} cases were decided");
     assert!(nested >= 3, "only {nested} cases had nested subjects");
+    assert_eq!(largest, 1200, "the large batch was not decided whole");
 }
