@@ -100,6 +100,12 @@ pub struct Decision {
     pub errors: Vec<String>,
     pub records: usize,
     pub personal_records: usize,
+    /// Records with personal data per jurisdiction (`none`: of no known jurisdiction),
+    /// for the records counter; a record of two jurisdictions counts in both.
+    #[serde(skip)]
+    pub personal_per_jurisdiction: Vec<(String, u64)>,
+    /// One per record, in order ([`Keep::All`]), or only those that violate a rule
+    /// ([`Keep::Violations`], as the proxy asks).
     pub verdicts: Vec<Verdict>,
 }
 
@@ -157,29 +163,49 @@ struct Violation {
 }
 
 pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
-    let mut decider = Decider::new(policy, dest);
-    let verdicts = facts.records.iter().map(|r| decider.record(r)).collect();
+    let mut decider = Decider::new(policy, dest, Keep::All);
+    let verdicts = facts
+        .records
+        .iter()
+        .filter_map(|r| decider.record(r))
+        .collect();
     decider.finish(verdicts)
 }
 
-/// The decision built one record at a time: each record's verdict as soon as the record
-/// is tagged (the engine does this while the body is still being walked, so no record
+/// Which verdicts a decision keeps. Every record is decided either way, and the decision
+/// (action, rules, jurisdictions, counts) is the same; only the per-record report differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// A verdict for every record (`customs explain`, `customs test`).
+    All,
+    /// Only the verdicts of records that violate a rule: all the proxy reports (the
+    /// violating pointers in its 403 and decision log, shadowed rules in its metrics).
+    /// A large allowed batch then holds no per-record report at all.
+    Violations,
+}
+
+/// The decision built one record at a time: each record is decided as soon as it is
+/// tagged (the engine does this while the body is still being walked, so no record
 /// outlives its verdict), then the request's action from all of them.
 pub struct Decider<'p> {
     policy: &'p Policy,
     dest: Destination,
+    keep: Keep,
     /// The destination's upstream and region, or why they could not be found.
     place: Result<(&'p crate::policy::compile::Upstream, RegionId), &'static str>,
     violations: Vec<Violation>,
     /// Regions every personal record allows (for choosing a reroute target).
     need: RegionMask,
     all_jurs: Vec<JurId>,
+    records: usize,
     personal_records: usize,
+    /// Personal records per jurisdiction (`None`: of no known jurisdiction).
+    per_jurisdiction: Vec<(Option<JurId>, u64)>,
     errors: Vec<String>,
 }
 
 impl<'p> Decider<'p> {
-    pub fn new(policy: &'p Policy, dest: Destination) -> Self {
+    pub fn new(policy: &'p Policy, dest: Destination, keep: Keep) -> Self {
         let place = match policy.upstreams.get(dest.upstream) {
             None => Err("internal: the route's upstream is not in the policy"),
             Some(up) => {
@@ -193,17 +219,21 @@ impl<'p> Decider<'p> {
         Decider {
             policy,
             dest,
+            keep,
             place,
             violations: Vec::new(),
             need: RegionMask::ALL,
             all_jurs: Vec::new(),
+            records: 0,
             personal_records: 0,
+            per_jurisdiction: Vec::new(),
             errors: Vec::new(),
         }
     }
 
-    /// One record's verdict.
-    pub fn record(&mut self, rec: &Record) -> Verdict {
+    /// Decides one record; its verdict, if the decision keeps it (see [`Keep`]).
+    pub fn record(&mut self, rec: &Record) -> Option<Verdict> {
+        self.records += 1;
         let policy = self.policy;
         let mut jurs: Vec<JurId> = rec
             .evidence
@@ -212,6 +242,13 @@ impl<'p> Decider<'p> {
             .collect();
         jurs.sort_unstable();
         jurs.dedup();
+        let outcome = match self.place {
+            Ok((_, region_id)) if rec.is_personal() => self.personal(rec, &jurs, region_id),
+            _ => Outcome::NotPersonal,
+        };
+        if self.keep == Keep::Violations && !matches!(outcome, Outcome::Violation { .. }) {
+            return None;
+        }
         let mut evidence: Vec<Said> = rec
             .evidence
             .iter()
@@ -225,7 +262,7 @@ impl<'p> Decider<'p> {
         let mut personal: Vec<FieldKind> = rec.personal.iter().map(|p| p.kind).collect();
         personal.sort();
         personal.dedup();
-        let mut v = Verdict {
+        Some(Verdict {
             pointer: rec.pointer.clone(),
             jurisdictions: jurs
                 .iter()
@@ -235,16 +272,26 @@ impl<'p> Decider<'p> {
             countries: rec.countries(),
             evidence,
             personal,
-            outcome: Outcome::NotPersonal,
-        };
-        let Ok((_, region_id)) = self.place else {
-            return v;
-        };
-        if !rec.is_personal() {
-            return v;
-        }
+            outcome,
+        })
+    }
+
+    /// A personal record's outcome, and what it adds to the request's decision.
+    fn personal(&mut self, rec: &Record, jurs: &[JurId], region_id: RegionId) -> Outcome {
+        let policy = self.policy;
         self.personal_records += 1;
-        self.all_jurs.extend(&jurs);
+        self.all_jurs.extend(jurs);
+        let mut count =
+            |j: Option<JurId>| match self.per_jurisdiction.iter_mut().find(|(k, _)| *k == j) {
+                Some((_, n)) => *n += 1,
+                None => self.per_jurisdiction.push((j, 1)),
+            };
+        if jurs.is_empty() {
+            count(None);
+        }
+        for j in jurs {
+            count(Some(*j));
+        }
         let mut broken = Vec::new();
         let known = !rec.evidence.is_empty();
         if jurs.is_empty() && !known {
@@ -268,7 +315,7 @@ impl<'p> Decider<'p> {
                 }
             }
         }
-        for j in &jurs {
+        for j in jurs {
             let Some(jur) = policy.jurisdictions.get(*j) else {
                 self.errors
                     .push("internal: a jurisdiction id is out of range".into());
@@ -283,19 +330,20 @@ impl<'p> Decider<'p> {
                 });
             }
         }
-        if broken.is_empty() {
-            v.outcome = Outcome::Allowed;
+        let outcome = if broken.is_empty() {
+            Outcome::Allowed
         } else {
-            v.outcome = Outcome::Violation {
+            Outcome::Violation {
                 rules: broken.iter().map(|b| b.rule.clone()).collect(),
                 enforced: broken.iter().any(|b| b.enforced),
-            };
-        }
+            }
+        };
         self.violations.extend(broken);
-        v
+        outcome
     }
 
-    /// The request's decision, from the verdicts of all its records (in their order).
+    /// The request's decision, with the verdicts [`Decider::record`] returned (in the
+    /// order of their records).
     pub fn finish(self, verdicts: Vec<Verdict>) -> Decision {
         let policy = self.policy;
         let dest = self.dest;
@@ -315,8 +363,9 @@ impl<'p> Decider<'p> {
             jurisdictions: vec![],
             reasons: vec![],
             errors: self.errors,
-            records: verdicts.len(),
+            records: self.records,
             personal_records: 0,
+            personal_per_jurisdiction: Vec::new(),
             verdicts: Vec::new(),
         };
         let (up, region_id) = match self.place {
@@ -329,6 +378,16 @@ impl<'p> Decider<'p> {
         };
         d.verdicts = verdicts;
         d.personal_records = self.personal_records;
+        d.personal_per_jurisdiction = self
+            .per_jurisdiction
+            .iter()
+            .filter_map(|(j, n)| match j {
+                None => Some(("none".to_string(), *n)),
+                Some(j) => policy.jurisdictions.get(*j).map(|j| (j.name.clone(), *n)),
+            })
+            .collect();
+        // By name: the same whatever order the records closed in.
+        d.personal_per_jurisdiction.sort_unstable();
         d.upstream = up.name.clone();
         d.destination_region = policy
             .regions

@@ -1,7 +1,7 @@
 //! One request through the pure stages: route → extract → tag → decide. The proxy,
 //! `customs explain` and `customs test` all call [`evaluate_request`].
 
-use crate::decide::{Decider, Decision, Destination, Verdict};
+use crate::decide::{Decider, Decision, Destination, Keep, Verdict};
 use crate::extract::{self, BodyMeta, InspectError};
 use crate::geo::GeoLookup;
 use crate::policy::Policy;
@@ -96,17 +96,18 @@ pub fn evaluate_request_at(
         None => policy.match_route(req.host, req.path),
     }
     .ok_or(Refusal::NoRoute)?;
-    evaluate_route(policy, geo, req, route_id, region)
+    evaluate_route(policy, geo, req, route_id, region, Keep::All)
 }
 
 /// Extract, tag and decide for a request already matched to `route_id` (the proxy
-/// matches once, before reading the body).
+/// matches once, before reading the body), keeping the verdicts `keep` asks for.
 pub fn evaluate_route(
     policy: &Policy,
     geo: &dyn GeoLookup,
     req: &RequestView<'_>,
     route_id: crate::policy::compile::RouteId,
     region: Option<crate::policy::compile::RegionId>,
+    keep: Keep,
 ) -> Result<Evaluation, Refusal> {
     let route = policy.routes.get(route_id).ok_or(Refusal::NoRoute)?;
     let profile = policy.profiles.get(route.profile).ok_or(Refusal::NoRoute)?;
@@ -119,8 +120,13 @@ pub fn evaluate_route(
             upstream: route.upstream,
             region,
         },
+        keep,
     );
-    let mut verdicts = Verdicts { chunks: Vec::new() };
+    let mut verdicts = Verdicts {
+        chunks: Vec::new(),
+        count: 0,
+    };
+    let mut decided = 0;
     let (format, found) = extract::extract_each(
         policy,
         profile,
@@ -133,13 +139,19 @@ pub fn evaluate_route(
             max_body_bytes: policy.server.max_body_bytes,
         },
         req.body,
-        &mut |i, record| verdicts.put(i, decider.record(&record)),
+        &mut |i, record| {
+            decided += 1;
+            if let Some(v) = decider.record(&record) {
+                verdicts.put(i, v);
+            }
+        },
     )?;
     // Every record found has its verdict, or the request is refused: never expected, but
     // a record nobody decided must not be forwarded undecided.
-    let verdicts = verdicts
-        .into_list(found)
-        .ok_or(InspectError::Internal("a record was found but not decided"))?;
+    if decided != found || (keep == Keep::All && verdicts.count != found) {
+        return Err(InspectError::Internal("a record was found but not decided").into());
+    }
+    let verdicts = verdicts.into_list();
     let decision = decider.finish(verdicts);
     Ok(Evaluation {
         format,
@@ -148,20 +160,21 @@ pub fn evaluate_route(
     })
 }
 
-/// Verdicts by record index, kept in chunks while the walk goes on: a large batch's
-/// list never doubles (briefly holding the old and the new copy, and up to twice the
-/// room it needs) while the body's tree is still held. Records close innermost first, so
-/// their indexes arrive out of order, but every index below the count arrives once.
+/// The verdicts kept while the walk goes on, in the order they arrive (records close
+/// innermost first, so out of index order), in chunks: a large batch's list never
+/// doubles (briefly holding the old and the new copy, and up to twice the room it needs)
+/// while the body's tree is still held.
 struct Verdicts {
-    chunks: Vec<Vec<Option<Verdict>>>,
+    chunks: Vec<Vec<(usize, Verdict)>>,
+    count: usize,
 }
 
 const VERDICT_CHUNK: usize = 256;
 
 impl Verdicts {
     fn put(&mut self, i: usize, v: Verdict) {
-        let (c, at) = (i / VERDICT_CHUNK, i % VERDICT_CHUNK);
-        while self.chunks.len() <= c {
+        let full = self.chunks.last().is_none_or(|c| c.len() == c.capacity());
+        if full {
             // The first chunk starts small: most requests carry a few records.
             let room = if self.chunks.is_empty() {
                 16
@@ -170,31 +183,25 @@ impl Verdicts {
             };
             self.chunks.push(Vec::with_capacity(room));
         }
-        let chunk = &mut self.chunks[c];
-        if chunk.len() <= at {
-            chunk.resize_with(at + 1, || None);
+        if let Some(chunk) = self.chunks.last_mut() {
+            chunk.push((i, v));
+            self.count += 1;
         }
-        chunk[at] = Some(v);
     }
 
-    /// All `found` verdicts in order, or `None` if one is missing.
-    fn into_list(self, found: usize) -> Option<Vec<Verdict>> {
-        if self.chunks.len() == 1 {
-            // One chunk (up to 256 records): collected in place.
-            return self
-                .chunks
-                .into_iter()
-                .flatten()
-                .collect::<Option<Vec<Verdict>>>()
-                .filter(|v| v.len() == found);
-        }
-        let mut all = Vec::with_capacity(found);
-        for chunk in self.chunks {
-            for v in chunk {
-                all.push(v?);
+    /// The verdicts in the order of their records.
+    fn into_list(mut self) -> Vec<Verdict> {
+        let mut all = if self.chunks.len() == 1 {
+            self.chunks.pop().unwrap_or_default()
+        } else {
+            let mut all = Vec::with_capacity(self.count);
+            for chunk in self.chunks {
+                all.extend(chunk);
             }
-        }
-        (all.len() == found).then_some(all)
+            all
+        };
+        all.sort_unstable_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, v)| v).collect()
     }
 }
 
@@ -214,32 +221,31 @@ mod tests {
         }
     }
 
-    /// Verdicts arriving out of order, across chunks, come back in index order; one
-    /// missing (inside or at the end) and there is no list.
+    /// Verdicts arriving out of order, across chunks, come back in index order, and
+    /// with gaps (records whose verdicts were not kept) closed up.
     #[test]
-    fn verdicts_are_put_back_in_order_or_not_at_all() {
-        for n in [0usize, 1, 5, 255, 256, 257, 700] {
+    fn verdicts_are_put_back_in_order() {
+        for n in [0usize, 1, 5, 16, 17, 255, 256, 257, 700] {
             // Innermost first: each pair arrives child (odd) then parent (even).
             let order: Vec<usize> = (0..n.div_ceil(2))
                 .flat_map(|p| [2 * p + 1, 2 * p])
                 .filter(|i| *i < n)
                 .collect();
-            let mut v = Verdicts { chunks: Vec::new() };
-            for &i in &order {
-                v.put(i, verdict(i));
-            }
-            let list = v.into_list(n).unwrap();
-            let got: Vec<String> = list.iter().map(|v| v.pointer.to_string()).collect();
-            let want: Vec<String> = (0..n).map(|i| format!("/{i}")).collect();
-            assert_eq!(got, want, "n = {n}");
-            if n > 0 {
-                for missing in [0, n / 2, n - 1] {
-                    let mut v = Verdicts { chunks: Vec::new() };
-                    for i in (0..n).filter(|i| *i != missing) {
-                        v.put(i, verdict(i));
-                    }
-                    assert!(v.into_list(n).is_none(), "n = {n}, {missing} missing");
+            for step in [1, 3] {
+                let mut v = Verdicts {
+                    chunks: Vec::new(),
+                    count: 0,
+                };
+                for &i in order.iter().filter(|i| *i % step == 0) {
+                    v.put(i, verdict(i));
                 }
+                let got: Vec<String> = v
+                    .into_list()
+                    .iter()
+                    .map(|v| v.pointer.to_string())
+                    .collect();
+                let want: Vec<String> = (0..n).step_by(step).map(|i| format!("/{i}")).collect();
+                assert_eq!(got, want, "n = {n}, every {step}");
             }
         }
     }

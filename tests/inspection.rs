@@ -707,8 +707,8 @@ async fn send_case(client: &TestClient, s: &Setup, c: &Case) -> StatusCode {
 /// every case of the suite and every fixture, nested subjects included.
 #[test]
 fn deciding_while_walking_matches_deciding_all_records_at_once() {
-    use customs::decide::{self, Destination};
-    use customs::engine::{Refusal, RequestView, evaluate_request};
+    use customs::decide::{self, Destination, Keep, Outcome};
+    use customs::engine::{Refusal, RequestView, evaluate_request, evaluate_route};
     use customs::extract::{self, BodyMeta};
 
     let src = example_policy(
@@ -798,6 +798,8 @@ fn deciding_while_walking_matches_deciding_all_records_at_once() {
         let req = RequestView::new("POST", &uri, &h, &c.body);
         let streamed = evaluate_request(policy, &geo, &req);
         let route_id = policy.match_route(req.host, req.path).unwrap();
+        // As the proxy asks: only violating records' verdicts kept.
+        let reported = evaluate_route(policy, &geo, &req, route_id, None, Keep::Violations);
         let route = &policy.routes[route_id];
         let at_once = extract::extract(
             policy,
@@ -826,6 +828,16 @@ fn deciding_while_walking_matches_deciding_all_records_at_once() {
         match (streamed, at_once) {
             (Ok(s), Ok(d)) => {
                 assert_eq!(s.decision, d, "case `{}`", c.name);
+                let mut only_violations = d.clone();
+                only_violations
+                    .verdicts
+                    .retain(|v| matches!(v.outcome, Outcome::Violation { .. }));
+                assert_eq!(
+                    reported.map(|r| r.decision).ok(),
+                    Some(only_violations),
+                    "case `{}`: the proxy's decision",
+                    c.name
+                );
                 decided += 1;
                 largest = largest.max(d.verdicts.len());
                 let ptrs: Vec<&str> = d.verdicts.iter().map(|v| v.pointer.as_str()).collect();
@@ -836,7 +848,10 @@ fn deciding_while_walking_matches_deciding_all_records_at_once() {
                     nested += 1;
                 }
             }
-            (Err(s), Err(e)) => assert_eq!(s, Refusal::Inspect(e), "case `{}`", c.name),
+            (Err(s), Err(e)) => {
+                assert_eq!(reported.err(), Some(s.clone()), "case `{}`", c.name);
+                assert_eq!(s, Refusal::Inspect(e), "case `{}`", c.name);
+            }
             (s, d) => panic!("case `{}`: streamed {s:?}, at once {d:?}", c.name),
         }
     }

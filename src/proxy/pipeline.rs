@@ -314,7 +314,16 @@ pub async fn handle(
     // The engine never panics by design; if it ever does, the request is refused (fail
     // closed) and the process keeps serving.
     let evaluated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        engine::evaluate_route(policy, rt.geo.as_ref(), &view, route_id, Some(region))
+        // The proxy reports only violating records (403 body, decision log, shadow
+        // metrics); every record is still decided.
+        engine::evaluate_route(
+            policy,
+            rt.geo.as_ref(),
+            &view,
+            route_id,
+            Some(region),
+            crate::decide::Keep::Violations,
+        )
     }));
     let inspect_time = t0.elapsed();
     m.inspection_duration.observe(inspect_time.as_secs_f64());
@@ -553,25 +562,9 @@ fn refuse(
 
 fn count_decision(m: &Metrics, policy: &Policy, d: &Decision) {
     let action = d.action.as_str();
-    // Summed per jurisdiction first: one counter lookup per jurisdiction, not per record.
-    let mut per_jurisdiction: Vec<(&str, u64)> = Vec::new();
-    for v in &d.verdicts {
-        if matches!(v.outcome, Outcome::NotPersonal) {
-            continue;
-        }
-        let mut add = |j| match per_jurisdiction.iter_mut().find(|(n, _)| *n == j) {
-            Some((_, count)) => *count += 1,
-            None => per_jurisdiction.push((j, 1)),
-        };
-        if v.jurisdictions.is_empty() {
-            add("none");
-        }
-        for j in &v.jurisdictions {
-            add(j.as_str());
-        }
-    }
-    for (j, count) in per_jurisdiction {
-        m.records.with_label_values(&[j, action]).inc_by(count);
+    // Summed per jurisdiction by the decision: one counter lookup per jurisdiction.
+    for (j, count) in &d.personal_per_jurisdiction {
+        m.records.with_label_values(&[j, action]).inc_by(*count);
     }
     match d.action {
         Action::Block => {
