@@ -191,40 +191,45 @@ PY
 read -r rss_1000 rss_burst < "$work/rss"
 
 # memory one request takes in flight: the peak resident set is reset (clear_refs 5)
-# after warm-up requests, then one ~1 MB batch is sent through the single-worker customs.
+# after warm-up requests, then one ~1 MB batch is sent through the single-worker customs:
+# once to the crm route (allowed), once to the chat route (blocked: 403; its profile has
+# a JSONPath selector, which parses the body a second time into serde_json's tree).
 python3 - "$PROXY_ADDR" "$work/body.json" "$work/big.json" "$CUSTOMS_PID" <<'PY' > "$work/inflight"
 import socket, sys, time
 host, port = sys.argv[1].split(":")
 pid = sys.argv[4]
 def hwm():
     return int([l for l in open(f"/proc/{pid}/status") if l.startswith("VmHWM")][0].split()[1])
-def post(path):
+def post(path, route="/crm/v1/import", status=b" 200 "):
     body = open(path, "rb").read()
     s = socket.create_connection((host, int(port)))
-    s.sendall(f"POST /crm/v1/import HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+    s.sendall(f"POST {route} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
     s.settimeout(10)
     buf = b""
     while b"\r\n\r\n" not in buf:
         buf += s.recv(65536)
     s.close()
-    assert b" 200 " in buf.split(b"\r\n")[0], buf[:100]
+    assert status in buf.split(b"\r\n")[0], buf[:100]
     return len(body)
-for _ in range(20):
-    post(sys.argv[2])
-time.sleep(0.5)
-with open(f"/proc/{pid}/clear_refs", "w") as f:
-    f.write("5")
-h0 = hwm()
-n = post(sys.argv[3])
-time.sleep(0.2)
-print(n, hwm() - h0)
+out = []
+for route, status in (("/crm/v1/import", b" 200 "), ("/chat/v1/import", b" 403 ")):
+    for _ in range(20):
+        post(sys.argv[2])
+    time.sleep(0.5)
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+    h0 = hwm()
+    n = post(sys.argv[3], route, status)
+    time.sleep(0.2)
+    out += [n, hwm() - h0]
+print(*out)
 PY
-read -r big_bytes big_peak < "$work/inflight"
+read -r big_bytes big_peak _ big_blocked < "$work/inflight"
 
-python3 - "$SECS" "$CONNS" "$mt" "$fd" "$fn" "$fc" "$rss_before" "$rss_1000" "$rss_burst" "$big_bytes" "$big_peak" "${direct[@]}" -- "${ngx[@]}" -- "${cst[@]}" <<'PY'
+python3 - "$SECS" "$CONNS" "$mt" "$fd" "$fn" "$fc" "$rss_before" "$rss_1000" "$rss_burst" "$big_bytes" "$big_peak" "$big_blocked" "${direct[@]}" -- "${ngx[@]}" -- "${cst[@]}" <<'PY'
 import sys, statistics as st
-secs, conns, mt, fd, fn, fc, rss0, rss1, rss2, bigb, bigp = sys.argv[1:12]
-rest = sys.argv[12:]
+secs, conns, mt, fd, fn, fc, rss0, rss1, rss2, bigb, bigp, bigx = sys.argv[1:13]
+rest = sys.argv[13:]
 a = rest.index("--"); b = rest.index("--", a + 1)
 rows = lambda xs: [list(map(float, x.split())) for x in xs]
 d, n, c = rows(rest[:a]), rows(rest[a+1:b]), rows(rest[b+1:])
@@ -244,5 +249,6 @@ f = [list(map(float, x.split())) for x in (fd, fn, fc)]
 print(f"fixed 1000 req/s (hey, 10 connections): p50 / p99 us: direct {f[0][0]:.0f} / {f[0][1]:.0f}, nginx {f[1][0]:.0f} / {f[1][1]:.0f}, customs {f[2][0]:.0f} / {f[2][1]:.0f}")
 print(f"  added to the median over direct: nginx {f[1][0]-f[0][0]:+.0f} us, customs {f[2][0]-f[0][0]:+.0f} us; customs p99 - direct p99: {f[2][1]-f[0][1]:+.0f} us")
 print(f"customs RSS: {int(rss0)/1024:.1f} MiB after the runs; with 1000 idle keep-alive connections: {int(rss1)/1024:.1f} MiB opened one after another, {int(rss2)/1024:.1f} MiB after 1000 requests at once")
-print(f"one {int(bigb)/1024:.0f} KiB batch in flight: peak RSS +{int(bigp)/1024:.1f} MiB, {int(bigp)*1024/int(bigb):.1f}x its body")
+print(f"one {int(bigb)/1024:.0f} KiB batch in flight: peak RSS +{int(bigp)/1024:.1f} MiB, {int(bigp)*1024/int(bigb):.1f}x its body (allowed);"
+      f" +{int(bigx)/1024:.1f} MiB, {int(bigx)*1024/int(bigb):.1f}x (blocked, on a route with a JSONPath selector)")
 PY
