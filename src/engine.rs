@@ -1,5 +1,7 @@
-//! One request through the pure stages: route → extract → tag → decide. The proxy,
-//! `customs explain` and `customs test` all call [`evaluate_request`].
+//! One request through the pure stages: route → extract → tag → decide. `customs
+//! explain` and `customs test` call [`evaluate_request`]; the proxy, which has matched
+//! the route before reading the body, calls [`evaluate_route`] and keeps only the
+//! verdicts of violating records.
 
 use crate::decide::{Decider, Decision, Destination, Keep, Verdict};
 use crate::extract::{self, BodyMeta, InspectError};

@@ -210,8 +210,9 @@ pub fn extract(
 
 /// Tags each record as the walk completes it and hands it to `each` with its index in
 /// the order records were found (records close innermost first, so the indexes arrive
-/// out of order). Returns how the body was read and how many records were found. A request is decided this way without
-/// ever holding all its records: only the few still open, and what `each` keeps.
+/// out of order). Returns how the body was read and how many records were found. A
+/// request is decided this way without ever holding all its records: only the few still
+/// open, and what `each` keeps.
 pub fn extract_each(
     policy: &Policy,
     profile: &Profile,

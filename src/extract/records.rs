@@ -44,7 +44,7 @@ pub trait RecordSink {
     fn record(&mut self, index: usize, raw: RawRecord);
 }
 
-/// A sink that keeps every record, for [`Walker::finish`].
+/// A sink that keeps every record with its index, in the order they close.
 impl RecordSink for Vec<(usize, RawRecord)> {
     fn record(&mut self, index: usize, raw: RawRecord) {
         self.push((index, raw));
