@@ -74,12 +74,36 @@ pub fn inspect(data: &[u8]) -> Option<bool> {
         headers: Some(&headers),
         body,
     };
-    match evaluate_request(policy, geo.as_ref(), &req) {
+    let all = evaluate_request(policy, geo.as_ref(), &req);
+    // The proxy's mode (only violating verdicts kept) decides exactly the same.
+    if let Some(route) = policy.match_route(req.host, req.path) {
+        let proxy = crate::engine::evaluate_route(
+            policy,
+            geo.as_ref(),
+            &req,
+            route,
+            None,
+            crate::decide::Keep::Violations,
+        );
+        match (&all, proxy) {
+            (Ok(a), Ok(p)) => {
+                let mut want = a.decision.clone();
+                want.verdicts
+                    .retain(|v| matches!(v.outcome, crate::decide::Outcome::Violation { .. }));
+                assert_eq!(p.decision, want, "the proxy's mode decided otherwise");
+            }
+            (Err(a), Err(p)) => assert_eq!(*a, p, "the proxy's mode refused otherwise"),
+            _ => panic!("the proxy's mode and the full mode disagree on refusing"),
+        }
+    }
+    match all {
         Ok(ev) => {
             let d = &ev.decision;
             // Invariants: a block names its rules; a forward has a target; records with
-            // personal data are counted among the records.
+            // personal data are counted among the records, each with its verdict.
             assert!(d.personal_records <= d.records);
+            assert!(d.errors.is_empty() || !d.action.forwards());
+            assert!(d.verdicts.len() == d.records || !d.errors.is_empty());
             if d.action.forwards() {
                 assert!(
                     d.target_id.is_some(),
