@@ -26,6 +26,17 @@ pub struct RequestView<'a> {
 }
 
 impl<'a> RequestView<'a> {
+    /// What extraction needs to know about this request besides its body.
+    pub fn body_meta(&self, policy: &Policy) -> BodyMeta<'a> {
+        BodyMeta {
+            content_type: self.content_type,
+            content_encoding: self.content_encoding,
+            query: self.query,
+            headers: self.headers,
+            max_body_bytes: policy.server.max_body_bytes,
+        }
+    }
+
     /// An origin-form request as `explain` and `test` describe one: the host is the
     /// `Host` header, else the URL's authority; content type and encoding come from the
     /// headers.
@@ -133,13 +144,7 @@ pub fn evaluate_route(
         policy,
         profile,
         geo,
-        BodyMeta {
-            content_type: req.content_type,
-            content_encoding: req.content_encoding,
-            query: req.query,
-            headers: req.headers,
-            max_body_bytes: policy.server.max_body_bytes,
-        },
+        req.body_meta(policy),
         req.body,
         &mut |i, record| {
             decided += 1;

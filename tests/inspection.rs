@@ -709,7 +709,7 @@ async fn send_case(client: &TestClient, s: &Setup, c: &Case) -> StatusCode {
 fn deciding_while_walking_matches_deciding_all_records_at_once() {
     use customs::decide::{self, Destination, Keep, Outcome};
     use customs::engine::{Refusal, RequestView, evaluate_request, evaluate_route};
-    use customs::extract::{self, BodyMeta};
+    use customs::extract;
 
     let src = example_policy(
         "http://127.0.0.1:1",
@@ -805,13 +805,7 @@ fn deciding_while_walking_matches_deciding_all_records_at_once() {
             policy,
             &policy.profiles[route.profile],
             &geo,
-            BodyMeta {
-                content_type: req.content_type,
-                content_encoding: req.content_encoding,
-                query: req.query,
-                headers: req.headers,
-                max_body_bytes: policy.server.max_body_bytes,
-            },
+            req.body_meta(policy),
             &c.body,
         )
         .map(|facts| {
