@@ -1,5 +1,7 @@
-//! The decision: `evaluate(&Policy, &Facts, Destination) -> Decision`. Pure, total and
-//! panic-free: it returns a value for every input, and an internal inconsistency blocks.
+//! The decision: `evaluate(&Policy, &Facts, Destination) -> Decision`, or the same built
+//! one record at a time by a [`Decider`] (as the engine does while it walks a body). Pure,
+//! total and panic-free: it returns a value for every input, and an internal
+//! inconsistency blocks.
 
 use std::fmt;
 
@@ -7,7 +9,6 @@ use compact_str::CompactString;
 use serde::Serialize;
 
 use crate::country::Country;
-
 use crate::extract::{Facts, FieldKind, Record, SignalKind};
 use crate::policy::Policy;
 use crate::policy::compile::{JurId, Mode, OnViolation, RegionId, RegionMask, RouteId, UpstreamId};

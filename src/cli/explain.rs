@@ -7,8 +7,7 @@ use serde_json::json;
 
 use super::{Exit, Format, load_with_geo};
 use crate::decide::{Action, Decision, Outcome};
-use crate::engine::Evaluation;
-use crate::engine::{self, Refusal, RequestView};
+use crate::engine::{self, Evaluation, Refusal, RequestView};
 use crate::policy::Policy;
 
 #[derive(Debug, clap::Args)]
