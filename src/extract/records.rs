@@ -293,8 +293,17 @@ impl<'p> Walker<'p> {
 
     /// A whole JSON document.
     pub fn document(&mut self, body: &[u8]) -> Result<(), InspectError> {
+        // A profile's selectors run on serde_json's own tree of the body (~4x the body):
+        // built and dropped before ours, so the two are never held together.
+        let prefix = self.ptr.clone();
+        if let Err(e) = self.apply_selectors(body, &prefix) {
+            // A body that is not JSON gets the parser's own reason, as it would on a
+            // profile without selectors.
+            json::parse(body).map_err(from_json)?;
+            return Err(e);
+        }
         let doc = json::parse(body).map_err(from_json)?;
-        self.parsed_document(body, &doc)
+        self.value(&doc, &doc.root, None)
     }
 
     /// A whole JSON document already parsed from `body` (content sniffing parses it).
@@ -944,6 +953,17 @@ mod tests {
             r.iter()
                 .all(|r| r.personal.iter().all(|p| !p.pointer.starts_with("/debug")))
         );
+        // On a profile with selectors (run before the body's own tree is built), a body
+        // that is not JSON, or nests too deep, is refused for that reason, as without.
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        for (body, want) in [
+            (&b"{\"msg\":"[..], "invalid_json"),
+            (b"{\"msg\": 1} x", "invalid_json"),
+            (deep.as_bytes(), "nesting_too_deep"),
+        ] {
+            let mut w = Walker::new(&fields, &p, Limits::default());
+            assert_eq!(w.document(body).map_err(|e| e.reason()), Err(want));
+        }
     }
 
     #[test]
