@@ -412,6 +412,40 @@ impl<T: Unpin> futures_core::Stream for IterStream<T> {
     }
 }
 
+/// The chat route's profile has a JSONPath selector, which is applied before the body's
+/// own tree is built: a body that is not JSON, or nests too deep, is still refused for
+/// that reason (not as a failed selector), and nothing reaches the upstream.
+#[tokio::test]
+async fn invalid_json_on_a_selector_route_is_400_and_forwards_nothing() {
+    let s = Setup::new().await;
+    let deep = format!("{{\"content\":{}{}}}", "[".repeat(200), "]".repeat(200));
+    for (body, reason) in [
+        (
+            br#"{"content": "{\"text\": \"a@example.org\"}""#.to_vec(),
+            "invalid_json",
+        ),
+        (deep.into_bytes(), "nesting_too_deep"),
+    ] {
+        let (status, _, answer) = post(&s.proxy.url("/chat/im/v1/messages"), JSON, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(json(&answer)["reason"], reason);
+        assert!(!String::from_utf8_lossy(&answer).contains("example.org"));
+    }
+    assert_eq!(s.chat.count(), 0);
+    assert_eq!(s.total_received(), 0);
+    let m = s.proxy.metrics().await;
+    for reason in ["invalid_json", "nesting_too_deep"] {
+        assert_eq!(
+            metric(
+                &m,
+                &format!(r#"customs_inspection_failures_total{{reason="{reason}"}}"#)
+            ),
+            1.0,
+            "{reason}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn invalid_json_is_400_and_forwards_nothing() {
     let s = Setup::new().await;
