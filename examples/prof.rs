@@ -52,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         http::HeaderValue::from_static("application/json"),
     );
     let req = RequestView::new("POST", &uri, &headers, &body);
-    // As the proxy runs it: the route matched once, only violating verdicts kept.
+    // As the proxy runs it: the route matched once, only the violating records kept.
     let route = policy
         .match_route(req.host, req.path)
         .ok_or("no route for /crm/v1/contacts")?;

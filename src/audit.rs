@@ -2,7 +2,7 @@
 //! JSON by `tracing-subscriber`). Ids, names, kinds, counts and JSON pointers only: never
 //! the value of a personal field.
 
-use crate::decide::{Action, Decision, Outcome};
+use crate::decide::{Action, Decision};
 
 /// What the proxy knows about a request besides the decision.
 pub struct RequestInfo<'a> {
@@ -17,17 +17,9 @@ pub struct RequestInfo<'a> {
 pub fn decision(info: &RequestInfo<'_>, d: &Decision) {
     let violating: Vec<&str> = d.violating_pointers();
     let shadowed = d
-        .verdicts
+        .violating
         .iter()
-        .filter(|v| {
-            matches!(
-                v.outcome,
-                Outcome::Violation {
-                    enforced: false,
-                    ..
-                }
-            )
-        })
+        .filter(|(_, _, enforced)| !enforced)
         .count();
     tracing::info!(
         target: "customs::decision",

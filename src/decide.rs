@@ -105,19 +105,66 @@ pub struct Decision {
     /// for the records counter; a record of two jurisdictions counts in both.
     #[serde(skip)]
     pub personal_per_jurisdiction: Vec<(String, u64)>,
-    /// One per record, in order ([`Keep::All`]), or only those that violate a rule
-    /// ([`Keep::Violations`], as the proxy asks).
+    /// One per record, in order ([`Keep::All`]); none for [`Keep::Violations`].
     pub verdicts: Vec<Verdict>,
+    /// The records that violate a rule, in order, whichever [`Keep`]: what the proxy
+    /// reports.
+    #[serde(skip)]
+    pub violating: Violating,
 }
 
 impl Decision {
     /// Pointers of the records that violate a rule.
     pub fn violating_pointers(&self) -> Vec<&str> {
-        self.verdicts
-            .iter()
-            .filter(|v| matches!(v.outcome, Outcome::Violation { .. }))
-            .map(|v| v.pointer.as_str())
-            .collect()
+        self.violating.iter().map(|(p, ..)| p).collect()
+    }
+}
+
+/// The records that violate a rule, in the order of their records: a pointer each and
+/// the rules it broke. A blocked batch may hold thousands while its body is still being
+/// walked, so each is a pointer (inline up to 24 bytes) and an index into the distinct
+/// rule sets they broke (a batch's records mostly break the same ones).
+#[derive(Debug, Clone, Default)]
+pub struct Violating {
+    records: Vec<(crate::extract::Pointer, usize)>,
+    kinds: Vec<ViolationKind>,
+}
+
+/// Equal when they list the same records with the same rules (however the rule sets were
+/// numbered: that depends on the order records were decided in).
+impl PartialEq for Violating {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Violating {}
+
+/// The rules one record broke, in the order its verdict lists them, and whether any of
+/// them is enforced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ViolationKind {
+    rules: Vec<String>,
+    enforced: bool,
+}
+
+impl Violating {
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Each violating record's pointer, the rules it broke, and whether any of them is
+    /// enforced (as its verdict's [`Outcome::Violation`] says).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[String], bool)> + '_ {
+        self.records.iter().filter_map(|(p, k)| {
+            self.kinds
+                .get(*k)
+                .map(|kind| (p.as_str(), kind.rules.as_slice(), kind.enforced))
+        })
     }
 }
 
@@ -157,8 +204,10 @@ impl Serialize for Said {
 /// The rule id for personal data of unknown jurisdiction.
 pub const UNKNOWN_RULE: &str = "unknown";
 
-struct Violation {
-    rule: String,
+/// A rule a record broke (rules are the policy's names: nothing allocated per record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Violation<'p> {
+    rule: &'p str,
     on_violation: OnViolation,
     enforced: bool,
 }
@@ -168,7 +217,8 @@ pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
     let verdicts = facts
         .records
         .iter()
-        .filter_map(|r| decider.record(r))
+        .enumerate()
+        .filter_map(|(i, r)| decider.record(i, r))
         .collect();
     decider.finish(verdicts)
 }
@@ -179,9 +229,10 @@ pub fn evaluate(policy: &Policy, facts: &Facts, dest: Destination) -> Decision {
 pub enum Keep {
     /// A verdict for every record (`customs explain`, `customs test`).
     All,
-    /// Only the verdicts of records that violate a rule: all the proxy reports (the
-    /// violating pointers in its 403 and decision log, shadowed rules in its metrics).
-    /// A large allowed batch then holds no per-record report at all.
+    /// No verdicts: only the violating records' pointers and rules
+    /// ([`Decision::violating`], kept either way), all the proxy reports (the pointers
+    /// in its 403 and decision log, shadowed rules in its metrics). A large batch then
+    /// holds no per-record report beyond a pointer for each violating record.
     Violations,
 }
 
@@ -194,7 +245,11 @@ pub struct Decider<'p> {
     keep: Keep,
     /// The destination's upstream and region, or why they could not be found.
     place: Result<(&'p crate::policy::compile::Upstream, RegionId), &'static str>,
-    violations: Vec<Violation>,
+    /// Each distinct rule broken (with how it is enforced), once.
+    violations: Vec<Violation<'p>>,
+    /// Violating records as they are decided: (index, pointer, index into `kinds`).
+    violating: Vec<(usize, crate::extract::Pointer, usize)>,
+    kinds: Vec<ViolationKind>,
     /// Regions every personal record allows (for choosing a reroute target).
     need: RegionMask,
     all_jurs: Vec<JurId>,
@@ -223,6 +278,8 @@ impl<'p> Decider<'p> {
             keep,
             place,
             violations: Vec::new(),
+            violating: Vec::new(),
+            kinds: Vec::new(),
             need: RegionMask::ALL,
             all_jurs: Vec::new(),
             records: 0,
@@ -232,8 +289,9 @@ impl<'p> Decider<'p> {
         }
     }
 
-    /// Decides one record; its verdict, if the decision keeps it (see [`Keep`]).
-    pub fn record(&mut self, rec: &Record) -> Option<Verdict> {
+    /// Decides the record at `index` (its position among the request's records); its
+    /// verdict, if the decision keeps verdicts (see [`Keep`]).
+    pub fn record(&mut self, index: usize, rec: &Record) -> Option<Verdict> {
         self.records += 1;
         let policy = self.policy;
         let mut jurs: Vec<JurId> = rec
@@ -243,13 +301,32 @@ impl<'p> Decider<'p> {
             .collect();
         jurs.sort_unstable();
         jurs.dedup();
-        let outcome = match self.place {
-            Ok((_, region_id)) if rec.is_personal() => self.personal(rec, &jurs, region_id),
-            _ => Outcome::NotPersonal,
+        // None: not personal; Some(None): allowed; Some(Some(k)): broke `kinds[k]`.
+        let personal = match self.place {
+            Ok((_, region_id)) if rec.is_personal() => Some(self.personal(rec, &jurs, region_id)),
+            _ => None,
         };
-        if self.keep == Keep::Violations && !matches!(outcome, Outcome::Violation { .. }) {
+        if let Some(Some(k)) = personal {
+            self.violating.push((index, rec.pointer.clone(), k));
+        }
+        if self.keep == Keep::Violations {
             return None;
         }
+        let outcome = match personal {
+            None => Outcome::NotPersonal,
+            Some(None) => Outcome::Allowed,
+            Some(Some(k)) => match self.kinds.get(k) {
+                Some(kind) => Outcome::Violation {
+                    rules: kind.rules.clone(),
+                    enforced: kind.enforced,
+                },
+                None => {
+                    self.errors
+                        .push("internal: a violation kind is out of range".into());
+                    Outcome::NotPersonal
+                }
+            },
+        };
         let mut evidence: Vec<Said> = rec
             .evidence
             .iter()
@@ -277,11 +354,16 @@ impl<'p> Decider<'p> {
         })
     }
 
-    /// A personal record's outcome, and what it adds to the request's decision.
-    fn personal(&mut self, rec: &Record, jurs: &[JurId], region_id: RegionId) -> Outcome {
+    /// A personal record's outcome (`None`: allowed; else the index in `kinds` of the
+    /// rules it broke), and what it adds to the request's decision.
+    fn personal(&mut self, rec: &Record, jurs: &[JurId], region_id: RegionId) -> Option<usize> {
         let policy = self.policy;
         self.personal_records += 1;
-        self.all_jurs.extend(jurs);
+        for j in jurs {
+            if !self.all_jurs.contains(j) {
+                self.all_jurs.push(*j);
+            }
+        }
         let mut count =
             |j: Option<JurId>| match self.per_jurisdiction.iter_mut().find(|(k, _)| *k == j) {
                 Some((_, n)) => *n += 1,
@@ -309,7 +391,7 @@ impl<'p> Decider<'p> {
                         _ => (OnViolation::Block, policy.mode),
                     };
                     broken.push(Violation {
-                        rule: UNKNOWN_RULE.into(),
+                        rule: UNKNOWN_RULE,
                         on_violation,
                         enforced: mode == Mode::Enforce && on_violation != OnViolation::Shadow,
                     });
@@ -325,22 +407,37 @@ impl<'p> Decider<'p> {
             self.need = self.need.and(jur.allowed);
             if !jur.allowed.contains(region_id) {
                 broken.push(Violation {
-                    rule: jur.name.clone(),
+                    rule: &jur.name,
                     on_violation: jur.on_violation,
                     enforced: jur.mode == Mode::Enforce && jur.on_violation != OnViolation::Shadow,
                 });
             }
         }
-        let outcome = if broken.is_empty() {
-            Outcome::Allowed
-        } else {
-            Outcome::Violation {
-                rules: broken.iter().map(|b| b.rule.clone()).collect(),
-                enforced: broken.iter().any(|b| b.enforced),
+        if broken.is_empty() {
+            return None;
+        }
+        let enforced = broken.iter().any(|b| b.enforced);
+        let same = |k: &ViolationKind| {
+            k.enforced == enforced
+                && k.rules.len() == broken.len()
+                && k.rules.iter().zip(&broken).all(|(a, b)| a == b.rule)
+        };
+        let kind = match self.kinds.iter().position(same) {
+            Some(k) => k,
+            None => {
+                self.kinds.push(ViolationKind {
+                    rules: broken.iter().map(|b| b.rule.to_string()).collect(),
+                    enforced,
+                });
+                self.kinds.len() - 1
             }
         };
-        self.violations.extend(broken);
-        outcome
+        for b in broken {
+            if !self.violations.contains(&b) {
+                self.violations.push(b);
+            }
+        }
+        Some(kind)
     }
 
     /// The request's decision, with the verdicts [`Decider::record`] returned (in the
@@ -368,6 +465,7 @@ impl<'p> Decider<'p> {
             personal_records: 0,
             personal_per_jurisdiction: Vec::new(),
             verdicts: Vec::new(),
+            violating: Violating::default(),
         };
         let (up, region_id) = match self.place {
             Ok(place) => place,
@@ -378,6 +476,12 @@ impl<'p> Decider<'p> {
             }
         };
         d.verdicts = verdicts;
+        let mut violating = self.violating;
+        violating.sort_unstable_by_key(|(i, ..)| *i);
+        d.violating = Violating {
+            records: violating.into_iter().map(|(_, p, k)| (p, k)).collect(),
+            kinds: self.kinds,
+        };
         d.personal_records = self.personal_records;
         d.personal_per_jurisdiction = self
             .per_jurisdiction
@@ -411,7 +515,7 @@ impl<'p> Decider<'p> {
             d.action = Action::Block;
             return d;
         }
-        let mut rules: Vec<String> = violations.iter().map(|v| v.rule.clone()).collect();
+        let mut rules: Vec<String> = violations.iter().map(|v| v.rule.to_string()).collect();
         rules.sort();
         rules.dedup();
 
@@ -429,7 +533,7 @@ impl<'p> Decider<'p> {
         }
 
         // What enforcement does, given a set of violations.
-        let enforce = |vs: &[&Violation]| -> (Action, Option<UpstreamId>, &'static str) {
+        let enforce = |vs: &[&Violation<'_>]| -> (Action, Option<UpstreamId>, &'static str) {
             if vs.iter().all(|v| v.on_violation == OnViolation::Reroute) {
                 match up.alternatives.iter().find(|a| {
                     policy
@@ -444,11 +548,11 @@ impl<'p> Decider<'p> {
                 (Action::Block, None, "region_not_allowed")
             }
         };
-        let enforced: Vec<&Violation> = violations.iter().filter(|v| v.enforced).collect();
+        let enforced: Vec<&Violation<'_>> = violations.iter().filter(|v| v.enforced).collect();
         if !enforced.is_empty() {
             let (action, target, reason) = enforce(&enforced);
             d.action = action;
-            d.rules = enforced.iter().map(|v| v.rule.clone()).collect();
+            d.rules = enforced.iter().map(|v| v.rule.to_string()).collect();
             d.rules.sort();
             d.rules.dedup();
             d.reasons.push(reason.into());
@@ -456,13 +560,13 @@ impl<'p> Decider<'p> {
                 d.target = policy.upstreams.get(t).map(|u| u.name.clone());
                 d.target_id = Some(t);
             }
-            if violations.len() > enforced.len() {
+            if violations.iter().any(|v| !v.enforced) {
                 d.reasons.push("shadow_violations_reported".into());
             }
             return d;
         }
         // Only shadowed violations: forward as is, report what enforcement would do.
-        let all: Vec<&Violation> = violations.iter().collect();
+        let all: Vec<&Violation<'_>> = violations.iter().collect();
         let (would, _, reason) = enforce(&all);
         d.action = Action::Shadow;
         d.would = Some(would);

@@ -1,7 +1,7 @@
 //! One request through the pure stages: route → extract → tag → decide. `customs
 //! explain` and `customs test` call [`evaluate_request`]; the proxy, which has matched
-//! the route before reading the body, calls [`evaluate_route`] and keeps only the
-//! verdicts of violating records.
+//! the route before reading the body, calls [`evaluate_route`] and keeps no verdicts,
+//! only the violating records' pointers and rules.
 
 use crate::decide::{Decider, Decision, Destination, Keep, Verdict};
 use crate::extract::{self, BodyMeta, InspectError};
@@ -148,7 +148,7 @@ pub fn evaluate_route(
         req.body,
         &mut |i, record| {
             decided += 1;
-            if let Some(v) = decider.record(&record) {
+            if let Some(v) = decider.record(i, &record) {
                 verdicts.put(i, v);
             }
         },

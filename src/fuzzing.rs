@@ -75,7 +75,7 @@ pub fn inspect(data: &[u8]) -> Option<bool> {
         body,
     };
     let all = evaluate_request(policy, geo.as_ref(), &req);
-    // The proxy's mode (only violating verdicts kept) decides exactly the same.
+    // The proxy's mode (no verdicts, only the violating records) decides exactly the same.
     if let Some(route) = policy.match_route(req.host, req.path) {
         let proxy = crate::engine::evaluate_route(
             policy,
@@ -88,8 +88,7 @@ pub fn inspect(data: &[u8]) -> Option<bool> {
         match (&all, proxy) {
             (Ok(a), Ok(p)) => {
                 let mut want = a.decision.clone();
-                want.verdicts
-                    .retain(|v| matches!(v.outcome, crate::decide::Outcome::Violation { .. }));
+                want.verdicts.clear();
                 assert_eq!(p.decision, want, "the proxy's mode decided otherwise");
             }
             (Err(a), Err(p)) => assert_eq!(*a, p, "the proxy's mode refused otherwise"),
@@ -104,6 +103,10 @@ pub fn inspect(data: &[u8]) -> Option<bool> {
             assert!(d.personal_records <= d.records);
             assert!(d.errors.is_empty() || !d.action.forwards());
             assert!(d.verdicts.len() == d.records || !d.errors.is_empty());
+            assert!(
+                d.violating.iter().eq(violations_in_verdicts(d)) || !d.errors.is_empty(),
+                "the violating records differ from the verdicts' violations"
+            );
             if d.action.forwards() {
                 assert!(
                     d.target_id.is_some(),
@@ -119,6 +122,22 @@ pub fn inspect(data: &[u8]) -> Option<bool> {
         }
         Err(_) => Some(false),
     }
+}
+
+/// The violating records as a decision's verdicts ([`crate::decide::Keep::All`]) tell
+/// them: pointer, rules broken, whether any is enforced. [`Decision::violating`] must say
+/// the same.
+///
+/// [`Decision::violating`]: crate::decide::Decision::violating
+pub fn violations_in_verdicts(
+    d: &crate::decide::Decision,
+) -> impl Iterator<Item = (&str, &[String], bool)> + '_ {
+    d.verdicts.iter().filter_map(|v| match &v.outcome {
+        crate::decide::Outcome::Violation { rules, enforced } => {
+            Some((v.pointer.as_str(), rules.as_slice(), *enforced))
+        }
+        _ => None,
+    })
 }
 
 /// The policy loader: any text either loads or yields diagnostics that all carry a

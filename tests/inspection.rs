@@ -707,7 +707,7 @@ async fn send_case(client: &TestClient, s: &Setup, c: &Case) -> StatusCode {
 /// every case of the suite and every fixture, nested subjects included.
 #[test]
 fn deciding_while_walking_matches_deciding_all_records_at_once() {
-    use customs::decide::{self, Destination, Keep, Outcome};
+    use customs::decide::{self, Destination, Keep};
     use customs::engine::{Refusal, RequestView, evaluate_request, evaluate_route};
     use customs::extract;
 
@@ -783,7 +783,7 @@ fn deciding_while_walking_matches_deciding_all_records_at_once() {
         .map(|c| (&policy, c))
         .chain(big_cases.into_iter().map(|c| (&roomy, c)))
         .collect();
-    let (mut decided, mut nested, mut largest) = (0, 0, 0);
+    let (mut decided, mut nested, mut largest, mut violating) = (0, 0, 0, 0);
     for (policy, c) in &cases {
         let policy: &customs::policy::Policy = policy;
         let mut h = http::HeaderMap::new();
@@ -798,7 +798,7 @@ fn deciding_while_walking_matches_deciding_all_records_at_once() {
         let req = RequestView::new("POST", &uri, &h, &c.body);
         let streamed = evaluate_request(policy, &geo, &req);
         let route_id = policy.match_route(req.host, req.path).unwrap();
-        // As the proxy asks: only violating records' verdicts kept.
+        // As the proxy asks: no verdicts, only the violating records.
         let reported = evaluate_route(policy, &geo, &req, route_id, None, Keep::Violations);
         let route = &policy.routes[route_id];
         let at_once = extract::extract(
@@ -822,13 +822,20 @@ fn deciding_while_walking_matches_deciding_all_records_at_once() {
         match (streamed, at_once) {
             (Ok(s), Ok(d)) => {
                 assert_eq!(s.decision, d, "case `{}`", c.name);
-                let mut only_violations = d.clone();
-                only_violations
-                    .verdicts
-                    .retain(|v| matches!(v.outcome, Outcome::Violation { .. }));
+                // Both modes list the violating records as the verdicts do.
+                assert!(
+                    d.violating
+                        .iter()
+                        .eq(customs::fuzzing::violations_in_verdicts(&d)),
+                    "case `{}`: violating records",
+                    c.name
+                );
+                violating += d.violating.len();
+                let mut no_verdicts = d.clone();
+                no_verdicts.verdicts.clear();
                 assert_eq!(
                     reported.map(|r| r.decision).ok(),
-                    Some(only_violations),
+                    Some(no_verdicts),
                     "case `{}`: the proxy's decision",
                     c.name
                 );
@@ -854,4 +861,8 @@ fn deciding_while_walking_matches_deciding_all_records_at_once() {
     assert!(decided >= 40, "only {decided} cases were decided");
     assert!(nested >= 3, "only {nested} cases had nested subjects");
     assert_eq!(largest, 1200, "the large batch was not decided whole");
+    assert!(
+        violating >= 1000,
+        "only {violating} violating records were compared"
+    );
 }

@@ -19,7 +19,7 @@ use super::destination::{DestinationError, Destinations};
 use super::respond::{Body, Failure, REQUEST_ID};
 use super::upstream::{self, UpstreamClient};
 use crate::audit;
-use crate::decide::{Action, Decision, Outcome};
+use crate::decide::{Action, Decision};
 use crate::engine::{self, Refusal, RequestView};
 use crate::geo::GeoLookup;
 use crate::metrics::Metrics;
@@ -590,12 +590,8 @@ fn count_decision(m: &Metrics, policy: &Policy, d: &Decision) {
         }
     } else {
         // Shadowed rules beside enforced ones (per-jurisdiction shadow mode).
-        for v in &d.verdicts {
-            if let Outcome::Violation {
-                rules,
-                enforced: false,
-            } = &v.outcome
-            {
+        for (_, rules, enforced) in d.violating.iter() {
+            if !enforced {
                 for r in rules {
                     if let Some(j) = policy.jurisdictions.iter().find(|j| &j.name == r) {
                         let would = match j.on_violation {
