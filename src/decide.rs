@@ -105,6 +105,11 @@ pub struct Decision {
     /// for the records counter; a record of two jurisdictions counts in both.
     #[serde(skip)]
     pub personal_per_jurisdiction: Vec<(String, u64)>,
+    /// Rules broken but not enforced (a jurisdiction in shadow mode) when others were
+    /// enforced, each once: what the proxy counts as shadowed beside its block or
+    /// reroute.
+    #[serde(skip)]
+    pub shadowed_rules: Vec<String>,
     /// One per record, in order ([`Keep::All`]); none for [`Keep::Violations`].
     pub verdicts: Vec<Verdict>,
     /// The records that violate a rule, in order, whichever [`Keep`]: what the proxy
@@ -464,6 +469,7 @@ impl<'p> Decider<'p> {
             records: self.records,
             personal_records: 0,
             personal_per_jurisdiction: Vec::new(),
+            shadowed_rules: Vec::new(),
             verdicts: Vec::new(),
             violating: Violating::default(),
         };
@@ -560,7 +566,14 @@ impl<'p> Decider<'p> {
                 d.target = policy.upstreams.get(t).map(|u| u.name.clone());
                 d.target_id = Some(t);
             }
-            if violations.iter().any(|v| !v.enforced) {
+            d.shadowed_rules = violations
+                .iter()
+                .filter(|v| !v.enforced)
+                .map(|v| v.rule.to_string())
+                .collect();
+            d.shadowed_rules.sort();
+            d.shadowed_rules.dedup();
+            if !d.shadowed_rules.is_empty() {
                 d.reasons.push("shadow_violations_reported".into());
             }
             return d;

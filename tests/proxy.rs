@@ -184,6 +184,47 @@ async fn per_jurisdiction_shadow_beside_enforced_rules() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(s.chat.count(), 1);
+    // Two UK records beside a US one: blocked for the US record, and the shadowed UK
+    // rule is counted once for the transfer, not once per record.
+    let batch = r#"{"users":[{"email":"a@example.org","country":"GB"},{"email":"b@example.org","country":"GB"},{"email":"c@example.org","country":"US"}]}"#;
+    let (status, _, resp) = post(&s.proxy.url("/chat/im/v1/messages"), JSON, batch).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(s.chat.count(), 1, "the blocked batch reached the upstream");
+    let problem: serde_json::Value = serde_json::from_slice(&resp).unwrap();
+    assert_eq!(problem["rules"], serde_json::json!(["US"]));
+    assert_eq!(
+        problem["violating_records"],
+        serde_json::json!(["/users/0", "/users/1", "/users/2"])
+    );
+    assert_eq!(
+        problem["reasons"],
+        serde_json::json!(["region_not_allowed", "shadow_violations_reported"])
+    );
+    let m = s.proxy.metrics().await;
+    // The first request (shadowed alone) counts what enforcing it would have done (no
+    // in-region alternative for chat: block); the batch, the rule's `on_violation`.
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_shadow_violations_total{jurisdiction="UK",region="cn",would="block"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_shadow_violations_total{jurisdiction="UK",region="cn",would="reroute"}"#
+        ),
+        1.0,
+        "the shadowed rule is counted once for the batch"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_blocked_transfers_total{jurisdiction="US",region="cn"}"#
+        ),
+        2.0
+    );
 }
 
 #[tokio::test]

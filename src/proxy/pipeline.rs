@@ -589,20 +589,17 @@ fn count_decision(m: &Metrics, policy: &Policy, d: &Decision) {
                 .inc();
         }
     } else {
-        // Shadowed rules beside enforced ones (per-jurisdiction shadow mode).
-        for (_, rules, enforced) in d.violating.iter() {
-            if !enforced {
-                for r in rules {
-                    if let Some(j) = policy.jurisdictions.iter().find(|j| &j.name == r) {
-                        let would = match j.on_violation {
-                            crate::policy::compile::OnViolation::Reroute => "reroute",
-                            _ => "block",
-                        };
-                        m.shadow_violations
-                            .with_label_values(&[r, &d.destination_region, would])
-                            .inc();
-                    }
-                }
+        // Shadowed rules beside enforced ones (per-jurisdiction shadow mode): once per
+        // transfer, as above, however many of its records broke them.
+        for r in &d.shadowed_rules {
+            if let Some(j) = policy.jurisdictions.iter().find(|j| &j.name == r) {
+                let would = match j.on_violation {
+                    crate::policy::compile::OnViolation::Reroute => "reroute",
+                    _ => "block",
+                };
+                m.shadow_violations
+                    .with_label_values(&[r, &d.destination_region, would])
+                    .inc();
             }
         }
     }
