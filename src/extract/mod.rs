@@ -11,6 +11,7 @@ pub mod fields;
 pub mod json;
 pub mod multipart;
 pub mod records;
+pub mod select;
 pub mod tag;
 pub mod text;
 

@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 
-use serde_json_path::JsonPath;
+use super::select::Selector;
 
 use super::fields::{FieldKind, FieldTable};
 use super::json::{self, Doc, JsonError, Node, Text};
@@ -293,10 +293,15 @@ impl<'p> Walker<'p> {
 
     /// A whole JSON document.
     pub fn document(&mut self, body: &[u8]) -> Result<(), InspectError> {
-        // A profile's selectors run on serde_json's own tree of the body (~4x the body):
-        // built and dropped before ours, so the two are never held together.
         let prefix = self.ptr.clone();
-        if let Err(e) = self.apply_selectors(body, &prefix) {
+        if self.selectors_on_tree() {
+            let doc = json::parse(body).map_err(from_json)?;
+            self.apply_selectors(body, Some(&doc), &prefix)?;
+            return self.value(&doc, &doc.root, None);
+        }
+        // A selector with a filter runs on serde_json's own tree of the body (~4x the
+        // body): built and dropped before ours, so the two are never held together.
+        if let Err(e) = self.apply_selectors(body, None, &prefix) {
             // A body that is not JSON gets the parser's own reason, as it would on a
             // profile without selectors.
             json::parse(body).map_err(from_json)?;
@@ -309,7 +314,7 @@ impl<'p> Walker<'p> {
     /// A whole JSON document already parsed from `body` (content sniffing parses it).
     pub fn parsed_document(&mut self, body: &[u8], doc: &Doc<'_>) -> Result<(), InspectError> {
         let prefix = self.ptr.clone();
-        self.apply_selectors(body, &prefix)?;
+        self.apply_selectors(body, Some(doc), &prefix)?;
         self.value(doc, &doc.root, None)
     }
 
@@ -321,7 +326,7 @@ impl<'p> Walker<'p> {
         self.ptr.push_str(&itoa(i));
         let prefix = self.ptr.clone();
         let r = self
-            .apply_selectors(line, &prefix)
+            .apply_selectors(line, Some(&doc), &prefix)
             .and_then(|_| self.value(&doc, &doc.root, None));
         self.ptr.truncate(mark);
         r
@@ -391,14 +396,40 @@ impl<'p> Walker<'p> {
         Ok(())
     }
 
-    fn apply_selectors(&mut self, body: &[u8], prefix: &str) -> Result<(), InspectError> {
-        if self.profile.records.is_empty() && self.profile.ignore.is_empty() {
+    /// Whether every selector of the profile is evaluated on our own tree (see
+    /// [`Selector`]).
+    fn selectors_on_tree(&self) -> bool {
+        let p = self.profile;
+        p.records.iter().chain(&p.ignore).all(Selector::on_tree)
+    }
+
+    /// Runs the profile's selectors on `doc` (the tree of `body`) when they all can, else
+    /// on serde_json's tree of `body`, adding what they select to `forced` and `ignored`.
+    fn apply_selectors(
+        &mut self,
+        body: &[u8],
+        doc: Option<&Doc<'_>>,
+        prefix: &str,
+    ) -> Result<(), InspectError> {
+        let profile = self.profile;
+        if profile.records.is_empty() && profile.ignore.is_empty() {
+            return Ok(());
+        }
+        if let Some(doc) = doc
+            && self.selectors_on_tree()
+        {
+            for s in &profile.records {
+                s.locate(doc, prefix, &mut self.forced);
+            }
+            for s in &profile.ignore {
+                s.locate(doc, prefix, &mut self.ignored);
+            }
             return Ok(());
         }
         let value: serde_json::Value = serde_json::from_slice(body)
             .map_err(|_| InspectError::Selector(self.profile.name.clone()))?;
-        let run = |paths: &[JsonPath], into: &mut HashSet<String>| {
-            for p in paths {
+        let run = |paths: &[Selector], into: &mut HashSet<String>| {
+            for p in paths.iter().map(|s| &s.path) {
                 for node in p.query_located(&value) {
                     into.insert(format!("{prefix}{}", node.location().to_json_pointer()));
                 }
@@ -937,11 +968,31 @@ mod tests {
 
     #[test]
     fn selectors_force_and_ignore() {
+        // Evaluated on our own tree, and (with a filter) on serde_json's: the same.
+        for (records, ignore, on_tree) in [
+            ("$.msg", "$.debug", true),
+            (
+                "$[?@.a == 'x@example.org']",
+                "$[?@ == 'z@example.org']",
+                false,
+            ),
+        ] {
+            let mut p = Profile::named("p");
+            p.records = vec![Selector::parse(records).unwrap()];
+            p.ignore = vec![Selector::parse(ignore).unwrap()];
+            assert!(
+                p.records
+                    .iter()
+                    .chain(&p.ignore)
+                    .all(|s| s.on_tree() == on_tree)
+            );
+            selectors_force_and_ignore_with(&p);
+        }
+    }
+
+    fn selectors_force_and_ignore_with(p: &Profile) {
         let fields = FieldTable::with_defaults(true);
-        let mut p = Profile::named("p");
-        p.records = vec![JsonPath::parse("$.msg").unwrap()];
-        p.ignore = vec![JsonPath::parse("$.debug").unwrap()];
-        let mut w = Walker::new(&fields, &p, Limits::default());
+        let mut w = Walker::new(&fields, p, Limits::default());
         w.document(br#"{"msg":{"a":"x@example.org","b":{"c":"+44 20 7946 0321","email":"y@example.org"}},"debug":"z@example.org"}"#)
             .unwrap();
         let r = w.finish();
@@ -953,15 +1004,16 @@ mod tests {
             r.iter()
                 .all(|r| r.personal.iter().all(|p| !p.pointer.starts_with("/debug")))
         );
-        // On a profile with selectors (run before the body's own tree is built), a body
-        // that is not JSON, or nests too deep, is refused for that reason, as without.
+        // On a profile with selectors (those run on serde_json's tree run before the
+        // body's own tree is built), a body that is not JSON, or nests too deep, is
+        // refused for that reason, as without.
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
         for (body, want) in [
             (&b"{\"msg\":"[..], "invalid_json"),
             (b"{\"msg\": 1} x", "invalid_json"),
             (deep.as_bytes(), "nesting_too_deep"),
         ] {
-            let mut w = Walker::new(&fields, &p, Limits::default());
+            let mut w = Walker::new(&fields, p, Limits::default());
             assert_eq!(w.document(body).map_err(|e| e.reason()), Err(want));
         }
     }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde_json_path::JsonPath;
+use crate::extract::select::Selector;
 
 use crate::country::{Country, CountrySet};
 use crate::extract::fields::FieldTable;
@@ -162,9 +162,9 @@ pub fn normalise_authority(authority: &str, default_port: u16) -> String {
 pub struct Profile {
     pub name: String,
     /// Selectors whose matches are records (each match is one subject).
-    pub records: Vec<JsonPath>,
+    pub records: Vec<Selector>,
     /// Selectors whose matches are not inspected.
-    pub ignore: Vec<JsonPath>,
+    pub ignore: Vec<Selector>,
     /// Forward bodies that are neither text nor a known structured type (default: refuse
     /// them with 415, since they cannot be inspected).
     pub forward_binary: bool,

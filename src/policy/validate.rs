@@ -6,7 +6,6 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::time::Duration;
 
-use serde_json_path::JsonPath;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -15,6 +14,7 @@ use super::diag::{DiagKind, Diagnostic, did_you_mean};
 use super::raw::{RawPolicy, S, schema};
 use crate::country::{BUILTIN_SETS, Country, CountrySet, builtin_set};
 use crate::extract::fields::{FieldKind, FieldTable};
+use crate::extract::select::Selector;
 
 /// Validates and compiles a policy. `Ok` carries the policy and its warnings; `Err`
 /// every diagnostic, errors first.
@@ -993,10 +993,10 @@ impl Validator<'_> {
         }
     }
 
-    fn selectors(&mut self, list: &[S<String>], profile: &str) -> Vec<JsonPath> {
+    fn selectors(&mut self, list: &[S<String>], profile: &str) -> Vec<Selector> {
         let mut out = Vec::new();
         for s in list {
-            match JsonPath::parse(s.get_ref()) {
+            match Selector::parse(s.get_ref()) {
                 Ok(p) => out.push(p),
                 Err(e) => {
                     self.err(
