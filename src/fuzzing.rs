@@ -47,8 +47,9 @@ const PATHS: &[&str] = &[
 ];
 
 /// The body inspector across content types and encodings: byte 0 picks the content
-/// type, byte 1 the content encoding, byte 2 the route; the rest is the body. Returns
-/// whether the request would be forwarded.
+/// type, byte 1 the content encoding, byte 2 the route; the rest is the body (also read
+/// as JSON by the scan and by serde_json, which must agree). Returns whether the request
+/// would be forwarded.
 pub fn inspect(data: &[u8]) -> Option<bool> {
     let (policy, geo) = setup()?;
     if data.len() < 3 {
@@ -58,6 +59,8 @@ pub fn inspect(data: &[u8]) -> Option<bool> {
     let ce = ENCODINGS[data[1] as usize % ENCODINGS.len()];
     let uri: http::Uri = PATHS[data[2] as usize % PATHS.len()].parse().ok()?;
     let body = &data[3..];
+    // The JSON scan reads every body exactly as serde_json alone does (or leaves it).
+    crate::extract::json::check_scan(body);
     let mut headers = http::HeaderMap::new();
     headers.insert(
         http::header::COOKIE,

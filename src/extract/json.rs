@@ -171,6 +171,18 @@ const COUNT_FROM: usize = 64 * 1024;
 /// every string (serde_json's `from_str` path); a body that is not UTF-8 is parsed
 /// byte-wise so the error is the same one a byte parser reports.
 pub fn parse(bytes: &[u8]) -> Result<Doc<'_>, JsonError> {
+    parse_as(bytes, Reader::ScanFirst)
+}
+
+/// Who reads a document: the scan, falling back to serde_json ([`parse`]), or serde_json
+/// alone (what the scan is compared with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    ScanFirst,
+    SerdeJson,
+}
+
+fn parse_as(bytes: &[u8], reader: Reader) -> Result<Doc<'_>, JsonError> {
     if bytes.len() > MAX_DOC_BYTES {
         return Err(JsonError::TooLarge);
     }
@@ -194,7 +206,21 @@ pub fn parse(bytes: &[u8]) -> Result<Doc<'_>, JsonError> {
     let root = match std::str::from_utf8(bytes) {
         Ok(text) => {
             b.src = text;
-            parse_with(serde_json::Deserializer::from_str(text), &mut b)?
+            match (reader == Reader::ScanFirst)
+                .then(|| scan(text, &mut b))
+                .flatten()
+            {
+                Some(root) => root,
+                None => {
+                    // Not for the scan (see `scan`): serde_json reads it from scratch.
+                    b.own.clear();
+                    b.items.clear();
+                    b.fields.clear();
+                    b.pending_items.clear();
+                    b.pending_fields.clear();
+                    parse_with(serde_json::Deserializer::from_str(text), &mut b)?
+                }
+            }
         }
         // Not UTF-8: strings are copied (the parse fails at the first bad byte anyway).
         Err(_) => parse_with(serde_json::Deserializer::from_slice(bytes), &mut b)?,
@@ -205,6 +231,363 @@ pub fn parse(bytes: &[u8]) -> Result<Doc<'_>, JsonError> {
         own: b.own,
         items: b.items,
         fields: b.fields,
+    })
+}
+
+/// The tree, read by a scan written for it: the tokens go straight into the arenas,
+/// without serde's visitor calls for every value and key. It reads only valid JSON, as
+/// serde_json does: anything else (an error, an integer past u64::MAX, nesting at
+/// serde_json's limit, a lone surrogate) returns `None`, and [`parse`] has serde_json
+/// read the text instead, so what is accepted, the tree and every error are serde_json's.
+/// Tests and a fuzz target compare the two readings ([`check_scan`]).
+fn scan<'a>(text: &'a str, b: &mut Builder<'a>) -> Option<Node> {
+    let mut s = Scan {
+        src: text,
+        s: text.as_bytes(),
+        i: 0,
+        depth: 0,
+    };
+    let root = s.value(b)?;
+    s.ws();
+    (s.i == s.s.len()).then_some(root)
+}
+
+/// Containers open at once that the scan reads: serde_json refuses the 128th (its
+/// recursion limit), which the scan leaves to it.
+const SCAN_NESTING: u32 = 127;
+
+/// Bytes that end a run of plain string text: the quote, a backslash, control chars.
+const STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Where the string text from `at` stops: the first quote, backslash or control char.
+/// Eight bytes at a time (the bit tricks find a zero byte, or one below 0x20, in a
+/// word; only the first hit is exact, which is the one taken), then byte by byte.
+fn stop(s: &[u8], mut at: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(word) = s.get(at..at + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let v = u64::from_le_bytes(w);
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+        let hits = zero(v ^ (ONES * u64::from(b'"')))
+            | zero(v ^ (ONES * u64::from(b'\\')))
+            | (v.wrapping_sub(ONES * 0x20) & !v & HIGH);
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    while !STRING_STOP[usize::from(*s.get(at)?)] {
+        at += 1;
+    }
+    Some(at)
+}
+
+struct Scan<'a> {
+    src: &'a str,
+    s: &'a [u8],
+    i: usize,
+    depth: u32,
+}
+
+impl<'a> Scan<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn value(&mut self, b: &mut Builder<'a>) -> Option<Node> {
+        self.ws();
+        match self.peek()? {
+            b'"' => self.string(b).map(Node::Str),
+            b'{' => self.object(b),
+            b'[' => self.array(b),
+            b't' => self.word(b"true", Node::Bool(true)),
+            b'f' => self.word(b"false", Node::Bool(false)),
+            b'n' => self.word(b"null", Node::Null),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn word(&mut self, w: &[u8], n: Node) -> Option<Node> {
+        if self.s.get(self.i..self.i + w.len())? != w {
+            return None;
+        }
+        self.i += w.len();
+        Some(n)
+    }
+
+    fn open(&mut self) -> Option<()> {
+        self.i += 1;
+        self.depth += 1;
+        (self.depth <= SCAN_NESTING).then_some(())
+    }
+
+    fn array(&mut self, b: &mut Builder<'a>) -> Option<Node> {
+        self.open()?;
+        let mark = b.pending_items.len();
+        self.ws();
+        if self.peek()? == b']' {
+            self.i += 1;
+        } else {
+            loop {
+                let v = self.value(b)?;
+                b.pending_items.push(v);
+                self.ws();
+                match self.peek()? {
+                    b',' => self.i += 1,
+                    b']' => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.depth -= 1;
+        let start = b.items.len();
+        b.items.extend(b.pending_items.drain(mark..));
+        Some(Node::Arr(Span {
+            start: start as u32,
+            len: (b.items.len() - start) as u32,
+        }))
+    }
+
+    fn object(&mut self, b: &mut Builder<'a>) -> Option<Node> {
+        self.open()?;
+        let mark = b.pending_fields.len();
+        self.ws();
+        if self.peek()? == b'}' {
+            self.i += 1;
+        } else {
+            loop {
+                self.ws();
+                if self.peek()? != b'"' {
+                    return None;
+                }
+                let k = self.string(b)?;
+                self.ws();
+                if self.peek()? != b':' {
+                    return None;
+                }
+                self.i += 1;
+                let v = self.value(b)?;
+                b.pending_fields.push((k, v));
+                self.ws();
+                match self.peek()? {
+                    b',' => self.i += 1,
+                    b'}' => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.depth -= 1;
+        let start = b.fields.len();
+        b.fields.extend(b.pending_fields.drain(mark..));
+        Some(Node::Obj(Span {
+            start: start as u32,
+            len: (b.fields.len() - start) as u32,
+        }))
+    }
+
+    /// A string (at its opening quote): a slice of the text, or decoded into the
+    /// document's own buffer when it has escapes.
+    fn string(&mut self, b: &mut Builder<'a>) -> Option<Text> {
+        let start = self.i + 1;
+        let j = stop(self.s, start)?;
+        match self.s[j] {
+            b'"' => {
+                self.i = j + 1;
+                Some(Text {
+                    at: start as u32,
+                    len: (j - start) as u32,
+                })
+            }
+            b'\\' => self.escaped(b, start, j),
+            _ => None,
+        }
+    }
+
+    /// The rest of a string from its first escape at `j`, decoded.
+    fn escaped(&mut self, b: &mut Builder<'a>, start: usize, mut j: usize) -> Option<Text> {
+        let at = b.own.len();
+        // The plain run before each escape is a slice of the text (escapes and quotes
+        // are ASCII, so the run's ends are char boundaries).
+        let mut run = start;
+        loop {
+            j = stop(self.s, j)?;
+            let c = self.s[j];
+            b.own.push_str(self.src.get(run..j)?);
+            match c {
+                b'"' => break,
+                b'\\' => {
+                    let e = *self.s.get(j + 1)?;
+                    j += 2;
+                    let ch = match e {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => {
+                            let hi = hex4(self.s.get(j..j + 4)?)?;
+                            j += 4;
+                            if (0xD800..0xDC00).contains(&hi) {
+                                if self.s.get(j..j + 2)? != b"\\u" {
+                                    return None;
+                                }
+                                let lo = hex4(self.s.get(j + 2..j + 6)?)?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return None;
+                                }
+                                j += 6;
+                                char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))?
+                            } else {
+                                // A lone low surrogate is no char: left to serde_json.
+                                char::from_u32(hi)?
+                            }
+                        }
+                        _ => return None,
+                    };
+                    b.own.push(ch);
+                    run = j;
+                }
+                _ => return None,
+            }
+        }
+        self.i = j + 1;
+        let len = b.own.len() - at;
+        // Decoding never lengthens a string, so the buffer stays within the text's size,
+        // which `parse` bounded by MAX_DOC_BYTES.
+        Some(Text {
+            at: at as u32 | OWN,
+            len: len as u32,
+        })
+    }
+
+    /// A number, as serde_json reads it: an integer is `U` (or `I` when negative; `-0`
+    /// and below i64::MIN are `F`), a fraction or exponent makes `F` (read by serde_json
+    /// itself, so the same float). An integer past u64::MAX, which serde_json reads as
+    /// a float its own way, is left to it.
+    fn number(&mut self) -> Option<Node> {
+        let start = self.i;
+        let neg = self.peek() == Some(b'-');
+        if neg {
+            self.i += 1;
+        }
+        let int = self.i;
+        match self.peek()? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        let int_end = self.i;
+        let mut float = false;
+        if self.peek() == Some(b'.') {
+            float = true;
+            self.i += 1;
+            let d = self.i;
+            self.digits();
+            if self.i == d {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            float = true;
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            let d = self.i;
+            self.digits();
+            if self.i == d {
+                return None;
+            }
+        }
+        if float {
+            let f: f64 = serde_json::from_str(self.src.get(start..self.i)?).ok()?;
+            return Some(Node::Num(Num::F(f)));
+        }
+        let mut n: u64 = 0;
+        for &c in &self.s[int..int_end] {
+            n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+        }
+        if !neg {
+            return Some(Node::Num(Num::U(n)));
+        }
+        // As serde_json: `-0` and anything below i64::MIN are floats.
+        let neg = (n as i64).wrapping_neg();
+        Some(Node::Num(if neg >= 0 {
+            Num::F(-(n as f64))
+        } else {
+            Num::I(neg)
+        }))
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+    }
+}
+
+/// Four hex digits (either case).
+fn hex4(d: &[u8]) -> Option<u32> {
+    d.iter().try_fold(0u32, |n, &c| {
+        let v = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        Some(n * 16 + u32::from(v))
+    })
+}
+
+/// For tests and the fuzz target: reads `bytes` with [`parse`] and with serde_json
+/// alone, and panics unless both give the same tree or the same error. Returns whether
+/// the scan itself read the document (else serde_json did).
+#[doc(hidden)]
+pub fn check_scan(bytes: &[u8]) -> bool {
+    let ours = parse(bytes);
+    let theirs = parse_as(bytes, Reader::SerdeJson);
+    assert_eq!(
+        ours, theirs,
+        "the scan read a document otherwise than serde_json"
+    );
+    std::str::from_utf8(bytes).is_ok_and(|text| {
+        let mut b = Builder {
+            src: text,
+            own: String::new(),
+            pending_items: Vec::new(),
+            pending_fields: Vec::new(),
+            items: Vec::new(),
+            fields: Vec::new(),
+        };
+        bytes.len() <= MAX_DOC_BYTES && scan(text, &mut b).is_some()
     })
 }
 
@@ -507,6 +890,63 @@ mod tests {
         assert_eq!((d.text(e[0].0), str_of(&d, e[0].1)), ("e", "f"));
     }
 
+    #[test]
+    fn the_scan_reads_what_it_can_and_leaves_the_rest_to_serde_json() {
+        let nest = |d: usize| format!("{}{}", "[".repeat(d), "]".repeat(d));
+        let scanned = [
+            "-0",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "18446744073709551615",
+            "1.5",
+            "-0.1e-5",
+            "1E+2",
+            r#""\ud83d\ude00""#,
+            r#""caf\u00E9""#,
+            r#""a\tb\/\"\\\b\f\r\n""#,
+            " \t\n\r[ 1 , { \"a\" : [ ] } ] ",
+            r#"{"a":1,"a":{"b":[true,false,null]}}"#,
+        ];
+        // serde_json reads 127 levels of nesting and refuses 128.
+        for text in scanned.iter().map(|s| s.to_string()).chain([nest(127)]) {
+            assert!(check_scan(text.as_bytes()), "`{text}` was not scanned");
+        }
+        let left = [
+            "18446744073709551616",
+            "1e400",
+            "01",
+            "1.",
+            ".5",
+            "-",
+            "[1,]",
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            "[1 2]",
+            r#""\ud800""#,
+            r#""\udc00x""#,
+            r#""\ud800\u0041""#,
+            r#""\ud800\ud800""#,
+            "\"\u{1f}\"",
+            "[\u{c}1]",
+            r#""\x""#,
+            "\"\u{1}\"",
+            "\"abc",
+            "tru",
+            "nulls",
+            "",
+            "  ",
+            "{}}",
+        ];
+        for text in left
+            .iter()
+            .map(|s| s.to_string())
+            .chain([nest(128), nest(129)])
+        {
+            assert!(!check_scan(text.as_bytes()), "`{text}` was scanned");
+        }
+        assert!(!check_scan(b"[\"\xff\"]"));
+    }
+
     /// The tree as a `serde_json::Value`, for comparing with serde_json's own reading.
     fn to_value(d: &Doc<'_>, n: Node) -> serde_json::Value {
         use serde_json::Value;
@@ -605,6 +1045,33 @@ mod tests {
             let d = parse(text.as_bytes()).unwrap();
             let want: serde_json::Value = serde_json::from_str(&text).unwrap();
             proptest::prop_assert_eq!(to_value(&d, d.root), want);
+            // Read by the scan itself, exactly as serde_json builds the tree.
+            proptest::prop_assert!(check_scan(text.as_bytes()), "not scanned: {}", text);
+        }
+
+        /// Any bytes made of JSON's pieces get the same tree, or the same error, from the
+        /// scan (with its fallback) as from serde_json alone.
+        #[test]
+        fn reads_bytes_as_serde_json_alone_does(bytes in proptest::collection::vec(
+            proptest::prelude::prop_oneof![
+                proptest::prelude::Just(&b"{"[..]), proptest::prelude::Just(&b"}"[..]),
+                proptest::prelude::Just(&b"["[..]), proptest::prelude::Just(&b"]"[..]),
+                proptest::prelude::Just(&b"\""[..]), proptest::prelude::Just(&b":"[..]),
+                proptest::prelude::Just(&b","[..]), proptest::prelude::Just(&b"\\"[..]),
+                proptest::prelude::Just(&b"\\u"[..]), proptest::prelude::Just(&b"d83d"[..]),
+                proptest::prelude::Just(&b"DE00"[..]), proptest::prelude::Just(&b"00e9"[..]),
+                proptest::prelude::Just(&b"\\n"[..]), proptest::prelude::Just(&b"-"[..]),
+                proptest::prelude::Just(&b"0"[..]), proptest::prelude::Just(&b"19"[..]),
+                proptest::prelude::Just(&b"."[..]), proptest::prelude::Just(&b"e+"[..]),
+                proptest::prelude::Just(&b"E-"[..]), proptest::prelude::Just(&b"true"[..]),
+                proptest::prelude::Just(&b"nul"[..]), proptest::prelude::Just(&b"l"[..]),
+                proptest::prelude::Just(&b" "[..]), proptest::prelude::Just(&b"\n"[..]),
+                proptest::prelude::Just(&b"\"a\":"[..]), proptest::prelude::Just(&b"\x01"[..]),
+                proptest::prelude::Just(&b"\x1f"[..]), proptest::prelude::Just(&b"\x0c"[..]),
+                proptest::prelude::Just(&b"d800"[..]),
+                proptest::prelude::Just("é".as_bytes()), proptest::prelude::Just(&b"\xff"[..]),
+            ], 0..24)) {
+            check_scan(&bytes.concat());
         }
 
         /// And accepts and refuses the same byte strings.
