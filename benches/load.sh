@@ -7,7 +7,8 @@
 #   benches/load.sh [seconds-per-round] [rounds] [connections]
 #
 # Installs wrk, hey and nginx (Debian packages) if missing. CPU pinning: nginx and
-# customs on core 0, the sink and the load generator on core 1.
+# customs on core 0, the sink and the load generators on core 1. Besides wrk and hey, a
+# small Python client paces requests evenly at 1,000/s and times them to the microsecond.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
@@ -136,6 +137,53 @@ fixed() {
         /  50% in/ {p50=$3*1000000} /  99% in/ {p99=$3*1000000}
         END {printf "%.0f %.0f\n", p50, p99}'
 }
+# fixed rate, evenly paced: request i is sent at start + i ms, over 10 keep-alive
+# connections in turn (each has 10 ms for its answer), timed to the microsecond from its
+# send to the end of its answer -> "p50_us p99_us". hey's 10 workers tick in step, so
+# its requests arrive as bursts of 10 every 10 ms, and it reports in steps of 100 us.
+paced() {
+    taskset -c 1 python3 - "$1" "$SECS" "$work/body.json" <<'PY'
+import asyncio, socket, sys, time
+addr, secs, body = sys.argv[1], int(sys.argv[2]), open(sys.argv[3], "rb").read()
+host, port = addr.split(":")
+req = (f"POST /crm/v1/import HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n"
+       f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+RATE, CONNS = 1000, 10
+lat = []
+async def conn():
+    r, w = await asyncio.open_connection(host, int(port))
+    w.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return r, w
+async def exchange(r, w):
+    w.write(req)
+    head = await r.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head[:40]
+    n = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+    await r.readexactly(n[0] if n else 0)
+async def worker(k, t0, total):
+    r, w = await conn()
+    for i in range(k, total, CONNS):
+        delay = t0 + i / RATE - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        start = time.perf_counter()
+        try:
+            await exchange(r, w)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            # The server closed the keep-alive connection (nginx does after 1,000
+            # requests): reconnect and send again, timed from the new send.
+            r, w = await conn()
+            start = time.perf_counter()
+            await exchange(r, w)
+        lat.append(time.perf_counter() - start)
+async def main():
+    t0 = time.perf_counter() + 0.1
+    await asyncio.gather(*(worker(k, t0, RATE * secs) for k in range(CONNS)))
+asyncio.run(main())
+lat.sort()
+print(f"{lat[len(lat) // 2] * 1e6:.0f} {lat[int(len(lat) * 0.99)] * 1e6:.0f}")
+PY
+}
 echo "warm-up..." >&2
 run "http://$SINK_ADDR/crm/v1/import" "" >/dev/null
 run "http://$NGINX_ADDR/crm/v1/import" "" >/dev/null
@@ -152,6 +200,9 @@ echo "fixed 1000 req/s..." >&2
 fd="$(fixed "http://$SINK_ADDR/crm/v1/import")"
 fn="$(fixed "http://$NGINX_ADDR/crm/v1/import")"
 fc="$(fixed "http://$PROXY_ADDR/crm/v1/import")"
+pd="$(paced "$SINK_ADDR")"
+pn="$(paced "$NGINX_ADDR")"
+pc="$(paced "$PROXY_ADDR")"
 
 # memory: 1000 idle keep-alive connections to the single-worker customs, two ways:
 # opened one after another (each sends one request, reads the answer, stays open), and
@@ -234,10 +285,10 @@ PY
 read -r big_bytes big_peak < <(inflight /crm/v1/import " 200 ")
 read -r _ big_blocked < <(inflight /chat/v1/import " 403 ")
 
-python3 - "$SECS" "$CONNS" "$mt" "$fd" "$fn" "$fc" "$rss_before" "$rss_1000" "$rss_burst" "$big_bytes" "$big_peak" "$big_blocked" "${direct[@]}" -- "${ngx[@]}" -- "${cst[@]}" <<'PY'
+python3 - "$SECS" "$CONNS" "$mt" "$fd" "$fn" "$fc" "$pd" "$pn" "$pc" "$rss_before" "$rss_1000" "$rss_burst" "$big_bytes" "$big_peak" "$big_blocked" "${direct[@]}" -- "${ngx[@]}" -- "${cst[@]}" <<'PY'
 import sys, statistics as st
-secs, conns, mt, fd, fn, fc, rss0, rss1, rss2, bigb, bigp, bigx = sys.argv[1:13]
-rest = sys.argv[13:]
+secs, conns, mt, fd, fn, fc, pd, pn, pc, rss0, rss1, rss2, bigb, bigp, bigx = sys.argv[1:16]
+rest = sys.argv[16:]
 a = rest.index("--"); b = rest.index("--", a + 1)
 rows = lambda xs: [list(map(float, x.split())) for x in xs]
 d, n, c = rows(rest[:a]), rows(rest[a+1:b]), rows(rest[b+1:])
@@ -256,6 +307,9 @@ print(f"customs, all cores (2 workers, unpinned): {m[0]:.0f} req/s, p50 {m[1]:.0
 f = [list(map(float, x.split())) for x in (fd, fn, fc)]
 print(f"fixed 1000 req/s (hey, 10 connections): p50 / p99 us: direct {f[0][0]:.0f} / {f[0][1]:.0f}, nginx {f[1][0]:.0f} / {f[1][1]:.0f}, customs {f[2][0]:.0f} / {f[2][1]:.0f}")
 print(f"  added to the median over direct: nginx {f[1][0]-f[0][0]:+.0f} us, customs {f[2][0]-f[0][0]:+.0f} us; customs p99 - direct p99: {f[2][1]-f[0][1]:+.0f} us")
+p = [list(map(float, x.split())) for x in (pd, pn, pc)]
+print(f"fixed 1000 req/s, evenly paced (10 connections, us resolution): p50 / p99 us: direct {p[0][0]:.0f} / {p[0][1]:.0f}, nginx {p[1][0]:.0f} / {p[1][1]:.0f}, customs {p[2][0]:.0f} / {p[2][1]:.0f}")
+print(f"  added to the median over direct: nginx {p[1][0]-p[0][0]:+.0f} us, customs {p[2][0]-p[0][0]:+.0f} us; customs p99 - direct p99: {p[2][1]-p[0][1]:+.0f} us")
 print(f"customs RSS: {int(rss0)/1024:.1f} MiB after the runs; with 1000 idle keep-alive connections: {int(rss1)/1024:.1f} MiB opened one after another, {int(rss2)/1024:.1f} MiB after 1000 requests at once")
 print(f"one {int(bigb)/1024:.0f} KiB batch in flight (fresh process; the body itself included): peak RSS +{int(bigp)/1024:.1f} MiB, {int(bigp)*1024/int(bigb):.2f}x its body (allowed);"
       f" +{int(bigx)/1024:.1f} MiB, {int(bigx)*1024/int(bigb):.2f}x (blocked, on a route with a JSONPath selector)")
