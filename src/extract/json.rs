@@ -351,6 +351,18 @@ impl<'a> Scan<'a> {
         (self.depth <= SCAN_NESTING).then_some(())
     }
 
+    /// After an element or member: `,` (another follows: `false`) or `close` (the
+    /// container ends: `true`).
+    fn closes(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let c = self.peek()?;
+        if c != b',' && c != close {
+            return None;
+        }
+        self.i += 1;
+        Some(c == close)
+    }
+
     fn array(&mut self, b: &mut Builder<'a>) -> Option<()> {
         self.open()?;
         let mark = b.pending_items.len();
@@ -360,14 +372,8 @@ impl<'a> Scan<'a> {
         } else {
             loop {
                 self.value(b)?;
-                self.ws();
-                match self.peek()? {
-                    b',' => self.i += 1,
-                    b']' => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => return None,
+                if self.closes(b']')? {
+                    break;
                 }
             }
         }
@@ -401,14 +407,8 @@ impl<'a> Scan<'a> {
                 }
                 self.i += 1;
                 self.value(b)?;
-                self.ws();
-                match self.peek()? {
-                    b',' => self.i += 1,
-                    b'}' => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => return None,
+                if self.closes(b'}')? {
+                    break;
                 }
             }
         }
