@@ -199,7 +199,8 @@ fn parse_as(bytes: &[u8], reader: Reader) -> Result<Doc<'_>, JsonError> {
         src: "",
         own: String::new(),
         pending_items: Vec::with_capacity(32),
-        pending_fields: Vec::with_capacity(64),
+        // Only serde_json's reading (when the scan leaves a document to it) uses it.
+        pending_fields: Vec::new(),
         pending_keys: Vec::with_capacity(64),
         items: Vec::with_capacity(elements),
         fields: Vec::with_capacity(members),
