@@ -461,37 +461,10 @@ impl<'a> Scan<'a> {
             match c {
                 b'"' => break,
                 b'\\' => {
-                    let e = *self.s.get(j + 1)?;
-                    j += 2;
-                    let ch = match e {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => {
-                            let hi = hex4(self.s.get(j..j + 4)?)?;
-                            j += 4;
-                            if (0xD800..0xDC00).contains(&hi) {
-                                if self.s.get(j..j + 2)? != b"\\u" {
-                                    return None;
-                                }
-                                let lo = hex4(self.s.get(j + 2..j + 6)?)?;
-                                if !(0xDC00..0xE000).contains(&lo) {
-                                    return None;
-                                }
-                                j += 6;
-                                char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))?
-                            } else {
-                                // A lone low surrogate is no char: left to serde_json.
-                                char::from_u32(hi)?
-                            }
-                        }
-                        _ => return None,
-                    };
+                    // Anything but a valid escape (a lone surrogate included) is left
+                    // to serde_json.
+                    let (ch, n) = unescape(self.s, j + 1)?;
+                    j += 1 + n;
                     b.own.push(ch);
                     run = j;
                 }
@@ -572,6 +545,42 @@ impl<'a> Scan<'a> {
             self.i += 1;
         }
     }
+}
+
+/// The character the escape at `s[at..]` (just after its backslash) stands for, and how
+/// many bytes it takes: JSON's escapes, which JSONPath's string literals share (they add
+/// `\'`), a `\u` surrogate pair taking both halves. `None` for anything else, a lone
+/// surrogate included.
+pub(crate) fn unescape(s: &[u8], at: usize) -> Option<(char, usize)> {
+    let ch = match *s.get(at)? {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => {
+            let hi = hex4(s.get(at + 1..at + 5)?)?;
+            if !(0xD800..0xDC00).contains(&hi) {
+                return Some((char::from_u32(hi)?, 5));
+            }
+            if s.get(at + 5..at + 7)? != b"\\u" {
+                return None;
+            }
+            let lo = hex4(s.get(at + 7..at + 11)?)?;
+            if !(0xDC00..0xE000).contains(&lo) {
+                return None;
+            }
+            return Some((
+                char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))?,
+                11,
+            ));
+        }
+        _ => return None,
+    };
+    Some((ch, 1))
 }
 
 /// Four hex digits (either case).

@@ -15,7 +15,7 @@ use std::collections::HashSet;
 
 use serde_json_path::JsonPath;
 
-use super::json::{Doc, Node};
+use super::json::{Doc, Node, unescape};
 use super::records::escape;
 
 /// A parsed selector: `serde_json_path`'s, and the same query as evaluated here when it
@@ -350,51 +350,21 @@ impl Parser<'_> {
             let b = self.peek()?;
             self.at += 1;
             match b {
-                b'\\' => {
-                    let e = self.peek()?;
+                // JSON's escapes, and `\'` (RFC 9535, 2.3.1.1).
+                b'\\' if self.peek()? == b'\'' => {
                     self.at += 1;
-                    match e {
-                        b'b' => out.push(0x08),
-                        b'f' => out.push(0x0c),
-                        b'n' => out.push(b'\n'),
-                        b'r' => out.push(b'\r'),
-                        b't' => out.push(b'\t'),
-                        b'/' | b'\\' | b'\'' | b'"' => out.push(e),
-                        b'u' => {
-                            let c = self.unicode()?;
-                            let mut buf = [0; 4];
-                            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                        }
-                        _ => return None,
-                    }
+                    out.push(b'\'');
+                }
+                b'\\' => {
+                    let (c, n) = unescape(self.s, self.at)?;
+                    self.at += n;
+                    let mut buf = [0; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
                 }
                 b if b == quote => return String::from_utf8(out).ok(),
                 b => out.push(b),
             }
         }
-    }
-
-    /// The character of a `\u` escape (the `\u` read), a surrogate pair taking two.
-    fn unicode(&mut self) -> Option<char> {
-        let hi = self.hex4()?;
-        if (0xD800..0xDC00).contains(&hi) {
-            self.eat(b'\\')?;
-            self.eat(b'u')?;
-            let lo = self.hex4()?;
-            if !(0xDC00..0xE000).contains(&lo) {
-                return None;
-            }
-            char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
-        } else {
-            char::from_u32(hi)
-        }
-    }
-
-    fn hex4(&mut self) -> Option<u32> {
-        let digits = self.s.get(self.at..self.at + 4)?;
-        let n = u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()?;
-        self.at += 4;
-        Some(n)
     }
 }
 
