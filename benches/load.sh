@@ -37,6 +37,10 @@ PROXY_ADDR=127.0.0.1:19180
 ADMIN_ADDR=127.0.0.1:19190
 PROXY_MT_ADDR=127.0.0.1:19181
 ADMIN_MT_ADDR=127.0.0.1:19191
+# customs as deployed by default: the decision log on (one JSON line per request), its
+# standard output read through a pipe, as a container runtime reads it
+LOGGED_ADDR=127.0.0.1:19183
+LOGGED_ADMIN=127.0.0.1:19193
 sed -e "s#http://127.0.0.1:18081#http://$SINK_ADDR#" \
     -e "s#\.\./geoip/#$PWD/geoip/#" config/policy.toml > "$work/policy.toml"
 
@@ -108,7 +112,9 @@ taskset -c 0 "$BIN" run --config "$work/policy.toml" --listen "$PROXY_ADDR" --ad
     --workers 1 --log warn --no-watch >/dev/null & CUSTOMS_PID=$!; pids+=($CUSTOMS_PID)
 "$BIN" run --config "$work/policy.toml" --listen "$PROXY_MT_ADDR" --admin-listen "$ADMIN_MT_ADDR" \
     --log warn --no-watch >/dev/null & pids+=($!)
-for _ in $(seq 100); do curl -sf "http://$ADMIN_ADDR/readyz" >/dev/null && curl -sf "http://$ADMIN_MT_ADDR/readyz" >/dev/null && break; sleep 0.1; done
+taskset -c 0 "$BIN" run --config "$work/policy.toml" --listen "$LOGGED_ADDR" --admin-listen "$LOGGED_ADMIN" \
+    --workers 1 --log info --no-watch 2>/dev/null > >(cat >/dev/null) & LOGGED_PID=$!; pids+=($LOGGED_PID)
+for _ in $(seq 100); do curl -sf "http://$ADMIN_ADDR/readyz" >/dev/null && curl -sf "http://$ADMIN_MT_ADDR/readyz" >/dev/null && curl -sf "http://$LOGGED_ADMIN/readyz" >/dev/null && break; sleep 0.1; done
 NGINX_PID=$(cat "$work/nginx/nginx.pid" 2>/dev/null || true)
 NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -1 || true)
 for url in "http://$PROXY_ADDR/crm/v1/import" "http://$NGINX_ADDR/crm/v1/import"; do
@@ -188,12 +194,14 @@ echo "warm-up..." >&2
 run "http://$SINK_ADDR/crm/v1/import" "" >/dev/null
 run "http://$NGINX_ADDR/crm/v1/import" "" >/dev/null
 run "http://$PROXY_ADDR/crm/v1/import" "" >/dev/null
-direct=(); ngx=(); cst=()
+run "http://$LOGGED_ADDR/crm/v1/import" "" >/dev/null
+direct=(); ngx=(); cst=(); lgd=()
 for r in $(seq "$ROUNDS"); do
     direct+=("$(run "http://$SINK_ADDR/crm/v1/import" "")")
     ngx+=("$(run "http://$NGINX_ADDR/crm/v1/import" "$NGINX_WORKER")")
     cst+=("$(run "http://$PROXY_ADDR/crm/v1/import" "$CUSTOMS_PID")")
-    echo "round $r: direct ${direct[-1]} | nginx ${ngx[-1]} | customs ${cst[-1]}  (rps p50_us p99_us cpu_us/req)" >&2
+    lgd+=("$(run "http://$LOGGED_ADDR/crm/v1/import" "$LOGGED_PID")")
+    echo "round $r: direct ${direct[-1]} | nginx ${ngx[-1]} | customs ${cst[-1]} | customs+log ${lgd[-1]}  (rps p50_us p99_us cpu_us/req)" >&2
 done
 mt="$(run "http://$PROXY_MT_ADDR/crm/v1/import" "")"
 echo "fixed 1000 req/s..." >&2
@@ -285,13 +293,13 @@ PY
 read -r big_bytes big_peak < <(inflight /crm/v1/import " 200 ")
 read -r _ big_blocked < <(inflight /chat/v1/import " 403 ")
 
-python3 - "$SECS" "$CONNS" "$mt" "$fd" "$fn" "$fc" "$pd" "$pn" "$pc" "$rss_before" "$rss_1000" "$rss_burst" "$big_bytes" "$big_peak" "$big_blocked" "${direct[@]}" -- "${ngx[@]}" -- "${cst[@]}" <<'PY'
+python3 - "$SECS" "$CONNS" "$mt" "$fd" "$fn" "$fc" "$pd" "$pn" "$pc" "$rss_before" "$rss_1000" "$rss_burst" "$big_bytes" "$big_peak" "$big_blocked" "${direct[@]}" -- "${ngx[@]}" -- "${cst[@]}" -- "${lgd[@]}" <<'PY'
 import sys, statistics as st
 secs, conns, mt, fd, fn, fc, pd, pn, pc, rss0, rss1, rss2, bigb, bigp, bigx = sys.argv[1:16]
 rest = sys.argv[16:]
-a = rest.index("--"); b = rest.index("--", a + 1)
+a = rest.index("--"); b = rest.index("--", a + 1); e = rest.index("--", b + 1)
 rows = lambda xs: [list(map(float, x.split())) for x in xs]
-d, n, c = rows(rest[:a]), rows(rest[a+1:b]), rows(rest[b+1:])
+d, n, c, lg = rows(rest[:a]), rows(rest[a+1:b]), rows(rest[b+1:e]), rows(rest[e+1:])
 col = lambda r, k: [x[k] for x in r]
 med = lambda r, k: st.median(col(r, k))
 def cell(r, k): v = col(r, k); return f"{st.median(v):.0f} ({min(v):.0f}..{max(v):.0f})"
@@ -299,9 +307,11 @@ def cpu(r): v = col(r, 3); return f"{st.median(v):.1f}" if any(v) else "-"
 print(f"load benchmark: {len(d)} interleaved rounds x {secs}s, wrk 1 thread, {conns} keep-alive connections,")
 print(f"POST ~4 KB JSON, 10 user records; nginx and customs: 1 worker pinned to core 0; sink and wrk on core 1")
 print(f"{'':10}{'req/s median (min..max)':>28}{'p50 us':>22}{'p99 us':>22}{'CPU us/req':>12}")
-for name, r in (("direct", d), ("nginx", n), ("customs", c)):
+for name, r in (("direct", d), ("nginx", n), ("customs", c), ("+log", lg)):
     print(f"{name:10}{cell(r,0):>28}{cell(r,1):>22}{cell(r,2):>22}{cpu(r):>12}")
-print(f"throughput: customs/nginx {med(c,0)/med(n,0):.2f}x, nginx/direct {med(n,0)/med(d,0):.2f}x, customs/direct {med(c,0)/med(d,0):.2f}x")
+print("(+log: customs with its decision log on, the default, standard output read through a pipe;")
+print(" nginx runs with access_log off and the customs row with --log warn, so those two compare like for like)")
+print(f"throughput: customs/nginx {med(c,0)/med(n,0):.2f}x (with its decision log {med(lg,0)/med(n,0):.2f}x), nginx/direct {med(n,0)/med(d,0):.2f}x, customs/direct {med(c,0)/med(d,0):.2f}x")
 m = list(map(float, mt.split()))
 print(f"customs, all cores (2 workers, unpinned): {m[0]:.0f} req/s, p50 {m[1]:.0f} us, p99 {m[2]:.0f} us")
 f = [list(map(float, x.split())) for x in (fd, fn, fc)]
