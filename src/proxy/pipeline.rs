@@ -69,9 +69,10 @@ impl Shared {
     }
 }
 
-pub const JURISDICTIONS_HEADER: &str = "customs-jurisdictions";
-pub const DECISION_HEADER: &str = "customs-decision";
-pub const REROUTED_HEADER: &str = "customs-rerouted-to";
+// Header names as `HeaderName`s: a `&str` is parsed and validated at every use.
+pub const JURISDICTIONS_HEADER: HeaderName = HeaderName::from_static("customs-jurisdictions");
+pub const DECISION_HEADER: HeaderName = HeaderName::from_static("customs-decision");
+pub const REROUTED_HEADER: HeaderName = HeaderName::from_static("customs-rerouted-to");
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
@@ -153,7 +154,9 @@ pub async fn handle(
     let id = incoming_request_id(req.headers()).unwrap_or_else(request_id);
     let rt = shared.runtime.load_full();
     let m = &shared.metrics;
-    let method = req.method().as_str().to_string();
+    // (a standard method's clone allocates nothing)
+    let method_owned = req.method().clone();
+    let method = method_owned.as_str();
     if req.method() == http::Method::CONNECT {
         return super::egress::connect(req, &shared, &rt, &id).await;
     }
@@ -196,7 +199,7 @@ pub async fn handle(
                 return destination_refused(
                     &shared,
                     &id,
-                    &method,
+                    method,
                     "egress",
                     super::egress::UNKNOWN_UPSTREAM,
                     &e,
@@ -207,10 +210,10 @@ pub async fn handle(
     }
     let policy: &Policy = located.as_ref().unwrap_or(&rt.policy);
     let Some(route_id) = matched else {
-        return refuse(&shared, &id, &method, "none", Failure::NoRoute, started);
+        return refuse(&shared, &id, method, "none", Failure::NoRoute, started);
     };
     let route = &policy.routes[route_id.min(policy.routes.len().saturating_sub(1))];
-    let route_name = route.name.clone();
+    let route_name = route.name.as_str();
 
     // transfer-coding: exactly `chunked`, or none
     let te: Vec<&HeaderValue> = req
@@ -226,8 +229,8 @@ pub async fn handle(
         return refuse(
             &shared,
             &id,
-            &method,
-            &route_name,
+            method,
+            route_name,
             Failure::TransferEncoding,
             started,
         );
@@ -244,8 +247,8 @@ pub async fn handle(
         return refuse(
             &shared,
             &id,
-            &method,
-            &route_name,
+            method,
+            route_name,
             Failure::TooLarge { limit },
             started,
         );
@@ -257,8 +260,8 @@ pub async fn handle(
             return refuse(
                 &shared,
                 &id,
-                &method,
-                &route_name,
+                method,
+                route_name,
                 Failure::TooLarge { limit },
                 started,
             );
@@ -267,8 +270,8 @@ pub async fn handle(
             return refuse(
                 &shared,
                 &id,
-                &method,
-                &route_name,
+                method,
+                route_name,
                 Failure::BodyRead,
                 started,
             );
@@ -307,7 +310,7 @@ pub async fn handle(
                 .get(route.upstream)
                 .map(|u| u.name.as_str())
                 .unwrap_or("");
-            return destination_refused(&shared, &id, &method, &route_name, name, &e, started);
+            return destination_refused(&shared, &id, method, route_name, name, &e, started);
         }
     };
     let t0 = Instant::now();
@@ -333,8 +336,8 @@ pub async fn handle(
             return refuse(
                 &shared,
                 &id,
-                &method,
-                &route_name,
+                method,
+                route_name,
                 Failure::Internal,
                 started,
             );
@@ -344,15 +347,15 @@ pub async fn handle(
     let decision = match decision {
         Ok(ev) => ev.decision,
         Err(Refusal::NoRoute) => {
-            return refuse(&shared, &id, &method, "none", Failure::NoRoute, started);
+            return refuse(&shared, &id, method, "none", Failure::NoRoute, started);
         }
         Err(Refusal::Inspect(e)) => {
             m.inspection_failures.with_label_values(&[e.reason()]).inc();
             return refuse(
                 &shared,
                 &id,
-                &method,
-                &route_name,
+                method,
+                route_name,
                 Failure::Inspect(&e),
                 started,
             );
@@ -361,8 +364,8 @@ pub async fn handle(
     audit::decision(
         &audit::RequestInfo {
             request_id: &id,
-            method: &method,
-            route: &route_name,
+            method,
+            route: route_name,
             body_bytes: body.len(),
             inspect_us: inspect_time.as_micros() as u64,
         },
@@ -377,7 +380,7 @@ pub async fn handle(
             let resp = f.response(&id);
             finish(
                 m,
-                &route_name,
+                route_name,
                 "block",
                 decision
                     .reasons
@@ -396,8 +399,8 @@ pub async fn handle(
             return refuse(
                 &shared,
                 &id,
-                &method,
-                &route_name,
+                method,
+                route_name,
                 Failure::Internal,
                 started,
             );
@@ -407,8 +410,8 @@ pub async fn handle(
         return refuse(
             &shared,
             &id,
-            &method,
-            &route_name,
+            method,
+            route_name,
             Failure::Internal,
             started,
         );
@@ -420,7 +423,7 @@ pub async fn handle(
             .region_of(policy, rt.geo.as_ref(), target)
             .await
     {
-        return destination_refused(&shared, &id, &method, &route_name, &up.name, &e, started);
+        return destination_refused(&shared, &id, method, route_name, &up.name, &e, started);
     }
     let uri = match upstream_uri(&up.url, &parts.uri) {
         Some(u) => u,
@@ -428,8 +431,8 @@ pub async fn handle(
             return refuse(
                 &shared,
                 &id,
-                &method,
-                &route_name,
+                method,
+                route_name,
                 Failure::Internal,
                 started,
             );
@@ -474,7 +477,7 @@ pub async fn handle(
                 kind,
                 upstream: &up.name,
             };
-            finish(m, &route_name, "error", f.reason(), started);
+            finish(m, route_name, "error", f.reason(), started);
             return f.response(&id);
         }
         Err(_) => {
@@ -486,7 +489,7 @@ pub async fn handle(
                 kind,
                 upstream: &up.name,
             };
-            finish(m, &route_name, "error", f.reason(), started);
+            finish(m, route_name, "error", f.reason(), started);
             return f.response(&id);
         }
     };
@@ -503,7 +506,7 @@ pub async fn handle(
     {
         resp.headers_mut().insert(REROUTED_HEADER, v);
     }
-    finish(m, &route_name, action, reason, started);
+    finish(m, route_name, action, reason, started);
     resp
 }
 

@@ -15,7 +15,7 @@ use crate::extract::InspectError;
 
 pub type Body = BoxBody<Bytes, hyper::Error>;
 
-pub const REQUEST_ID: &str = "x-request-id";
+pub const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
 /// Everything that can end a request without an upstream response.
 #[derive(Debug)]
