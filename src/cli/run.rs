@@ -90,14 +90,15 @@ pub struct DemoArgs {
 /// Logs go to standard output as JSON lines, written by a thread of their own: a worker
 /// hands each formatted line over and goes on, and the log thread writes what has queued
 /// up, at most every [`LOG_PACE`] (see [`Paced`]). Writing each line from the worker cost
-/// ~6-9 us of CPU a request (`BENCHMARKS.md`). Nothing is dropped: when 128,000 lines are
-/// waiting (standard output blocked), workers wait too, as they did when they wrote
+/// ~6-9 us of CPU a request (`BENCHMARKS.md`). Nothing is dropped: when [`LOG_QUEUE`] lines
+/// are waiting (standard output blocked), workers wait too, as they did when they wrote
 /// themselves. The guard writes what is still queued when it is dropped, at exit.
 fn init_tracing(filter: &str) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
+        .buffered_lines_limit(LOG_QUEUE)
         .thread_name("customs-log")
         .finish(Paced::new(std::io::stdout(), LOG_PACE));
     let _ = tracing_subscriber::fmt()
@@ -113,6 +114,11 @@ fn init_tracing(filter: &str) -> tracing_appender::non_blocking::WorkerGuard {
 
 /// How long a log line may wait for the lines after it, so that they are written together.
 const LOG_PACE: Duration = Duration::from_millis(10);
+
+/// How many lines may wait for the log thread: ~0.5 s at 30,000 requests a second. The
+/// queue's slots are allocated and touched up front (32 bytes each): tracing-appender's
+/// default of 128,000 took 4 MiB of resident memory from the start.
+const LOG_QUEUE: usize = 16 * 1024;
 
 /// A buffered writer whose flushes are at least `pace` apart. The log thread flushes each
 /// time it has taken every queued line; were each flush written at once, a line arriving
