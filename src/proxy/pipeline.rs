@@ -267,14 +267,7 @@ pub async fn handle(
             );
         }
         Err(_) => {
-            return refuse(
-                &shared,
-                &id,
-                method,
-                route_name,
-                Failure::BodyRead,
-                started,
-            );
+            return refuse(&shared, &id, method, route_name, Failure::BodyRead, started);
         }
     };
 
@@ -333,14 +326,7 @@ pub async fn handle(
     m.inspected_bytes.inc_by(body.len() as u64);
     let decision = match evaluated {
         Err(_) => {
-            return refuse(
-                &shared,
-                &id,
-                method,
-                route_name,
-                Failure::Internal,
-                started,
-            );
+            return refuse(&shared, &id, method, route_name, Failure::Internal, started);
         }
         Ok(evaluated) => evaluated,
     };
@@ -396,25 +382,11 @@ pub async fn handle(
             m.inspection_failures
                 .with_label_values(&["internal_error"])
                 .inc();
-            return refuse(
-                &shared,
-                &id,
-                method,
-                route_name,
-                Failure::Internal,
-                started,
-            );
+            return refuse(&shared, &id, method, route_name, Failure::Internal, started);
         }
     };
     let Some(up) = policy.upstreams.get(target) else {
-        return refuse(
-            &shared,
-            &id,
-            method,
-            route_name,
-            Failure::Internal,
-            started,
-        );
+        return refuse(&shared, &id, method, route_name, Failure::Internal, started);
     };
     // A reroute target is checked like the route's upstream before anything is sent.
     if target != route.upstream
@@ -428,14 +400,7 @@ pub async fn handle(
     let uri = match upstream_uri(&up.url, &parts.uri) {
         Some(u) => u,
         None => {
-            return refuse(
-                &shared,
-                &id,
-                method,
-                route_name,
-                Failure::Internal,
-                started,
-            );
+            return refuse(&shared, &id, method, route_name, Failure::Internal, started);
         }
     };
     let mut out = Request::new(Full::new(body));
