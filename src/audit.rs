@@ -15,7 +15,8 @@ pub struct RequestInfo<'a> {
 
 /// Logs a decision event at target `customs::decision`.
 pub fn decision(info: &RequestInfo<'_>, d: &Decision) {
-    // The fields below are built only for a log that will write them.
+    // The fields below are built only for a log that will write them. They are given as
+    // `&str`, not `%`: a `Display` field is formatted into a `String` of its own first.
     if !tracing::enabled!(target: "customs::decision", tracing::Level::INFO) {
         return;
     }
@@ -30,19 +31,21 @@ pub fn decision(info: &RequestInfo<'_>, d: &Decision) {
         request_id = info.request_id,
         method = info.method,
         route = info.route,
-        upstream = %d.upstream,
+        upstream = d.upstream.as_str(),
         forwarded_to = d.target.as_deref().unwrap_or(""),
         action = d.action.as_str(),
         would = d.would.map(Action::as_str).unwrap_or(""),
-        rules = %d.rules.join(","),
-        jurisdictions = %d.jurisdictions.join(","),
-        destination_region = %d.destination_region,
+        rules = d.rules.join(",").as_str(),
+        jurisdictions = d.jurisdictions.join(",").as_str(),
+        destination_region = d.destination_region.as_str(),
         records = d.records,
         personal_records = d.personal_records,
         violating_records = violating.len(),
         shadowed_records = shadowed,
-        violating_pointers = %serde_json::to_string(&violating).unwrap_or_default(),
-        reasons = %d.reasons.join(","),
+        violating_pointers = serde_json::to_string(&violating)
+            .unwrap_or_default()
+            .as_str(),
+        reasons = d.reasons.join(",").as_str(),
         body_bytes = info.body_bytes,
         inspect_us = info.inspect_us,
         "decision"
