@@ -219,19 +219,60 @@ async fn decision_log_holds_no_personal_value() {
     .unwrap();
     let (exit, log) = status;
     assert!(exit.success(), "{exit}");
-    let mut decisions = 0;
+    let mut decisions = Vec::new();
     for line in log.lines() {
         let v: serde_json::Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
         if v["target"] == "customs::decision" {
-            decisions += 1;
+            decisions.push(v);
         }
     }
     assert_eq!(
-        decisions,
+        decisions.len(),
         ids.len(),
         "one decision line per request:\n{log}"
     );
+    // Each field as written: the chat message to the chat service (ids[1]) is blocked,
+    // the US user to the CRM (ids[14]) allowed to its US upstream.
+    let line = |id: &str| {
+        decisions
+            .iter()
+            .find(|v| v["request_id"] == id)
+            .unwrap_or_else(|| panic!("no decision line for {id}"))
+    };
+    let blocked = line(&ids[1]);
+    for (k, want) in [
+        ("method", "POST"),
+        ("route", "chat"),
+        ("upstream", "chat"),
+        ("forwarded_to", ""),
+        ("action", "block"),
+        ("would", ""),
+        ("rules", "UK"),
+        ("jurisdictions", "UK"),
+        ("destination_region", "cn"),
+        ("violating_pointers", r#"["/content"]"#),
+        ("reasons", "no_in_region_alternative"),
+        ("level", "INFO"),
+        ("message", "decision"),
+    ] {
+        assert_eq!(blocked[k], want, "{k} in {blocked}");
+    }
+    assert_eq!(blocked["violating_records"], 1, "{blocked}");
+    let allowed = line(&ids[14]);
+    for (k, want) in [
+        ("route", "crm"),
+        ("upstream", "crm-us"),
+        ("forwarded_to", "crm-us"),
+        ("action", "allow"),
+        ("rules", "US"),
+        ("jurisdictions", "US"),
+        ("reasons", "in_region"),
+        ("destination_region", "us"),
+        ("violating_pointers", "[]"),
+    ] {
+        assert_eq!(allowed[k], want, "{k} in {allowed}");
+    }
     for id in &ids {
         assert!(log.contains(id.as_str()), "no log line for request {id}");
     }
