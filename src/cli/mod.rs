@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod explain;
+mod logline;
 pub mod run;
 pub mod test;
 

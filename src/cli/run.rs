@@ -102,10 +102,7 @@ fn init_tracing(filter: &str) -> tracing_appender::non_blocking::WorkerGuard {
         .thread_name("customs-log")
         .finish(Paced::new(std::io::stdout(), LOG_PACE));
     let _ = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
+        .event_format(super::logline::JsonLine)
         .with_env_filter(filter)
         .with_writer(writer)
         .try_init();
