@@ -138,14 +138,24 @@ impl Failure<'_> {
             o.insert("jurisdictions".into(), json!(d.jurisdictions));
             o.insert("destination_region".into(), json!(d.destination_region));
             o.insert("upstream".into(), json!(d.upstream));
-            o.insert("violating_records".into(), json!(d.violating_pointers()));
+            // In its place, when written: a `Value` of thousands of pointers (a `String`
+            // and a 32-byte node each) took ~0.2x a blocked batch's body (`response`).
+            o.insert(VIOLATING.into(), Value::Null);
             o.insert("reasons".into(), json!(d.reasons));
         }
         v
     }
 
     pub fn response(&self, request_id: &str) -> Response<Body> {
-        let body = serde_json::to_vec(&self.problem(request_id)).unwrap_or_default();
+        let problem = self.problem(request_id);
+        let body = match (self, problem.as_object()) {
+            (Failure::Blocked(d), Some(map)) => serde_json::to_vec(&WithPointers {
+                map,
+                pointers: &d.violating_pointers(),
+            }),
+            _ => serde_json::to_vec(&problem),
+        }
+        .unwrap_or_default();
         let mut r = Response::new(full(body));
         *r.status_mut() = self.status();
         r.headers_mut().insert(
@@ -164,6 +174,30 @@ impl Failure<'_> {
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         r
+    }
+}
+
+const VIOLATING: &str = "violating_records";
+
+/// A problem document whose `violating_records` entry is the pointer list, written from
+/// the pointers as they are (in the map's own order of keys).
+struct WithPointers<'a> {
+    map: &'a serde_json::Map<String, Value>,
+    pointers: &'a [&'a str],
+}
+
+impl serde::Serialize for WithPointers<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.map.len()))?;
+        for (k, v) in self.map {
+            if k == VIOLATING {
+                m.serialize_entry(k, self.pointers)?;
+            } else {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        m.end()
     }
 }
 
@@ -203,5 +237,31 @@ pub fn status_for_refusal(r: &Refusal) -> u16 {
     match r {
         Refusal::NoRoute => 404,
         Refusal::Inspect(e) => status_for_inspect(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pointer_list_is_written_as_its_value_would_be() {
+        let pointers = ["/users/0", "/users/1/a~1b", "/x/\"q\"", "/é/😀"];
+        let mut with: serde_json::Map<String, Value> = serde_json::from_str(
+            r#"{"type":"t","status":403,"zeta":[1],"reasons":["r"],"alpha":null}"#,
+        )
+        .unwrap();
+        with.insert(VIOLATING.into(), Value::Null);
+        let mut whole = with.clone();
+        whole.insert(VIOLATING.into(), json!(pointers));
+        let ours = serde_json::to_vec(&WithPointers {
+            map: &with,
+            pointers: &pointers,
+        })
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            serde_json::to_string(&whole).unwrap()
+        );
     }
 }
