@@ -67,42 +67,37 @@ fn json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
 struct Fields<'a>(&'a mut Vec<u8>);
 
 impl Fields<'_> {
-    fn key(&mut self, field: &Field) {
+    fn entry<T: serde::Serialize + ?Sized>(&mut self, field: &Field, value: &T) {
         self.0.push(b',');
         json(self.0, field.name());
         self.0.push(b':');
+        json(self.0, value);
     }
 }
 
 impl Visit for Fields<'_> {
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field);
-        json(self.0, &value);
+        self.entry(field, &value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field);
-        json(self.0, &value);
+        self.entry(field, &value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field);
-        json(self.0, &value);
+        self.entry(field, &value);
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.key(field);
-        json(self.0, &value);
+        self.entry(field, &value);
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.key(field);
-        json(self.0, value);
+        self.entry(field, value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.key(field);
-        json(self.0, &format!("{value:?}"));
+        self.entry(field, &format!("{value:?}"));
     }
 }
 
