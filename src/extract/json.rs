@@ -6,9 +6,9 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-/// A JSON value. Strings and containers are small handles into their [`Doc`]: a node is
-/// 16 bytes and an object member 24, so a parsed tree takes about as much memory as the
-/// JSON text it came from.
+/// A JSON value. Strings and containers are small handles into their [`Doc`], whose
+/// arenas hold array elements in 12 bytes and object members in 16 (see [`Member`]), so
+/// a batch of records parses into a tree of about half its text's size.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Node {
     Null,
@@ -49,11 +49,171 @@ pub struct Text {
 
 const OWN: u32 = 1 << 31;
 
-/// The largest document the tree can address (offsets are 31 bits), 2 GiB. Bodies are
-/// normally capped far below it by `max_body_bytes` (8 MiB by default); a policy that
-/// allows more still gets a larger JSON document refused (`limit_exceeded`), never
-/// truncated.
-pub const MAX_DOC_BYTES: usize = (OWN - 1) as usize;
+/// The largest document the tree can address, 256 MiB: a member keeps its key's length
+/// in 28 bits (the other 4 are its value's kind). Bodies are normally capped far below it
+/// by `max_body_bytes` (8 MiB by default); a policy that allows more still gets a larger
+/// JSON document refused (`limit_exceeded`), never truncated.
+pub const MAX_DOC_BYTES: usize = (1 << LEN_BITS) - 1;
+
+/// Bits of a member's key length ([`Member`]).
+const LEN_BITS: u32 = 28;
+const LEN_MASK: u32 = (1 << LEN_BITS) - 1;
+
+/// A node as the arenas store it: its kind and two words (a `Node` is 16 bytes, aligned
+/// for its `u64`; this is 12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Packed {
+    kind: u32,
+    a: u32,
+    b: u32,
+}
+
+const K_NULL: u32 = 0;
+const K_FALSE: u32 = 1;
+const K_TRUE: u32 = 2;
+const K_U64: u32 = 3;
+const K_I64: u32 = 4;
+const K_F64: u32 = 5;
+const K_STR: u32 = 6;
+const K_ARR: u32 = 7;
+const K_OBJ: u32 = 8;
+
+impl Packed {
+    #[inline]
+    fn pack(n: Node) -> Packed {
+        let wide = |kind, v: u64| Packed {
+            kind,
+            a: v as u32,
+            b: (v >> 32) as u32,
+        };
+        let two = |kind, a, b| Packed { kind, a, b };
+        match n {
+            Node::Null => two(K_NULL, 0, 0),
+            Node::Bool(false) => two(K_FALSE, 0, 0),
+            Node::Bool(true) => two(K_TRUE, 0, 0),
+            Node::Num(Num::U(u)) => wide(K_U64, u),
+            Node::Num(Num::I(i)) => wide(K_I64, i as u64),
+            Node::Num(Num::F(f)) => wide(K_F64, f.to_bits()),
+            Node::Str(t) => two(K_STR, t.at, t.len),
+            Node::Arr(s) => two(K_ARR, s.start, s.len),
+            Node::Obj(s) => two(K_OBJ, s.start, s.len),
+        }
+    }
+
+    #[inline]
+    fn node(self) -> Node {
+        let Packed { kind, a, b } = self;
+        let wide = u64::from(a) | u64::from(b) << 32;
+        match kind {
+            K_FALSE => Node::Bool(false),
+            K_TRUE => Node::Bool(true),
+            K_U64 => Node::Num(Num::U(wide)),
+            K_I64 => Node::Num(Num::I(wide as i64)),
+            K_F64 => Node::Num(Num::F(f64::from_bits(wide))),
+            K_STR => Node::Str(Text { at: a, len: b }),
+            K_ARR => Node::Arr(Span { start: a, len: b }),
+            K_OBJ => Node::Obj(Span { start: a, len: b }),
+            // Only `pack` writes kinds: this is `K_NULL`.
+            _ => Node::Null,
+        }
+    }
+}
+
+/// An object member as its arena stores it, 16 bytes (a `(Text, Node)` is 24): the
+/// key's offset; the key's length (28 bits, which [`MAX_DOC_BYTES`] bounds) and the
+/// value's kind (4 bits) in one word; the value's two words. Objects are most of a
+/// batch's tree, and the walk reads every member: a third less to write and read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    key_at: u32,
+    len_kind: u32,
+    a: u32,
+    b: u32,
+}
+
+impl Member {
+    #[inline]
+    fn new(key: Text, value: Node) -> Member {
+        Member::of(key, Packed::pack(value))
+    }
+
+    #[inline]
+    fn of(key: Text, Packed { kind, a, b }: Packed) -> Member {
+        debug_assert!(key.len <= LEN_MASK);
+        Member {
+            key_at: key.at,
+            len_kind: key.len & LEN_MASK | kind << LEN_BITS,
+            a,
+            b,
+        }
+    }
+
+    #[inline]
+    pub fn key(self) -> Text {
+        Text {
+            at: self.key_at,
+            len: self.len_kind & LEN_MASK,
+        }
+    }
+
+    /// A null, boolean or number: nothing below it, nothing to read but its value.
+    #[inline]
+    pub fn is_scalar(self) -> bool {
+        matches!(
+            self.len_kind >> LEN_BITS,
+            K_NULL | K_FALSE | K_TRUE | K_U64 | K_I64 | K_F64
+        )
+    }
+
+    #[inline]
+    pub fn value(self) -> Node {
+        Packed {
+            kind: self.len_kind >> LEN_BITS,
+            a: self.a,
+            b: self.b,
+        }
+        .node()
+    }
+}
+
+/// An array's elements, as [`Doc::items`] gives them.
+#[derive(Debug, Clone, Copy)]
+pub struct Items<'d>(&'d [Packed]);
+
+impl<'d> Items<'d> {
+    pub fn len(self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn get(self, i: usize) -> Option<Node> {
+        self.0.get(i).map(|p| p.node())
+    }
+    pub fn iter(self) -> impl DoubleEndedIterator<Item = Node> + ExactSizeIterator + 'd {
+        self.0.iter().map(|p| p.node())
+    }
+}
+
+/// An object's members, in order and duplicates included, as [`Doc::fields`] gives them.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields<'d>(&'d [Member]);
+
+impl<'d> Fields<'d> {
+    pub fn len(self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn iter(self) -> impl DoubleEndedIterator<Item = (Text, Node)> + ExactSizeIterator + 'd {
+        self.0.iter().map(|m| (m.key(), m.value()))
+    }
+    /// The members as stored: their keys and values are read one at a time.
+    pub fn members(self) -> &'d [Member] {
+        self.0
+    }
+}
 
 /// A parsed document: the root value, the text it was parsed from, the strings that had
 /// to be decoded, and two arenas holding every array element and every object member
@@ -63,8 +223,8 @@ pub struct Doc<'a> {
     pub root: Node,
     src: &'a str,
     own: String,
-    items: Vec<Node>,
-    fields: Vec<(Text, Node)>,
+    items: Vec<Packed>,
+    fields: Vec<Member>,
 }
 
 impl<'a> Doc<'a> {
@@ -77,7 +237,7 @@ impl<'a> Doc<'a> {
         for (k, v) in pairs {
             let k = own_text(&mut own, k.as_ref())?;
             let v = own_text(&mut own, v.as_ref())?;
-            fields.push((k, Node::Str(v)));
+            fields.push(Member::new(k, Node::Str(v)));
         }
         Ok(Doc {
             root: Node::Obj(Span {
@@ -92,19 +252,23 @@ impl<'a> Doc<'a> {
     }
 
     /// The elements of an array.
-    pub fn items(&self, span: Span) -> &[Node] {
+    pub fn items(&self, span: Span) -> Items<'_> {
         let start = span.start as usize;
-        self.items
-            .get(start..start + span.len as usize)
-            .unwrap_or(&[])
+        Items(
+            self.items
+                .get(start..start + span.len as usize)
+                .unwrap_or(&[]),
+        )
     }
 
     /// The members of an object.
-    pub fn fields(&self, span: Span) -> &[(Text, Node)] {
+    pub fn fields(&self, span: Span) -> Fields<'_> {
         let start = span.start as usize;
-        self.fields
-            .get(start..start + span.len as usize)
-            .unwrap_or(&[])
+        Fields(
+            self.fields
+                .get(start..start + span.len as usize)
+                .unwrap_or(&[]),
+        )
     }
 
     /// The text of a string or key.
@@ -255,7 +419,7 @@ fn scan<'a>(text: &'a str, b: &mut Builder<'a>) -> Option<Node> {
     if s.i != s.s.len() {
         return None;
     }
-    b.pending_items.pop()
+    b.pending_items.pop().map(Packed::node)
 }
 
 /// Containers open at once that the scan reads: serde_json refuses the 128th (its
@@ -325,25 +489,32 @@ impl<'a> Scan<'a> {
     fn value(&mut self, b: &mut Builder<'a>) -> Option<()> {
         self.ws();
         let node = match self.peek()? {
-            b'"' => Node::Str(self.string(b)?),
+            b'"' => {
+                let t = self.string(b)?;
+                Packed {
+                    kind: K_STR,
+                    a: t.at,
+                    b: t.len,
+                }
+            }
             b'{' => return self.object(b),
             b'[' => return self.array(b),
-            b't' => self.word(b"true", Node::Bool(true))?,
-            b'f' => self.word(b"false", Node::Bool(false))?,
-            b'n' => self.word(b"null", Node::Null)?,
-            b'-' | b'0'..=b'9' => self.number()?,
+            b't' => self.word(b"true", K_TRUE)?,
+            b'f' => self.word(b"false", K_FALSE)?,
+            b'n' => self.word(b"null", K_NULL)?,
+            b'-' | b'0'..=b'9' => Packed::pack(self.number()?),
             _ => return None,
         };
         b.pending_items.push(node);
         Some(())
     }
 
-    fn word(&mut self, w: &[u8], n: Node) -> Option<Node> {
+    fn word(&mut self, w: &[u8], kind: u32) -> Option<Packed> {
         if self.s.get(self.i..self.i + w.len())? != w {
             return None;
         }
         self.i += w.len();
-        Some(n)
+        Some(Packed { kind, a: 0, b: 0 })
     }
 
     fn open(&mut self) -> Option<()> {
@@ -381,10 +552,11 @@ impl<'a> Scan<'a> {
         self.depth -= 1;
         let start = b.items.len();
         b.items.extend(b.pending_items.drain(mark..));
-        b.pending_items.push(Node::Arr(Span {
-            start: start as u32,
-            len: (b.items.len() - start) as u32,
-        }));
+        b.pending_items.push(Packed {
+            kind: K_ARR,
+            a: start as u32,
+            b: (b.items.len() - start) as u32,
+        });
         Some(())
     }
 
@@ -418,12 +590,14 @@ impl<'a> Scan<'a> {
         b.fields.extend(
             b.pending_keys
                 .drain(keys..)
-                .zip(b.pending_items.drain(values..)),
+                .zip(b.pending_items.drain(values..))
+                .map(|(k, v)| Member::of(k, v)),
         );
-        b.pending_items.push(Node::Obj(Span {
-            start: start as u32,
-            len: (b.fields.len() - start) as u32,
-        }));
+        b.pending_items.push(Packed {
+            kind: K_OBJ,
+            a: start as u32,
+            b: (b.fields.len() - start) as u32,
+        });
         Some(())
     }
 
@@ -431,7 +605,7 @@ impl<'a> Scan<'a> {
     /// document's own buffer when it has escapes. Inlined: returned from a call, the
     /// 12-byte `Option<Text>` goes through memory, written in parts and read whole, and
     /// that load stalled (see `value`).
-    #[inline(always)]
+    #[inline]
     fn string(&mut self, b: &mut Builder<'a>) -> Option<Text> {
         let start = self.i + 1;
         let j = stop(self.s, start)?;
@@ -663,13 +837,13 @@ fn map_err(e: serde_json::Error) -> JsonError {
 struct Builder<'a> {
     src: &'a str,
     own: String,
-    pending_items: Vec<Node>,
+    pending_items: Vec<Packed>,
     pending_fields: Vec<(Text, Node)>,
     /// The scan's keys of the objects still open (their values wait on
     /// `pending_items`).
     pending_keys: Vec<Text>,
-    items: Vec<Node>,
-    fields: Vec<(Text, Node)>,
+    items: Vec<Packed>,
+    fields: Vec<Member>,
 }
 
 impl<'a> Builder<'a> {
@@ -739,7 +913,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_, 'de> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mark = self.b.pending_items.len();
         while let Some(x) = seq.next_element_seed(NodeSeed { b: &mut *self.b })? {
-            self.b.pending_items.push(x);
+            self.b.pending_items.push(Packed::pack(x));
         }
         let b = &mut *self.b;
         let start = b.items.len();
@@ -757,7 +931,11 @@ impl<'de> Visitor<'de> for NodeSeed<'_, 'de> {
         }
         let b = &mut *self.b;
         let start = b.fields.len();
-        b.fields.extend(b.pending_fields.drain(mark..));
+        b.fields.extend(
+            b.pending_fields
+                .drain(mark..)
+                .map(|(k, v)| Member::new(k, v)),
+        );
         Ok(Node::Obj(Span {
             start: start as u32,
             len: (b.fields.len() - start) as u32,
@@ -793,6 +971,64 @@ impl<'de> Visitor<'de> for KeySeed<'_, 'de> {
 mod tests {
     use super::*;
 
+    fn fields_of(d: &Doc<'_>, span: Span) -> Vec<(Text, Node)> {
+        d.fields(span).iter().collect()
+    }
+
+    fn items_of(d: &Doc<'_>, span: Span) -> Vec<Node> {
+        d.items(span).iter().collect()
+    }
+
+    #[test]
+    fn arenas_store_nodes_in_12_bytes_and_members_in_16_and_read_back_every_kind() {
+        assert_eq!(std::mem::size_of::<Packed>(), 12);
+        assert_eq!(std::mem::size_of::<Member>(), 16);
+        let own = Text {
+            at: OWN | 5,
+            len: LEN_MASK,
+        };
+        let nodes = [
+            Node::Null,
+            Node::Bool(false),
+            Node::Bool(true),
+            Node::Num(Num::U(0)),
+            Node::Num(Num::U(u64::MAX)),
+            Node::Num(Num::I(i64::MIN)),
+            Node::Num(Num::I(-1)),
+            Node::Num(Num::F(-0.0)),
+            Node::Num(Num::F(f64::MAX)),
+            Node::Num(Num::F(1.5e-300)),
+            Node::Str(own),
+            Node::Str(Text {
+                at: MAX_DOC_BYTES as u32,
+                len: 0,
+            }),
+            Node::Arr(Span {
+                start: u32::MAX,
+                len: u32::MAX,
+            }),
+            Node::Obj(Span { start: 7, len: 3 }),
+        ];
+        for (i, n) in nodes.into_iter().enumerate() {
+            assert_eq!(Packed::pack(n).node(), n, "{n:?}");
+            // Bit for bit: -0.0 == 0.0 as a float, not as a node kept for comparison.
+            if let (Node::Num(Num::F(a)), Node::Num(Num::F(b))) = (Packed::pack(n).node(), n) {
+                assert_eq!(a.to_bits(), b.to_bits());
+            }
+            for key in [
+                own,
+                Text { at: 0, len: 0 },
+                Text {
+                    at: i as u32,
+                    len: 11,
+                },
+            ] {
+                let m = Member::new(key, n);
+                assert_eq!((m.key(), m.value()), (key, n), "{key:?} {n:?}");
+            }
+        }
+    }
+
     fn str_of<'d>(d: &'d Doc<'_>, n: Node) -> &'d str {
         let Node::Str(t) = n else {
             panic!("not a string: {n:?}")
@@ -804,7 +1040,7 @@ mod tests {
     fn keeps_duplicate_keys() {
         let d = parse(br#"{"email":"a@example.org","email":"b@example.org"}"#).unwrap();
         let Node::Obj(f) = d.root else { panic!() };
-        let f = d.fields(f);
+        let f = fields_of(&d, f);
         assert_eq!(f.len(), 2);
         assert_eq!(d.text(f[0].0), "email");
         assert_eq!(d.text(f[1].0), "email");
@@ -841,7 +1077,7 @@ mod tests {
         let got: Vec<(&str, &str)> = d
             .fields(f)
             .iter()
-            .map(|(k, v)| (d.text(*k), str_of(&d, *v)))
+            .map(|(k, v)| (d.text(k), str_of(&d, v)))
             .collect();
         assert_eq!(
             got,
@@ -868,21 +1104,21 @@ mod tests {
         assert!(body.len() >= COUNT_FROM);
         let d = parse(body.as_bytes()).unwrap();
         let Node::Arr(items) = d.root else { panic!() };
-        assert_eq!(d.items(items).len(), 4000);
-        let Node::Obj(last) = d.items(items)[3999] else {
+        assert_eq!(items_of(&d, items).len(), 4000);
+        let Node::Obj(last) = items_of(&d, items)[3999] else {
             panic!()
         };
-        let last = d.fields(last);
+        let last = fields_of(&d, last);
         assert_eq!(str_of(&d, last[1].1), "a:b,c[d");
         let Node::Arr(tags) = last[2].1 else { panic!() };
-        assert_eq!(str_of(&d, d.items(tags)[1]), "y");
+        assert_eq!(str_of(&d, items_of(&d, tags)[1]), "y");
     }
 
     #[test]
     fn objects_from_pairs() {
         let d = Doc::object([("to", "x"), ("phone", "+44 20 7946 0321")]).unwrap();
         let Node::Obj(f) = d.root else { panic!() };
-        let f = d.fields(f);
+        let f = fields_of(&d, f);
         assert_eq!(d.text(f[1].0), "phone");
         assert_eq!(str_of(&d, f[1].1), "+44 20 7946 0321");
     }
@@ -902,24 +1138,27 @@ mod tests {
     fn containers_keep_order_and_nesting() {
         let d = parse(br#"{"a":[1,{"b":[],"c":{}},[2,3]],"d":{"e":"f"},"a":null}"#).unwrap();
         let Node::Obj(f) = d.root else { panic!() };
-        let f = d.fields(f);
+        let f = fields_of(&d, f);
         let keys: Vec<&str> = f.iter().map(|(k, _)| d.text(*k)).collect();
         assert_eq!(keys, ["a", "d", "a"]);
         assert_eq!(f[2].1, Node::Null);
         let Node::Arr(items) = f[0].1 else { panic!() };
-        let items = d.items(items);
+        let items = items_of(&d, items);
         assert_eq!(items.len(), 3);
         assert_eq!(items[0], Node::Num(Num::U(1)));
         let Node::Arr(last) = items[2] else { panic!() };
-        assert_eq!(d.items(last), [Node::Num(Num::U(2)), Node::Num(Num::U(3))]);
+        assert_eq!(
+            items_of(&d, last),
+            [Node::Num(Num::U(2)), Node::Num(Num::U(3))]
+        );
         let Node::Obj(inner) = items[1] else { panic!() };
-        let inner = d.fields(inner);
+        let inner = fields_of(&d, inner);
         assert_eq!(d.text(inner[0].0), "b");
         assert!(matches!(inner[0].1, Node::Arr(s) if s.is_empty()));
         assert_eq!(d.text(inner[1].0), "c");
         assert!(matches!(inner[1].1, Node::Obj(s) if s.is_empty()));
         let Node::Obj(e) = f[1].1 else { panic!() };
-        let e = d.fields(e);
+        let e = fields_of(&d, e);
         assert_eq!((d.text(e[0].0), str_of(&d, e[0].1)), ("e", "f"));
     }
 
@@ -990,11 +1229,11 @@ mod tests {
             Node::Num(Num::I(i)) => Value::from(i),
             Node::Num(Num::F(f)) => Value::from(f),
             Node::Str(t) => Value::String(d.text(t).to_string()),
-            Node::Arr(a) => Value::Array(d.items(a).iter().map(|x| to_value(d, *x)).collect()),
+            Node::Arr(a) => Value::Array(d.items(a).iter().map(|x| to_value(d, x)).collect()),
             Node::Obj(o) => Value::Object(
                 d.fields(o)
                     .iter()
-                    .map(|(k, v)| (d.text(*k).to_string(), to_value(d, *v)))
+                    .map(|(k, v)| (d.text(k).to_string(), to_value(d, v)))
                     .collect(),
             ),
         }

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use super::select::Selector;
 
 use super::fields::{FieldKind, FieldTable};
-use super::json::{self, Doc, JsonError, Node, Text};
+use super::json::{self, Doc, Fields, JsonError, Node};
 use super::text::{self, TextHitKind};
 use super::{InspectError, PersonalField, Pointer, SignalKind};
 use crate::policy::compile::{Limits, Profile};
@@ -143,8 +143,8 @@ fn has_data(d: &Doc<'_>, n: &Node) -> bool {
         Node::Bool(_) => false,
         Node::Num(_) => true,
         Node::Str(s) => !blank(d.text(*s)),
-        Node::Arr(a) => d.items(*a).iter().any(|v| has_data(d, v)),
-        Node::Obj(o) => d.fields(*o).iter().any(|(_, v)| has_data(d, v)),
+        Node::Arr(a) => d.items(*a).iter().any(|v| has_data(d, &v)),
+        Node::Obj(o) => d.fields(*o).iter().any(|(_, v)| has_data(d, &v)),
     }
 }
 
@@ -518,7 +518,7 @@ impl<'p> Walker<'p> {
                     let r = if self.ignored.contains(self.ptr.as_str()) {
                         Ok(())
                     } else {
-                        self.value(doc, it, ctx)
+                        self.value(doc, &it, ctx)
                     };
                     self.ptr.truncate(mark);
                     r?;
@@ -533,7 +533,7 @@ impl<'p> Walker<'p> {
     fn object(
         &mut self,
         doc: &Doc<'_>,
-        fields: &[(Text, Node)],
+        fields: Fields<'_>,
         ctx: Option<usize>,
         forced: bool,
     ) -> Result<(), InspectError> {
@@ -549,13 +549,14 @@ impl<'p> Walker<'p> {
             large.resize(fields.len(), (KeyInfo::default(), ""));
             &mut large
         };
-        for (i, (k, v)) in fields.iter().enumerate() {
-            let k = doc.text(*k);
+        let fields = fields.members();
+        for (i, m) in fields.iter().enumerate() {
+            let k = doc.text(m.key());
             keys[i] = (self.key_info(i, k), k);
             let Some(kind) = keys[i].0.kind else {
                 continue;
             };
-            if kind == FieldKind::NotPersonal || !has_data(doc, v) {
+            if kind == FieldKind::NotPersonal || !has_data(doc, &m.value()) {
                 continue;
             }
             match kind {
@@ -584,15 +585,14 @@ impl<'p> Walker<'p> {
         // it or it would cross the depth limit (both handled by `value`). Keys classified
         // as not personal are skipped whole, as `value` would.
         let scalars_say_nothing = self.forced.is_empty() && self.depth < self.limits.max_depth;
-        for (i, (_, v)) in fields.iter().enumerate() {
+        for (i, m) in fields.iter().enumerate() {
             let (info, k) = keys[i];
             if info.kind == Some(FieldKind::NotPersonal)
-                || (info.kind.is_none()
-                    && scalars_say_nothing
-                    && matches!(v, Node::Null | Node::Bool(_) | Node::Num(_)))
+                || (info.kind.is_none() && scalars_say_nothing && m.is_scalar())
             {
                 continue;
             }
+            let v = &m.value();
             let mark = self.ptr.len();
             self.ptr.push('/');
             if info.plain {
@@ -654,7 +654,7 @@ impl<'p> Walker<'p> {
                     let mark = self.ptr.len();
                     self.ptr.push('/');
                     self.ptr.push_str(itoa(i).as_str());
-                    let r = self.classified(doc, kind, it, rec);
+                    let r = self.classified(doc, kind, &it, rec);
                     self.ptr.truncate(mark);
                     r?;
                 }

@@ -115,16 +115,16 @@ fn children(doc: &Doc<'_>, node: &Node, ptr: &str, out: &mut Out<'_>) {
     match node {
         Node::Arr(items) => {
             for (i, v) in doc.items(*items).iter().enumerate() {
-                out(*v, format!("{ptr}/{i}"));
+                out(v, format!("{ptr}/{i}"));
             }
         }
         Node::Obj(fields) => {
             let fields = doc.fields(*fields);
             let mut keys = HashSet::with_capacity(fields.len());
             for (k, v) in fields.iter().rev() {
-                let k = doc.text(*k);
+                let k = doc.text(k);
                 if keys.insert(k) {
-                    out(*v, format!("{ptr}/{}", escape(k)));
+                    out(v, format!("{ptr}/{}", escape(k)));
                 }
             }
         }
@@ -143,21 +143,23 @@ impl Sel {
                     .rev()
                     .find(|(k, _)| doc.text(*k) == name)
                 {
-                    out(*v, format!("{ptr}/{}", escape(name)));
+                    out(v, format!("{ptr}/{}", escape(name)));
                 }
             }
             (Sel::Index(i), Node::Arr(items)) => {
                 let items = doc.items(*items);
                 let len = items.len() as i64;
                 let at = if *i >= 0 { *i } else { len + *i };
-                if (0..len).contains(&at) {
-                    out(items[at as usize], format!("{ptr}/{at}"));
+                if let Some(v) = items.get(at as usize).filter(|_| (0..len).contains(&at)) {
+                    out(v, format!("{ptr}/{at}"));
                 }
             }
             (Sel::Slice(start, end, step), Node::Arr(items)) => {
                 let items = doc.items(*items);
                 for at in slice(items.len() as i64, *start, *end, *step) {
-                    out(items[at as usize], format!("{ptr}/{at}"));
+                    if let Some(v) = items.get(at as usize) {
+                        out(v, format!("{ptr}/{at}"));
+                    }
                 }
             }
             _ => {}
