@@ -299,8 +299,8 @@ impl<'p> Walker<'p> {
             self.apply_selectors(body, Some(&doc), &prefix)?;
             return self.value(&doc, &doc.root, None);
         }
-        // A selector with a filter runs on serde_json's own tree of the body (~4x the
-        // body): built and dropped before ours, so the two are never held together.
+        // A selector calling a function runs on serde_json's own tree of the body (~4x
+        // the body): built and dropped before ours, so the two are never held together.
         if let Err(e) = self.apply_selectors(body, None, &prefix) {
             // A body that is not JSON gets the parser's own reason, as it would on a
             // profile without selectors.
@@ -968,12 +968,18 @@ mod tests {
 
     #[test]
     fn selectors_force_and_ignore() {
-        // Evaluated on our own tree, and (with a filter) on serde_json's: the same.
+        // Evaluated on our own tree (names; filters), and (with a function) on
+        // serde_json's: the same.
         for (records, ignore, on_tree) in [
             ("$.msg", "$.debug", true),
             (
                 "$[?@.a == 'x@example.org']",
                 "$[?@ == 'z@example.org']",
+                true,
+            ),
+            (
+                "$[?@.a == 'x@example.org' && length(@.b) == 2]",
+                "$[?@ == 'z@example.org' && length(@) == 13]",
                 false,
             ),
         ] {

@@ -2,20 +2,26 @@
 //!
 //! `serde_json_path` validates every selector when the policy loads, and can evaluate
 //! any of them, but only on a `serde_json::Value` of the whole body: about four times the
-//! body's size, on top of the body and its own tree. The selectors policies use are
-//! paths of names, indices, slices and wildcards (`$.content`, `$.users[*]`,
-//! `$..debug`); those are evaluated here, on the tree the walk uses anyway. A selector
-//! with a filter (`?`) or function keeps `serde_json_path` (see [`Selector::on_tree`]).
+//! body's size, on top of the body and its own tree. Selectors made of names, indices,
+//! slices, wildcards and filters (`$.content`, `$.users[*]`, `$..debug`,
+//! `$.users[?@.kind == 'bot' && !@.verified]`) are evaluated here, on the tree the walk
+//! uses anyway. A selector that calls a function (`length`, `count`, `match`, `search`,
+//! `value`) keeps `serde_json_path` (see [`Selector::on_tree`]).
 //!
 //! The result is the same set of JSON pointers `serde_json_path` locates on the `Value`
 //! (a property test compares them). That includes duplicate keys: the `Value` holds only
-//! a key's last occurrence, so names, wildcards and descendants here see only that one.
+//! a key's last occurrence, so names, wildcards, filters and descendants here see only
+//! that one. It includes `serde_json_path`'s comparisons too, where they differ from RFC
+//! 9535: `>` and `>=` between two arrays, objects, booleans or nulls are true unless the
+//! two are equal (the RFC says false), and a negative index in a comparison's query
+//! (`@[-1] == 1`) selects nothing (the RFC counts from the end). Numbers compare as
+//! `f64`. A policy selects here what it selected there, with or without a function.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json_path::JsonPath;
 
-use super::json::{Doc, Node, unescape};
+use super::json::{Doc, Node, Num, Span, unescape};
 use super::records::escape;
 
 /// A parsed selector: `serde_json_path`'s, and the same query as evaluated here when it
@@ -48,26 +54,31 @@ impl Selector {
         let Some(segments) = &self.own else {
             return false;
         };
-        let mut nodes = vec![(doc.root, String::new())];
-        for seg in segments {
-            let mut next = Vec::new();
-            let mut seen = HashSet::new();
-            for (node, ptr) in &nodes {
-                seg.apply(doc, node, ptr, &mut |n, p| {
-                    // A pointer names one value (a key's last occurrence), so a value
-                    // reached twice (`$[0,0]`, `$..*..*`) is carried on once.
-                    if seen.insert(p.clone()) {
-                        next.push((n, p));
-                    }
-                });
-            }
-            nodes = next;
-        }
-        for (_, p) in nodes {
+        for (_, p) in run(doc, segments, doc.root, String::new()) {
             into.insert(format!("{prefix}{p}"));
         }
         true
     }
+}
+
+/// The values `segments` select from `start` (whose pointer is `ptr`), with pointers.
+fn run(doc: &Doc<'_>, segments: &[Segment], start: Node, ptr: String) -> Vec<(Node, String)> {
+    let mut nodes = vec![(start, ptr)];
+    for seg in segments {
+        let mut next = Vec::new();
+        let mut seen = HashSet::new();
+        for (node, ptr) in &nodes {
+            seg.apply(doc, node, ptr, &mut |n, p| {
+                // A pointer names one value (a key's last occurrence), so a value
+                // reached twice (`$[0,0]`, `$..*..*`) is carried on once.
+                if seen.insert(p.clone()) {
+                    next.push((n, p));
+                }
+            });
+        }
+        nodes = next;
+    }
+    nodes
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +93,62 @@ enum Sel {
     Wildcard,
     Index(i64),
     Slice(Option<i64>, Option<i64>, i64),
+    /// `?` and its logical expression.
+    Filter(Box<Or>),
+}
+
+/// A filter's logical expression: alternatives (`||`) of conjunctions (`&&`).
+type Or = Vec<Vec<Basic>>;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Basic {
+    /// `( … )`, negated with `!`.
+    Paren(bool, Or),
+    /// A query selecting anything (`@.a`, `$.x`), negated with `!`.
+    Exists(bool, Query),
+    Compare(Operand, Op, Operand),
+}
+
+/// A query inside a filter: from the root (`$`) or from the value tested (`@`).
+#[derive(Debug, Clone, PartialEq)]
+struct Query {
+    root: bool,
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Operand {
+    Literal(Literal),
+    /// A singular query (one name or index per segment, no descendants): the one value
+    /// it selects, or nothing.
+    Query(Query),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Literal {
+    Null,
+    Bool(bool),
+    /// Read by serde_json as `serde_json_path` reads it, and compared as its `f64`.
+    Num(f64),
+    Str(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// One side of a comparison.
+#[derive(Clone, Copy)]
+enum Val<'l> {
+    Nothing,
+    Node(Node),
+    Literal(&'l Literal),
 }
 
 type Out<'f> = dyn FnMut(Node, String) + 'f;
@@ -162,9 +229,191 @@ impl Sel {
                     }
                 }
             }
+            (Sel::Filter(or), _) => children(doc, node, ptr, &mut |n, p| {
+                if test(doc, or, n) {
+                    out(n, p);
+                }
+            }),
             _ => {}
         }
     }
+}
+
+/// Whether `current` passes a filter.
+fn test(doc: &Doc<'_>, or: &Or, current: Node) -> bool {
+    or.iter().any(|and| {
+        and.iter().all(|basic| match basic {
+            Basic::Paren(not, or) => test(doc, or, current) != *not,
+            Basic::Exists(not, q) => q.nodes(doc, current).is_empty() == *not,
+            Basic::Compare(l, op, r) => {
+                let (l, r) = (l.val(doc, current), r.val(doc, current));
+                let same = same_kind(l, r);
+                match op {
+                    Op::Eq => equal(doc, l, r),
+                    Op::Ne => !equal(doc, l, r),
+                    Op::Lt => same && less(doc, l, r),
+                    Op::Le => same && (less(doc, l, r) || equal(doc, l, r)),
+                    // As serde_json_path has them (see the module's note).
+                    Op::Gt => same && !less(doc, l, r) && !equal(doc, l, r),
+                    Op::Ge => same && !less(doc, l, r),
+                }
+            }
+        })
+    })
+}
+
+impl Query {
+    /// The value a singular query selects. As `serde_json_path` evaluates one, a negative
+    /// index selects nothing here (RFC 9535 counts it from the end, and does so in any
+    /// other query).
+    fn singular(&self, doc: &Doc<'_>, current: Node) -> Option<Node> {
+        let mut node = if self.root { doc.root } else { current };
+        for seg in &self.segments {
+            node = match (seg, node) {
+                (Segment::Child(sels), Node::Obj(fields)) => match &sels[..] {
+                    [Sel::Name(name)] => {
+                        doc.fields(fields)
+                            .iter()
+                            .rev()
+                            .find(|(k, _)| doc.text(*k) == name)?
+                            .1
+                    }
+                    _ => return None,
+                },
+                (Segment::Child(sels), Node::Arr(items)) => match &sels[..] {
+                    [Sel::Index(i)] => doc.items(items).get(usize::try_from(*i).ok()?)?,
+                    _ => return None,
+                },
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
+    /// Whether it is a singular query: one name or index per segment, no descendants.
+    fn is_singular(&self) -> bool {
+        self.segments.iter().all(|seg| {
+            matches!(seg, Segment::Child(sels) if matches!(&sels[..], [Sel::Name(_) | Sel::Index(_)]))
+        })
+    }
+
+    fn nodes(&self, doc: &Doc<'_>, current: Node) -> Vec<Node> {
+        let start = if self.root { doc.root } else { current };
+        run(doc, &self.segments, start, String::new())
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    }
+}
+
+impl Operand {
+    fn val(&self, doc: &Doc<'_>, current: Node) -> Val<'_> {
+        match self {
+            Operand::Literal(l) => Val::Literal(l),
+            Operand::Query(q) => q.singular(doc, current).map_or(Val::Nothing, Val::Node),
+        }
+    }
+}
+
+/// The kind of a value, as `serde_json::Value`'s variants tell them apart.
+fn kind(v: Val<'_>) -> Option<u8> {
+    Some(match v {
+        Val::Nothing => return None,
+        Val::Node(Node::Null) | Val::Literal(Literal::Null) => 0,
+        Val::Node(Node::Bool(_)) | Val::Literal(Literal::Bool(_)) => 1,
+        Val::Node(Node::Num(_)) | Val::Literal(Literal::Num(_)) => 2,
+        Val::Node(Node::Str(_)) | Val::Literal(Literal::Str(_)) => 3,
+        Val::Node(Node::Arr(_)) => 4,
+        Val::Node(Node::Obj(_)) => 5,
+    })
+}
+
+fn same_kind(l: Val<'_>, r: Val<'_>) -> bool {
+    kind(l).is_some() && kind(l) == kind(r)
+}
+
+fn number(v: Val<'_>) -> Option<f64> {
+    match v {
+        Val::Node(Node::Num(n)) => Some(match n {
+            Num::U(u) => u as f64,
+            Num::I(i) => i as f64,
+            Num::F(f) => f,
+        }),
+        Val::Literal(Literal::Num(f)) => Some(*f),
+        _ => None,
+    }
+}
+
+fn text<'v>(doc: &'v Doc<'_>, v: &Val<'v>) -> Option<&'v str> {
+    match v {
+        Val::Node(Node::Str(t)) => Some(doc.text(*t)),
+        Val::Literal(Literal::Str(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// `==`: nothing equals nothing; two numbers compare as `f64`; anything else as
+/// `serde_json::Value`s compare.
+fn equal(doc: &Doc<'_>, l: Val<'_>, r: Val<'_>) -> bool {
+    if let (Some(a), Some(b)) = (number(l), number(r)) {
+        return a == b;
+    }
+    match (l, r) {
+        (Val::Nothing, Val::Nothing) => true,
+        (Val::Node(a), Val::Node(b)) => same_value(doc, a, b),
+        (Val::Node(n), Val::Literal(lit)) | (Val::Literal(lit), Val::Node(n)) => match (n, lit) {
+            (Node::Null, Literal::Null) => true,
+            (Node::Bool(a), Literal::Bool(b)) => a == *b,
+            (Node::Str(t), Literal::Str(s)) => doc.text(t) == s,
+            _ => false,
+        },
+        (Val::Literal(a), Val::Literal(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// `<`: between two numbers or two strings (by code point, as UTF-8 bytes order them).
+fn less(doc: &Doc<'_>, l: Val<'_>, r: Val<'_>) -> bool {
+    if let (Some(a), Some(b)) = (number(l), number(r)) {
+        return a < b;
+    }
+    matches!((text(doc, &l), text(doc, &r)), (Some(a), Some(b)) if a < b)
+}
+
+/// Two values of the tree as `serde_json::Value`'s `==` has them: numbers equal only as
+/// the same kind (`1` is not `1.0` inside an array), an object's members by name (a
+/// duplicated name's last occurrence), in any order.
+fn same_value(doc: &Doc<'_>, a: Node, b: Node) -> bool {
+    match (a, b) {
+        (Node::Null, Node::Null) => true,
+        (Node::Bool(x), Node::Bool(y)) => x == y,
+        (Node::Num(x), Node::Num(y)) => match (x, y) {
+            (Num::U(x), Num::U(y)) => x == y,
+            (Num::I(x), Num::I(y)) => x == y,
+            (Num::F(x), Num::F(y)) => x == y,
+            _ => false,
+        },
+        (Node::Str(x), Node::Str(y)) => doc.text(x) == doc.text(y),
+        (Node::Arr(x), Node::Arr(y)) => {
+            let (x, y) = (doc.items(x), doc.items(y));
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(a, b)| same_value(doc, a, b))
+        }
+        (Node::Obj(x), Node::Obj(y)) => {
+            let (x, y) = (last_members(doc, x), last_members(doc, y));
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, a)| y.get(k).is_some_and(|b| same_value(doc, *a, *b)))
+        }
+        _ => false,
+    }
+}
+
+/// An object's members by name, each name's last occurrence.
+fn last_members<'d>(doc: &'d Doc<'_>, span: Span) -> HashMap<&'d str, Node> {
+    doc.fields(span)
+        .iter()
+        .map(|(k, v)| (doc.text(k), v))
+        .collect()
 }
 
 /// The indices an array slice selects (RFC 9535, 2.3.4.2), in any order.
@@ -191,46 +440,20 @@ fn slice(len: i64, start: Option<i64>, end: Option<i64>, step: i64) -> Vec<i64> 
     out
 }
 
-/// The query as segments, if it uses only names, wildcards, indices and slices (child
-/// or descendant); `None` for anything else (filters, functions) or anything unusual,
-/// which `serde_json_path` then evaluates. Only called on text `serde_json_path`
-/// accepted, so it need not reject what that parser rejects, only never read a valid
-/// query differently.
+/// The query as segments, if it uses only names, wildcards, indices, slices and filters
+/// without functions; `None` for anything else (a function) or anything unusual, which
+/// `serde_json_path` then evaluates. Only called on text `serde_json_path` accepted, so
+/// it need not reject what that parser rejects, only never read a valid query
+/// differently.
 fn parse(s: &str) -> Option<Vec<Segment>> {
     let mut p = Parser {
         s: s.as_bytes(),
         at: 0,
     };
     p.eat(b'$')?;
-    let mut segments = Vec::new();
-    loop {
-        p.blank();
-        match p.peek() {
-            None => return Some(segments),
-            Some(b'[') => segments.push(Segment::Child(p.bracketed()?)),
-            Some(b'.') => {
-                p.at += 1;
-                if p.peek() == Some(b'.') {
-                    p.at += 1;
-                    let sels = match p.peek()? {
-                        b'[' => p.bracketed()?,
-                        b'*' => {
-                            p.at += 1;
-                            vec![Sel::Wildcard]
-                        }
-                        _ => vec![Sel::Name(p.shorthand()?)],
-                    };
-                    segments.push(Segment::Descendant(sels));
-                } else if p.peek() == Some(b'*') {
-                    p.at += 1;
-                    segments.push(Segment::Child(vec![Sel::Wildcard]));
-                } else {
-                    segments.push(Segment::Child(vec![Sel::Name(p.shorthand()?)]));
-                }
-            }
-            Some(_) => return None,
-        }
-    }
+    let segments = p.segments()?;
+    p.blank();
+    p.peek().is_none().then_some(segments)
 }
 
 struct Parser<'a> {
@@ -241,6 +464,188 @@ struct Parser<'a> {
 impl Parser<'_> {
     fn peek(&self) -> Option<u8> {
         self.s.get(self.at).copied()
+    }
+
+    fn ahead(&self, t: &[u8]) -> bool {
+        self.s[self.at.min(self.s.len())..].starts_with(t)
+    }
+
+    /// Segments, each after optional blanks, as long as one follows.
+    fn segments(&mut self) -> Option<Vec<Segment>> {
+        let mut segments = Vec::new();
+        loop {
+            let before = self.at;
+            self.blank();
+            match self.peek() {
+                Some(b'[') => segments.push(Segment::Child(self.bracketed()?)),
+                Some(b'.') => {
+                    self.at += 1;
+                    if self.peek() == Some(b'.') {
+                        self.at += 1;
+                        let sels = match self.peek()? {
+                            b'[' => self.bracketed()?,
+                            b'*' => {
+                                self.at += 1;
+                                vec![Sel::Wildcard]
+                            }
+                            _ => vec![Sel::Name(self.shorthand()?)],
+                        };
+                        segments.push(Segment::Descendant(sels));
+                    } else if self.peek() == Some(b'*') {
+                        self.at += 1;
+                        segments.push(Segment::Child(vec![Sel::Wildcard]));
+                    } else {
+                        segments.push(Segment::Child(vec![Sel::Name(self.shorthand()?)]));
+                    }
+                }
+                _ => {
+                    self.at = before;
+                    return Some(segments);
+                }
+            }
+        }
+    }
+
+    /// `logical-or-expr`: `&&` binds tighter than `||`.
+    fn or(&mut self) -> Option<Or> {
+        let mut or = vec![self.and()?];
+        loop {
+            let before = self.at;
+            self.blank();
+            if !self.ahead(b"||") {
+                self.at = before;
+                return Some(or);
+            }
+            self.at += 2;
+            self.blank();
+            or.push(self.and()?);
+        }
+    }
+
+    fn and(&mut self) -> Option<Vec<Basic>> {
+        let mut and = vec![self.basic()?];
+        loop {
+            let before = self.at;
+            self.blank();
+            if !self.ahead(b"&&") {
+                self.at = before;
+                return Some(and);
+            }
+            self.at += 2;
+            self.blank();
+            and.push(self.basic()?);
+        }
+    }
+
+    /// `basic-expr`: a parenthesised expression or a query, either maybe negated, or a
+    /// comparison. A function (a name and `(`) is `None`.
+    fn basic(&mut self) -> Option<Basic> {
+        let not = self.peek()? == b'!';
+        if not {
+            self.at += 1;
+            self.blank();
+        }
+        if self.peek()? == b'(' {
+            self.at += 1;
+            self.blank();
+            let or = self.or()?;
+            self.blank();
+            self.eat(b')')?;
+            return Some(Basic::Paren(not, or));
+        }
+        let left = self.operand()?;
+        let before = self.at;
+        self.blank();
+        let op = [
+            (&b"=="[..], Op::Eq),
+            (b"!=", Op::Ne),
+            (b"<=", Op::Le),
+            (b">=", Op::Ge),
+            (b"<", Op::Lt),
+            (b">", Op::Gt),
+        ]
+        .into_iter()
+        .find(|(t, _)| self.ahead(t));
+        match (op, left) {
+            (Some((t, op)), left) if !not => {
+                self.at += t.len();
+                self.blank();
+                let right = self.operand()?;
+                // A comparison's queries are singular (`serde_json_path` checked).
+                let singular = |o: &Operand| match o {
+                    Operand::Query(q) => q.is_singular(),
+                    Operand::Literal(_) => true,
+                };
+                (singular(&left) && singular(&right)).then_some(Basic::Compare(left, op, right))
+            }
+            (None, Operand::Query(q)) => {
+                self.at = before;
+                Some(Basic::Exists(not, q))
+            }
+            _ => None,
+        }
+    }
+
+    /// `comparable` without functions: a literal or a query.
+    fn operand(&mut self) -> Option<Operand> {
+        let lit = match self.peek()? {
+            q @ (b'\'' | b'"') => Literal::Str(self.string(q)?),
+            b'-' | b'0'..=b'9' => Literal::Num(self.number()?),
+            b't' => self.word("true", Literal::Bool(true))?,
+            b'f' => self.word("false", Literal::Bool(false))?,
+            b'n' => self.word("null", Literal::Null)?,
+            b @ (b'@' | b'$') => {
+                self.at += 1;
+                return Some(Operand::Query(Query {
+                    root: b == b'$',
+                    segments: self.segments()?,
+                }));
+            }
+            _ => return None,
+        };
+        Some(Operand::Literal(lit))
+    }
+
+    /// `true`, `false` or `null`; not the start of a function's name.
+    fn word(&mut self, w: &str, lit: Literal) -> Option<Literal> {
+        if !self.ahead(w.as_bytes()) {
+            return None;
+        }
+        self.at += w.len();
+        let name_goes_on = self
+            .peek()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'(');
+        (!name_goes_on).then_some(lit)
+    }
+
+    /// A number literal (`-`, digits, a fraction, an exponent), read by serde_json as
+    /// `serde_json_path` reads it, as its `f64`.
+    fn number(&mut self) -> Option<f64> {
+        let start = self.at;
+        let digits = |p: &mut Self| {
+            while p.peek().is_some_and(|b| b.is_ascii_digit()) {
+                p.at += 1;
+            }
+        };
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        digits(self);
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            digits(self);
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.at += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.at += 1;
+            }
+            digits(self);
+        }
+        let text = std::str::from_utf8(&self.s[start..self.at]).ok()?;
+        serde_json::from_str::<serde_json::Number>(text)
+            .ok()?
+            .as_f64()
     }
 
     fn eat(&mut self, b: u8) -> Option<()> {
@@ -299,6 +704,11 @@ impl Parser<'_> {
                 Some(Sel::Wildcard)
             }
             q @ (b'\'' | b'"') => self.string(q).map(Sel::Name),
+            b'?' => {
+                self.at += 1;
+                self.blank();
+                Some(Sel::Filter(Box::new(self.or()?)))
+            }
             b'-' | b'0'..=b'9' | b':' => {
                 let start = self.int();
                 self.blank();
@@ -319,7 +729,7 @@ impl Parser<'_> {
                 }
                 Some(Sel::Slice(start, end, step))
             }
-            // A filter (`?`) or anything else: left to serde_json_path.
+            // Anything else: left to serde_json_path.
             _ => None,
         }
     }
@@ -396,11 +806,14 @@ mod tests {
     }
 
     #[test]
-    fn filters_and_functions_are_left_to_serde_json_path() {
+    fn functions_are_left_to_serde_json_path() {
         for path in [
-            "$.users[?@.kind == 'user']",
             "$[?length(@) > 1]",
-            "$..[?@.a]",
+            "$..[?@.a && count(@.*) == 2]",
+            "$[?match(@.a, 'x.*')]",
+            "$[?!search(@.a, 'x')]",
+            "$[?@.a == value(@.b)]",
+            "$.users[?(@.kind == 'user' || length(@.tags) > 0)]",
         ] {
             let sel = Selector::parse(path).unwrap();
             assert!(!sel.on_tree(), "`{path}`");
@@ -446,6 +859,74 @@ mod tests {
         ] {
             assert_eq!(ours(path, body), theirs(path, body), "`{path}`");
         }
+        let filters = r#"{"users":[
+            {"kind":"user","age":30,"email":"a","tags":["x"],"flags":{"v":true}},
+            {"kind":"bot","age":7.5,"email":"b","tags":[],"flags":{"v":false}},
+            {"kind":"user","age":-2,"tags":["x"],"flags":{"v":true,"v":false}},
+            {"kind":"us\u0065r","age":1e2,"email":null,"n":1.0},
+            3, "user", [1, 2], {"kind": {"a": [1, {"b": null}]}}
+        ], "min": 10, "want": {"a": [1, {"b": null}]}}"#;
+        for (path, n) in [
+            ("$.users[?@.kind == 'user']", 3),
+            ("$.users[?@.kind != 'user']", 5),
+            ("$.users[?@.age > 10]", 2),
+            ("$.users[?@.age >= $.min && @.kind == 'user']", 2),
+            ("$.users[?@.age < 10]", 2),
+            ("$.users[?@.age <= 7.5]", 2),
+            ("$.users[?@.age == 100]", 1),
+            ("$.users[?@.email]", 3),
+            ("$.users[?!@.email]", 5),
+            ("$.users[?@.email == null]", 1),
+            ("$.users[?@.flags.v == true]", 1),
+            ("$.users[?@.flags.v == false]", 2),
+            ("$.users[?@.tags[0] == 'x' || @.kind == 'bot']", 3),
+            ("$.users[?!(@.kind == 'user' || @.kind == 'bot')]", 4),
+            ("$.users[?(@.age > 0) && !(@.age > 20)]", 1),
+            ("$.users[?@ == 3]", 1),
+            ("$.users[?@ == 3.0]", 1),
+            ("$.users[?@ == 'user']", 1),
+            ("$.users[?@ == 'user' || @[1] == 2]", 2),
+            ("$.users[?@.kind == $.want]", 1),
+            ("$.users[?@.n == 1]", 1),
+            ("$.users[?@.kind > 'bot']", 3),
+            ("$.users[?@.kind < 'user']", 1),
+            ("$.users[?@.tags > @.tags]", 0),
+            ("$.users[?@.flags >= $.want]", 3),
+            ("$.users[?@.tags[?@ == 'x']]", 2),
+            ("$..[?@.b == null]", 2),
+            ("$..[?@ == 1]", 4),
+            ("$.users[?@.missing == @.other]", 8),
+            ("$.users[?@.missing < @.other]", 0),
+            ("$.users[?@.age == 30, ?@[0] == 1]", 2),
+            ("$.users[?@.kind=='bot'&&@.age<8]", 1),
+            ("$.users[? @.kind == \"bot\" ]", 1),
+            ("$.users[?@.kind == 'us\\u0065r' && @.age == 1e2]", 1),
+        ] {
+            assert_eq!(ours(path, filters), theirs(path, filters), "`{path}`");
+            assert_eq!(ours(path, filters).len(), n, "`{path}`");
+        }
+        // Two values of the body compared whole: as `serde_json::Value`s, so a repeated
+        // key's last occurrence, members in any order, `1` unlike `1.0` inside a value
+        // (but equal at the top, as numbers), `-0.0` equal to `0.0`.
+        let pairs = r#"{"list":[
+            {"a":{"k":1,"k":2},"b":{"k":2}},
+            {"a":{"k":1,"k":2},"b":{"k":1}},
+            {"a":[1],"b":[1.0]},
+            {"a":[1.0],"b":[1.0]},
+            {"a":{"x":1,"y":[2]},"b":{"y":[2],"x":1}},
+            {"a":[1,2],"b":[2,1]},
+            {"a":{"k":-0.0},"b":{"k":0.0}},
+            {"a":-1,"b":-1.0},
+            {"a":{"k":1},"b":{"k":1,"j":1}},
+            {"a":"s","b":["s"]}
+        ]}"#;
+        let path = "$.list[?@.a == @.b]";
+        let want: HashSet<String> = [0, 3, 4, 6, 7]
+            .iter()
+            .map(|i| format!("/list/{i}"))
+            .collect();
+        assert_eq!(theirs(path, pairs), want);
+        assert_eq!(ours(path, pairs), want);
         // Not vacuous: these select something.
         assert_eq!(ours("$.dup.y", body).len(), 1);
         assert_eq!(ours("$..email", body).len(), 2);
@@ -464,7 +945,13 @@ mod tests {
         let leaf = prop_oneof![
             Just("null".to_string()),
             Just("1".to_string()),
+            Just("1.0".to_string()),
+            Just("-1".to_string()),
+            Just("2".to_string()),
+            Just("true".to_string()),
+            Just("false".to_string()),
             Just("\"s\"".to_string()),
+            Just("\"r\"".to_string()),
         ];
         leaf.prop_recursive(4, 40, 5, |inner| {
             let key = prop_oneof![
@@ -509,6 +996,34 @@ mod tests {
             Just("..*"),
             Just("..[0]"),
             Just("..['a/b', 1]"),
+            // Filters: existence, comparisons of every kind, logic, nesting.
+            Just("[?@.a]"),
+            Just("[?!@.b]"),
+            Just("[?@.a == 1]"),
+            Just("[?@.a != 's']"),
+            Just("[?@ == 1]"),
+            Just("[?@ > 1]"),
+            Just("[?@ <= 's']"),
+            Just("[?@ < 'r' || @ >= 2]"),
+            Just("[?@.a < @.b]"),
+            Just("[?@.a >= @.b]"),
+            Just("[?@.a > @.b]"),
+            Just("[?@.a == @.b]"),
+            Just("[?@.a != @['a/b']]"),
+            Just("[?@[0] == 1 || @.a]"),
+            Just("[?(@.a == null) && !@.b]"),
+            Just("[?!(@[0] == @[1])]"),
+            Just("[?$.a == @]"),
+            Just("[?$[0] > @[-1]]"),
+            Just("[?@..a]"),
+            Just("[?@.*]"),
+            Just("[?@[?@ == 1]]"),
+            Just("[?@.a == true]"),
+            Just("[?@.a == false && @.b == -1]"),
+            Just("[?@[-1] == 1.0]"),
+            Just("[?@.é == 's', 0]"),
+            Just("..[?@.a]"),
+            Just("..[?@ == 2]"),
         ];
         prop::collection::vec(seg, 0..4).prop_map(|v| format!("${}", v.concat()))
     }
@@ -521,5 +1036,96 @@ mod tests {
         fn selects_what_serde_json_path_selects(body in doc(), path in path()) {
             prop_assert_eq!(ours(&path, &body), theirs(&path, &body), "`{}` on {}", path, body);
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(6000))]
+        /// Filters on arrays of records whose members are scalars, arrays and objects of
+        /// every kind, so that every comparison meets every pair of kinds.
+        #[test]
+        fn filters_select_what_serde_json_path_selects(body in records(), path in filter_path()) {
+            prop_assert_eq!(ours(&path, &body), theirs(&path, &body), "`{}` on {}", path, body);
+        }
+    }
+
+    fn leaf() -> impl Strategy<Value = &'static str> {
+        // Few values, so that equal ones meet often.
+        prop_oneof![
+            Just("null"),
+            Just("true"),
+            Just("false"),
+            Just("1"),
+            Just("1.0"),
+            Just("-1"),
+            Just("\"s\""),
+            Just("\"r\""),
+        ]
+    }
+
+    fn small() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => leaf().prop_map(String::from),
+            1 => prop::collection::vec(leaf(), 0..3).prop_map(|v| format!("[{}]", v.join(","))),
+            1 => prop::collection::vec((prop_oneof![Just("a"), Just("b")], leaf()), 0..4)
+                .prop_map(|v| {
+                    let m: Vec<String> = v.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                    format!("{{{}}}", m.join(","))
+                }),
+        ]
+    }
+
+    /// An array of records (members `a`, `b`, `c` and `a/b`, repeated at times) and
+    /// plain values.
+    fn records() -> impl Strategy<Value = String> {
+        let key = prop_oneof![Just("a"), Just("b"), Just("a/b")];
+        let record = prop::collection::vec((key, small()), 0..5).prop_map(|v| {
+            let m: Vec<String> = v.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            format!("{{{}}}", m.join(","))
+        });
+        prop::collection::vec(prop_oneof![3 => record, 1 => small()], 0..6)
+            .prop_map(|v| format!("{{\"a\":1,\"list\":[{}]}}", v.join(",")))
+    }
+
+    fn filter_path() -> impl Strategy<Value = String> {
+        let operand = prop_oneof![
+            Just("@.a"),
+            Just("@.b"),
+            Just("@['a/b']"),
+            Just("@[0]"),
+            Just("@[-1]"),
+            Just("@.a.b"),
+            Just("@.a[1]"),
+            Just("@"),
+            Just("$.a"),
+            Just("$.list[0]"),
+            Just("1"),
+            Just("1.0"),
+            Just("-1"),
+            Just("'s'"),
+            Just("'r'"),
+            Just("true"),
+            Just("null"),
+        ];
+        let op = prop_oneof![
+            Just("=="),
+            Just("!="),
+            Just("<"),
+            Just("<="),
+            Just(">"),
+            Just(">="),
+        ];
+        let basic = prop_oneof![
+            3 => (operand.clone(), op, operand).prop_map(|(l, o, r)| format!("{l} {o} {r}")),
+            1 => prop_oneof![Just("@.a"), Just("!@.b"), Just("@..b"), Just("@.*"), Just("!@[1]")]
+                .prop_map(String::from),
+        ];
+        let and = prop::collection::vec(basic, 1..3).prop_map(|v| v.join(" && "));
+        let or = prop::collection::vec(and, 1..3).prop_map(|v| v.join(" || "));
+        let expr = prop_oneof![
+            3 => or.clone(),
+            1 => or.prop_map(|e| format!("!({e})")),
+        ];
+        let at = prop_oneof![Just("$.list"), Just("$.list[*]"), Just("$"), Just("$..")];
+        (at, expr).prop_map(|(at, e)| format!("{at}[?{e}]"))
     }
 }
