@@ -143,6 +143,32 @@ pub fn violations_in_verdicts(
     })
 }
 
+/// A profile's selector, evaluated on customs' own tree as `serde_json_path` evaluates
+/// it on serde_json's `Value`: the input is the selector, a line feed, and the JSON
+/// document. When both accept them, the two must select the same pointers. Returns
+/// whether the selector ran on the tree (`None`: not a valid selector and document).
+pub fn selector(data: &[u8]) -> Option<bool> {
+    use std::collections::HashSet;
+    let at = data.iter().position(|&b| b == b'\n')?;
+    let path = std::str::from_utf8(&data[..at]).ok()?;
+    let body = &data[at + 1..];
+    let sel = crate::extract::select::Selector::parse(path).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let doc = crate::extract::json::parse(body).ok()?;
+    let mut ours = HashSet::new();
+    if !sel.locate(&doc, "", &mut ours) {
+        return Some(false);
+    }
+    let theirs: HashSet<String> = sel
+        .path
+        .query_located(&value)
+        .iter()
+        .map(|n| n.location().to_json_pointer())
+        .collect();
+    assert_eq!(ours, theirs, "`{path}` selected otherwise on the tree");
+    Some(true)
+}
+
 /// The policy loader: any text either loads or yields diagnostics that all carry a
 /// message, and rendering them never panics.
 pub fn policy(data: &[u8]) -> bool {

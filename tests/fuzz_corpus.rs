@@ -48,6 +48,26 @@ fn inspect_corpus_replays() {
 }
 
 #[test]
+fn selector_corpus_replays() {
+    let files = corpus("selector");
+    assert!(files.len() >= 40, "{} inputs", files.len());
+    let (mut tree, mut value) = (0, 0);
+    for (name, data) in &files {
+        match std::panic::catch_unwind(|| customs::fuzzing::selector(data)) {
+            Ok(Some(true)) => tree += 1,
+            Ok(Some(false)) => value += 1,
+            Ok(None) => {}
+            Err(_) => panic!("the selectors disagree, or one panicked, on corpus input {name}"),
+        }
+    }
+    // Both ways of evaluating are exercised: on the tree, and (functions) on the `Value`.
+    assert!(
+        tree >= 40 && value >= 5,
+        "on the tree {tree}, on the Value {value}"
+    );
+}
+
+#[test]
 fn policy_corpus_replays() {
     let files = corpus("policy");
     assert!(files.len() >= 5);
