@@ -508,32 +508,26 @@ impl Parser<'_> {
 
     /// `logical-or-expr`: `&&` binds tighter than `||`.
     fn or(&mut self) -> Option<Or> {
-        let mut or = vec![self.and()?];
-        loop {
-            let before = self.at;
-            self.blank();
-            if !self.ahead(b"||") {
-                self.at = before;
-                return Some(or);
-            }
-            self.at += 2;
-            self.blank();
-            or.push(self.and()?);
-        }
+        self.separated(b"||", |p| p.separated(b"&&", Self::basic))
     }
 
-    fn and(&mut self) -> Option<Vec<Basic>> {
-        let mut and = vec![self.basic()?];
+    /// One `item`, then more as long as `sep` (between optional blanks) precedes one.
+    fn separated<T>(
+        &mut self,
+        sep: &[u8],
+        mut item: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        let mut items = vec![item(self)?];
         loop {
             let before = self.at;
             self.blank();
-            if !self.ahead(b"&&") {
+            if !self.ahead(sep) {
                 self.at = before;
-                return Some(and);
+                return Some(items);
             }
-            self.at += 2;
+            self.at += sep.len();
             self.blank();
-            and.push(self.basic()?);
+            items.push(item(self)?);
         }
     }
 
