@@ -605,7 +605,7 @@ impl<'a> Scan<'a> {
     /// document's own buffer when it has escapes. Inlined: returned from a call, the
     /// 12-byte `Option<Text>` goes through memory, written in parts and read whole, and
     /// that load stalled (see `value`).
-    #[inline]
+    #[inline(always)]
     fn string(&mut self, b: &mut Builder<'a>) -> Option<Text> {
         let start = self.i + 1;
         let j = stop(self.s, start)?;
