@@ -277,6 +277,23 @@ fn invalid_selector() {
 }
 
 #[test]
+fn a_selector_nesting_filters_too_deep_is_refused_with_its_place() {
+    // serde_json_path's parser takes twice as long for each nested filter: 40 would take
+    // days. The policy is refused at once, as invalid, and says why.
+    let deep = format!("$[?{}@{}]", "@[?".repeat(39), "]".repeat(39));
+    let src = format!("{BASE}[profiles.p]\nignore = [\"{deep}\"]\n");
+    let e = one(&src, DiagKind::InvalidSelector);
+    assert!(
+        e.message
+            .starts_with("invalid JSONPath selector in profile `p`")
+            && e.message
+                .contains("brackets nested 40 deep; at most 8 are allowed"),
+        "{e:?}"
+    );
+    assert_eq!((e.line, e.column), line_col(&src, &format!("\"{deep}\"")));
+}
+
+#[test]
 fn duplicate_route_name() {
     let src = format!(
         "{BASE}[[routes]]\nname = \"crm\"\npath_prefix = \"/crm2/\"\nupstream = \"crm-us\"\n"
