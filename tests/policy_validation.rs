@@ -294,6 +294,17 @@ fn a_selector_nesting_filters_too_deep_is_refused_with_its_place() {
 }
 
 #[test]
+fn a_selector_ending_inside_a_quote_is_refused_not_a_panic() {
+    // serde_json_path's parser panics on `$['\u` (the fuzzer found it): refused first.
+    let src = format!("{BASE}[profiles.p]\nrecords = [\"$['\\\\u\"]\n");
+    let e = one(&src, DiagKind::InvalidSelector);
+    assert!(
+        e.message.contains("a quoted name or string is not closed"),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn duplicate_route_name() {
     let src = format!(
         "{BASE}[[routes]]\nname = \"crm\"\npath_prefix = \"/crm2/\"\nupstream = \"crm-us\"\n"

@@ -34,13 +34,21 @@ pub struct Selector {
 
 impl Selector {
     /// Parses `s` as `serde_json_path` does (the policy's validation and its errors),
-    /// after refusing brackets nested deeper than [`MAX_SELECTOR_NESTING`].
+    /// after refusing what its parser cannot take: brackets nested deeper than
+    /// [`MAX_SELECTOR_NESTING`], and text ending inside a quoted name or string (its
+    /// parser panics on `$['\u`; fuzzing found it).
     pub fn parse(s: &str) -> Result<Selector, SelectorError> {
-        let depth = nesting(s);
+        let (depth, unclosed) = shape(s);
+        if unclosed {
+            return Err(SelectorError::Unclosed);
+        }
         if depth > MAX_SELECTOR_NESTING {
             return Err(SelectorError::TooDeep(depth));
         }
-        let path = JsonPath::parse(s).map_err(SelectorError::Syntax)?;
+        // Should another input make it panic, the selector is refused, not the process.
+        let path = std::panic::catch_unwind(|| JsonPath::parse(s))
+            .map_err(|_| SelectorError::Unreadable)?
+            .map_err(SelectorError::Syntax)?;
         Ok(Selector {
             path,
             own: parse(s),
@@ -99,10 +107,15 @@ pub enum SelectorError {
     Syntax(serde_json_path::ParseError),
     #[error("brackets nested {0} deep; at most {MAX_SELECTOR_NESTING} are allowed")]
     TooDeep(usize),
+    #[error("a quoted name or string is not closed")]
+    Unclosed,
+    #[error("the JSONPath parser failed on it")]
+    Unreadable,
 }
 
-/// The deepest nesting of `[` in a selector, outside its quoted names and strings.
-fn nesting(s: &str) -> usize {
+/// The deepest nesting of `[` in a selector, outside its quoted names and strings, and
+/// whether the text ends inside one of those.
+fn shape(s: &str) -> (usize, bool) {
     let (mut depth, mut max, mut quote, mut escaped) = (0usize, 0, None, false);
     for b in s.bytes() {
         match quote {
@@ -121,7 +134,7 @@ fn nesting(s: &str) -> usize {
             },
         }
     }
-    max
+    (max, quote.is_some())
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -845,7 +858,7 @@ mod tests {
     #[test]
     fn selectors_nesting_brackets_too_deep_are_refused_before_serde_json_path_parses_them() {
         let nested = |n: usize| format!("$[?{}@{}]", "@[?".repeat(n - 1), "]".repeat(n - 1));
-        assert_eq!(nesting(&nested(MAX_SELECTOR_NESTING)), MAX_SELECTOR_NESTING);
+        assert_eq!(shape(&nested(MAX_SELECTOR_NESTING)).0, MAX_SELECTOR_NESTING);
         let ok = Selector::parse(&nested(MAX_SELECTOR_NESTING)).unwrap();
         assert!(ok.on_tree());
         // 40 deep would keep serde_json_path's parser busy for days: refused at once.
@@ -860,14 +873,34 @@ mod tests {
         }
         // Brackets inside quoted names and strings do not count.
         assert_eq!(
-            nesting(r#"$['[[[[']["]]]\"[[[["][?@.b[?@ == '[[[[[[[[[']]"#),
-            2
+            shape(r#"$['[[[[']["]]]\"[[[["][?@.b[?@ == '[[[[[[[[[']]"#),
+            (2, false)
         );
         assert!(Selector::parse("$['[[[[[[[[[[[[[[[[[[']").is_ok());
         assert!(matches!(
             Selector::parse("$[?@.a ="),
             Err(SelectorError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn selectors_ending_inside_a_quote_are_refused_without_reaching_the_parser() {
+        // serde_json_path panics on these (`unreachable!`: a streaming parser meets the
+        // end of the text inside a `\u` escape); the fuzzer found the first.
+        for s in [
+            r"$[?@[?'\\\u",
+            r"$['\u",
+            r#"$["\uD83D\u"#,
+            r"$['a",
+            r#"$[?@.a == "x]"#,
+        ] {
+            assert!(
+                matches!(Selector::parse(s), Err(SelectorError::Unclosed)),
+                "{s}"
+            );
+        }
+        assert!(Selector::parse(r"$['\u0061']").is_ok());
+        assert!(Selector::parse(r"$['\'']").is_ok());
     }
 
     #[test]
