@@ -159,12 +159,8 @@ pub fn selector(data: &[u8]) -> Option<bool> {
     if !sel.locate(&doc, "", &mut ours) {
         return Some(false);
     }
-    let theirs: HashSet<String> = sel
-        .path
-        .query_located(&value)
-        .iter()
-        .map(|n| n.location().to_json_pointer())
-        .collect();
+    let mut theirs = HashSet::new();
+    sel.locate_value(&value, "", &mut theirs);
     assert_eq!(ours, theirs, "`{path}` selected otherwise on the tree");
     Some(true)
 }

@@ -428,15 +428,12 @@ impl<'p> Walker<'p> {
         }
         let value: serde_json::Value = serde_json::from_slice(body)
             .map_err(|_| InspectError::Selector(self.profile.name.clone()))?;
-        let run = |paths: &[Selector], into: &mut HashSet<String>| {
-            for p in paths.iter().map(|s| &s.path) {
-                for node in p.query_located(&value) {
-                    into.insert(format!("{prefix}{}", node.location().to_json_pointer()));
-                }
-            }
-        };
-        run(&self.profile.records, &mut self.forced);
-        run(&self.profile.ignore, &mut self.ignored);
+        for s in &self.profile.records {
+            s.locate_value(&value, prefix, &mut self.forced);
+        }
+        for s in &self.profile.ignore {
+            s.locate_value(&value, prefix, &mut self.ignored);
+        }
         Ok(())
     }
 
