@@ -276,10 +276,14 @@ fn check_valid_and_invalid() {
         "{err}"
     );
     assert!(err.contains("= help: did you mean `eu`?"), "{err}");
-    assert!(
-        err.contains("allowed_regions = [\"euu\"]\n   |                    ^^^^^"),
-        "{err}"
-    );
+    // The caret sits under the value, whatever the gutter's width.
+    let lines: Vec<&str> = err.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.ends_with("allowed_regions = [\"euu\"]"))
+        .unwrap_or_else(|| panic!("{err}"));
+    let value_col = lines[at].find("\"euu\"").unwrap();
+    assert_eq!(lines[at + 1].find("^^^^^"), Some(value_col), "{err}");
 
     let out = customs(&[
         "check",
