@@ -40,6 +40,9 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     /// 1 while the proxy is shutting down (not ready).
     pub draining: IntGauge,
+    /// Connections closed because no whole request head arrived in time (slow callers
+    /// and idle keep-alive connections alike: the HTTP layer does not tell them apart).
+    pub header_timeouts: IntCounter,
 }
 
 fn counter(
@@ -69,6 +72,7 @@ pub const TUNNEL_REASONS: &[(&str, &str)] = &[
 pub const INSPECTION_REASONS: &[&str] = &[
     "body_too_large",
     "body_read_error",
+    "body_timeout",
     "unsupported_transfer_encoding",
     "invalid_json",
     "nesting_too_deep",
@@ -201,7 +205,13 @@ impl Metrics {
             "1 while shutting down: not accepting new connections",
         )?;
         r.register(Box::new(draining.clone()))?;
+        let header_timeouts = IntCounter::new(
+            "customs_header_timeouts_total",
+            "HTTP/1 connections closed because no whole request head arrived within server.header_timeout_ms (idle keep-alive connections included)",
+        )?;
+        r.register(Box::new(header_timeouts.clone()))?;
         Ok(Metrics {
+            header_timeouts,
             tunnels,
             destination_mismatches,
             reloads,

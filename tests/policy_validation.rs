@@ -418,3 +418,32 @@ fn request_head_limit_out_of_range() {
     let (p, _) = policy::load(BASE).unwrap();
     assert_eq!(p.server.max_header_bytes, 8192);
 }
+
+#[test]
+fn caller_timeouts_must_be_positive() {
+    for key in ["header_timeout_ms", "body_timeout_ms"] {
+        for bad in ["0", "-5"] {
+            let src = format!("{BASE}[server]\n{key} = {bad}\n");
+            let e = one(&src, DiagKind::InvalidValue);
+            assert_eq!(e.message, format!("`{key}` must be positive, got `{bad}`"));
+            let (line, col) = line_col(&src, &format!("= {bad}\n"));
+            assert_eq!((e.line, e.column), (line, col + 2));
+        }
+    }
+    let (p, _) = policy::load(&format!(
+        "{BASE}[server]\nheader_timeout_ms = 1500\nbody_timeout_ms = 2500\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        p.server.header_timeout,
+        std::time::Duration::from_millis(1500)
+    );
+    assert_eq!(
+        p.server.body_timeout,
+        std::time::Duration::from_millis(2500)
+    );
+    // Unset: a minute each.
+    let (p, _) = policy::load(BASE).unwrap();
+    assert_eq!(p.server.header_timeout, std::time::Duration::from_secs(60));
+    assert_eq!(p.server.body_timeout, std::time::Duration::from_secs(60));
+}

@@ -793,6 +793,104 @@ async fn body_cut_short_is_400_and_forwards_nothing() {
 }
 
 #[tokio::test]
+async fn body_too_slow_is_408_and_forwards_nothing() {
+    let s = Setup::with(|p| p.replace("body_timeout_ms = 60000", "body_timeout_ms = 300")).await;
+    let mut stream = tokio::net::TcpStream::connect(s.proxy.addr).await.unwrap();
+    let body = fixture("us-user.json");
+    let head = format!(
+        "POST /crm/a HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Half the body, then nothing: the connection stays open (a trickling caller).
+    stream.write_all(&body[..body.len() / 2]).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out))
+        .await
+        .expect("customs neither answered nor closed the connection")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"reason\":\"body_timeout\""), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Olivia"),
+        "a body value in the error: {text}"
+    );
+    assert_eq!(s.total_received(), 0, "a prefix of the body was forwarded");
+    let m = s.proxy.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_inspection_failures_total{reason="body_timeout"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_requests_total{action="refuse",reason="body_timeout",route="crm"}"#
+        ),
+        1.0
+    );
+    // The process keeps serving: the same body, sent whole, goes through.
+    let (status, _, _) = post(&s.proxy.url("/crm/a"), JSON, body).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.crm_us.count(), 1);
+    s.proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn slow_request_heads_and_idle_connections_are_closed_and_counted() {
+    let s =
+        Setup::with(|p| p.replace("header_timeout_ms = 60000", "header_timeout_ms = 300")).await;
+    // A caller that sends part of a head and then nothing (slowloris).
+    let mut slow = tokio::net::TcpStream::connect(s.proxy.addr).await.unwrap();
+    slow.write_all(b"POST /crm/a HTTP/1.1\r\nHost: x\r\nContent-Ty")
+        .await
+        .unwrap();
+    // A keep-alive connection that carried one request and then stays idle.
+    let mut idle = tokio::net::TcpStream::connect(s.proxy.addr).await.unwrap();
+    idle.write_all(b"GET /healthz-not-a-route HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 404"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    for (name, conn) in [("slow", &mut slow), ("idle", &mut idle)] {
+        let mut rest = Vec::new();
+        // Closed without an answer: the read ends (EOF or reset) well before 10 s.
+        let ended =
+            tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut rest)).await;
+        assert!(ended.is_ok(), "the {name} connection was not closed");
+        assert!(
+            rest.is_empty(),
+            "the {name} connection got: {}",
+            String::from_utf8_lossy(&rest)
+        );
+    }
+    assert_eq!(
+        s.total_received(),
+        0,
+        "the partial head reached an upstream"
+    );
+    let m = s.proxy.metrics().await;
+    assert_eq!(metric(&m, "customs_header_timeouts_total"), 2.0);
+    // A caller that sends its head in time is served as before.
+    let (status, _, _) = post(&s.proxy.url("/crm/a"), JSON, fixture("us-user.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.crm_us.count(), 1);
+    s.proxy.shutdown().await;
+}
+
+#[tokio::test]
 async fn redirects_are_returned_to_the_client_not_followed() {
     // A redirect could send the inspected body to a place the policy never checked, so
     // customs hands every 3xx back unchanged.

@@ -233,6 +233,12 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// How long a caller has to send a whole request head (HTTP/1), counted from when the
+    /// connection opens or its last response was written: also how long an idle
+    /// keep-alive connection is kept. Read at start only.
+    pub header_timeout: Duration,
+    /// How long a caller has to send a whole request body, counted from its head.
+    pub body_timeout: Duration,
     pub ca_bundle: Option<String>,
     /// After SIGTERM: how long to keep accepting (while /readyz says 503) so load
     /// balancers stop sending first.
@@ -258,6 +264,8 @@ impl Default for ServerSettings {
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(60),
             ca_bundle: None,
             shutdown_delay: Duration::ZERO,
             drain_timeout: Duration::from_secs(30),

@@ -378,6 +378,16 @@ impl Validator<'_> {
             "request_timeout_ms",
             30_000,
         ));
+        server.header_timeout = Duration::from_millis(self.positive(
+            &raw.server.header_timeout_ms,
+            "header_timeout_ms",
+            60_000,
+        ));
+        server.body_timeout = Duration::from_millis(self.positive(
+            &raw.server.body_timeout_ms,
+            "body_timeout_ms",
+            60_000,
+        ));
         server.ca_bundle = raw.server.ca_bundle.as_ref().map(|s| s.get_ref().clone());
         server.shutdown_delay = Duration::from_millis(self.non_negative(
             &raw.server.shutdown_delay_ms,

@@ -254,9 +254,22 @@ pub async fn handle(
         );
     }
     let (parts, body) = req.into_parts();
-    let body: Bytes = match read_body(body, limit, declared).await {
-        Ok(b) => b,
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+    // Bounded in time too: a caller trickling its body would hold memory (up to the
+    // limit) and a connection for as long as it liked.
+    let read = tokio::time::timeout(policy.server.body_timeout, read_body(body, limit, declared));
+    let body: Bytes = match read.await {
+        Err(_) => {
+            return refuse(
+                &shared,
+                &id,
+                method,
+                route_name,
+                Failure::BodyTimeout,
+                started,
+            );
+        }
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
             return refuse(
                 &shared,
                 &id,
@@ -266,7 +279,7 @@ pub async fn handle(
                 started,
             );
         }
-        Err(_) => {
+        Ok(Err(_)) => {
             return refuse(&shared, &id, method, route_name, Failure::BodyRead, started);
         }
     };
@@ -517,6 +530,7 @@ fn refuse(
     match &f {
         Failure::TooLarge { .. }
         | Failure::BodyRead
+        | Failure::BodyTimeout
         | Failure::TransferEncoding
         | Failure::Internal => {
             m.inspection_failures.with_label_values(&[f.reason()]).inc();

@@ -28,6 +28,8 @@ pub enum Failure<'a> {
     TooLarge { limit: usize },
     /// Reading the body failed part-way.
     BodyRead,
+    /// The body did not arrive within `server.body_timeout_ms`.
+    BodyTimeout,
     /// A transfer-coding other than exactly `chunked`.
     TransferEncoding,
     /// The policy blocks the transfer.
@@ -55,6 +57,7 @@ impl Failure<'_> {
             }
             Failure::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::BodyRead | Failure::TransferEncoding => StatusCode::BAD_REQUEST,
+            Failure::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Failure::Blocked(_) | Failure::Destination { .. } => StatusCode::FORBIDDEN,
             Failure::Upstream {
                 kind: UpstreamFailure::Timeout,
@@ -72,6 +75,7 @@ impl Failure<'_> {
             Failure::Inspect(e) => e.reason(),
             Failure::TooLarge { .. } => "body_too_large",
             Failure::BodyRead => "body_read_error",
+            Failure::BodyTimeout => "body_timeout",
             Failure::TransferEncoding => "unsupported_transfer_encoding",
             Failure::Blocked(_) => "region_not_allowed",
             Failure::Upstream {
@@ -103,6 +107,10 @@ impl Failure<'_> {
                 format!("the body exceeds the inspection limit of {limit} bytes; nothing was forwarded"),
             ),
             Failure::BodyRead => ("Body read failed".into(), "the request body could not be read completely; nothing was forwarded".into()),
+            Failure::BodyTimeout => (
+                "Body too slow".into(),
+                "the request body did not arrive within the time allowed (`server.body_timeout_ms`); nothing was forwarded".into(),
+            ),
             Failure::TransferEncoding => (
                 "Unsupported transfer encoding".into(),
                 "only `Transfer-Encoding: chunked` is accepted; nothing was forwarded".into(),
@@ -167,7 +175,10 @@ impl Failure<'_> {
         }
         if matches!(
             self,
-            Failure::TooLarge { .. } | Failure::BodyRead | Failure::TransferEncoding
+            Failure::TooLarge { .. }
+                | Failure::BodyRead
+                | Failure::BodyTimeout
+                | Failure::TransferEncoding
         ) {
             // The rest of the body was not read: the connection cannot be reused.
             r.headers_mut()

@@ -12,7 +12,7 @@ use std::time::Duration;
 use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -39,10 +39,19 @@ pub async fn serve_with_drain(
     tls: Option<TlsAcceptor>,
 ) {
     let s = shared.clone();
-    let max_header_bytes = shared.runtime.load().policy.server.max_header_bytes;
+    let (max_header_bytes, header_timeout) = {
+        let rt = shared.runtime.load();
+        (
+            rt.policy.server.max_header_bytes,
+            rt.policy.server.header_timeout,
+        )
+    };
     accept_loop(
         listener,
-        max_header_bytes,
+        Http1Limits {
+            max_header_bytes,
+            header_timeout,
+        },
         Some(shared.metrics.clone()),
         move |req, peer| {
             let s = s.clone();
@@ -66,7 +75,10 @@ pub async fn serve_admin(
 ) {
     accept_loop(
         listener,
-        crate::policy::compile::DEFAULT_MAX_HEADER_BYTES,
+        Http1Limits {
+            max_header_bytes: crate::policy::compile::DEFAULT_MAX_HEADER_BYTES,
+            header_timeout: ADMIN_HEADER_TIMEOUT,
+        },
         None,
         move |req, _| {
             let s = shared.clone();
@@ -98,9 +110,21 @@ fn admin(req: Request<Incoming>, s: &Shared) -> http::Response<Body> {
     }
 }
 
+/// How long an admin caller (a Prometheus scrape, a probe) has to send its request head.
+const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the HTTP/1 layer bounds before a request reaches the handler.
+struct Http1Limits {
+    /// The request head's size, which is also each connection's read buffer.
+    max_header_bytes: usize,
+    /// How long a caller has to send a whole head: from the connection's start, then
+    /// from each response (so it also ends idle keep-alive connections).
+    header_timeout: Duration,
+}
+
 async fn accept_loop<H, F>(
     listener: TcpListener,
-    max_header_bytes: usize,
+    limits: Http1Limits,
     metrics: Option<Arc<crate::metrics::Metrics>>,
     handler: H,
     shutdown: impl Future<Output = ()>,
@@ -114,9 +138,17 @@ async fn accept_loop<H, F>(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The request head must fit the read buffer (hyper answers 431 when it does not);
     // each keep-alive connection keeps a buffer this size while idle.
+    // Without a timer hyper sets no header timeout at all: a caller trickling header
+    // bytes (slowloris) would hold its connection for ever.
     builder
         .http1()
-        .max_buf_size(max_header_bytes.max(crate::policy::compile::DEFAULT_MAX_HEADER_BYTES));
+        .max_buf_size(
+            limits
+                .max_header_bytes
+                .max(crate::policy::compile::DEFAULT_MAX_HEADER_BYTES),
+        )
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -177,15 +209,19 @@ async fn accept_loop<H, F>(
 }
 
 /// A request head over `max_header_bytes` never reaches the service: hyper answers 431
-/// and ends the connection. It is counted here, so no refusal goes uncounted.
+/// and ends the connection. A head not complete within `header_timeout` ends it without
+/// an answer. Both are counted here, so no refusal goes uncounted.
 fn count_connection_error(
     metrics: Option<&crate::metrics::Metrics>,
     e: &(dyn std::error::Error + Send + Sync + 'static),
 ) {
     let Some(m) = metrics else { return };
-    if e.downcast_ref::<hyper::Error>()
-        .is_some_and(hyper::Error::is_parse_too_large)
-    {
+    let Some(e) = e.downcast_ref::<hyper::Error>() else {
+        return;
+    };
+    if e.is_timeout() {
+        m.header_timeouts.inc();
+    } else if e.is_parse_too_large() {
         m.inspection_failures
             .with_label_values(&["header_too_large"])
             .inc();
