@@ -864,7 +864,18 @@ async fn slow_request_heads_and_idle_connections_are_closed_and_counted() {
         "{}",
         String::from_utf8_lossy(&buf[..n])
     );
-    for (name, conn) in [("slow", &mut slow), ("idle", &mut idle)] {
+    // A caller that connects and sends nothing, and one that sends the start of the
+    // HTTP/2 preface: the protocol is not known yet, so hyper's HTTP/1 timer has not
+    // started for either.
+    let mut silent = tokio::net::TcpStream::connect(s.proxy.addr).await.unwrap();
+    let mut preface = tokio::net::TcpStream::connect(s.proxy.addr).await.unwrap();
+    preface.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    for (name, conn) in [
+        ("slow", &mut slow),
+        ("idle", &mut idle),
+        ("silent", &mut silent),
+        ("preface", &mut preface),
+    ] {
         let mut rest = Vec::new();
         // Closed without an answer: the read ends (EOF or reset) well before 10 s.
         let ended =
@@ -882,7 +893,7 @@ async fn slow_request_heads_and_idle_connections_are_closed_and_counted() {
         "the partial head reached an upstream"
     );
     let m = s.proxy.metrics().await;
-    assert_eq!(metric(&m, "customs_header_timeouts_total"), 2.0);
+    assert_eq!(metric(&m, "customs_header_timeouts_total"), 4.0);
     // A caller that sends its head in time is served as before.
     let (status, _, _) = post(&s.proxy.url("/crm/a"), JSON, fixture("us-user.json")).await;
     assert_eq!(status, StatusCode::OK);

@@ -233,9 +233,9 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
-    /// How long a caller has to send a whole request head (HTTP/1), counted from when the
-    /// connection opens or its last response was written: also how long an idle
-    /// keep-alive connection is kept. Read at start only.
+    /// How long a caller has to send a whole request head: a new connection's first,
+    /// then each HTTP/1 head counted from the last response (so it is also how long an
+    /// idle HTTP/1 keep-alive connection is kept). Read at start only.
     pub header_timeout: Duration,
     /// How long a caller has to send a whole request body, counted from its head.
     pub body_timeout: Duration,

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http::{Method, Request, StatusCode};
@@ -164,20 +164,20 @@ async fn accept_loop<H, F>(
                 };
                 let _ = stream.set_nodelay(true);
                 let h = handler.clone();
+                let first = Arc::new(AtomicBool::new(false));
+                let started = first.clone();
                 let svc = service_fn(move |req| {
+                    started.store(true, Ordering::Relaxed);
                     let h = h.clone();
                     async move { Ok::<_, Infallible>(h(req, peer).await) }
                 });
+                let header_timeout = limits.header_timeout;
                 match &tls {
                     None => {
                         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
                         let conn = graceful.watch(conn);
                         let metrics = metrics.clone();
-                        tokio::spawn(async move {
-                            if let Err(e) = conn.await {
-                                count_connection_error(metrics.as_deref(), e.as_ref());
-                            }
-                        });
+                        tokio::spawn(drive(conn, first, header_timeout, metrics));
                     }
                     Some(acceptor) => {
                         // The handshake runs in the connection's task, bounded in time.
@@ -189,9 +189,7 @@ async fn accept_loop<H, F>(
                             let hs = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
                             let Ok(Ok(tls_stream)) = hs else { return };
                             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), svc).into_owned();
-                            if let Err(e) = watcher.watch(conn).await {
-                                count_connection_error(metrics.as_deref(), e.as_ref());
-                            }
+                            drive(watcher.watch(conn), first, header_timeout, metrics).await;
                         });
                     }
                 }
@@ -205,6 +203,37 @@ async fn accept_loop<H, F>(
         _ = tokio::time::sleep(drain) => {
             tracing::warn!(target: "customs::server", "drain timeout: closing remaining connections");
         }
+    }
+}
+
+/// Drives one connection to its end. hyper's header timer starts only once the
+/// connection is known to speak HTTP/1, and HTTP/2 has none, so a caller that connects
+/// and sends nothing (or a few bytes of the HTTP/2 preface) would hold the connection for
+/// ever: its first request must also begin within `header_timeout` (`first` is set when
+/// a request reaches the service), else the connection is dropped, which closes it.
+async fn drive<C>(
+    conn: C,
+    first: Arc<AtomicBool>,
+    header_timeout: Duration,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+) where
+    C: Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>>,
+{
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = &mut conn => r,
+        () = tokio::time::sleep(header_timeout) => {
+            if !first.load(Ordering::Relaxed) {
+                if let Some(m) = &metrics {
+                    m.header_timeouts.inc();
+                }
+                return;
+            }
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        count_connection_error(metrics.as_deref(), e.as_ref());
     }
 }
 
