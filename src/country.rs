@@ -31,7 +31,7 @@ impl Country {
     /// Parses what a country field may hold: alpha-2, alpha-3 or a common English name
     /// (`"DE"`, `"deu"`, `"Germany"`, `"United Kingdom"`, `"UK"`).
     pub fn parse_loose(s: &str) -> Option<Self> {
-        let t = s.trim();
+        let t = crate::trim(s);
         if t.is_empty() || t.len() > 64 {
             return None;
         }

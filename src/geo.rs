@@ -382,7 +382,7 @@ impl PhoneDigits {
         let mut digits = [0u8; 17];
         let mut n = 0;
         let mut plus = false;
-        for ch in raw.trim().chars() {
+        for ch in crate::trim(raw).chars() {
             if let Some(d) = unicode_digit(ch) {
                 // More than 17 digits: not a phone number.
                 *digits.get_mut(n)? = d as u8;

@@ -737,13 +737,7 @@ impl<'p> Walker<'p> {
 
     fn string(&mut self, s: &str, ctx: Option<usize>) -> Result<(), InspectError> {
         self.check_len(s)?;
-        // Most strings start and end with a visible ASCII character: no trimming to do.
-        let edge = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_graphic());
-        let t = if edge(s.as_bytes().first()) && edge(s.as_bytes().last()) {
-            s
-        } else {
-            s.trim()
-        };
+        let t = crate::trim(s);
         // Base64 / base64url whose bytes are JSON or text: inspect what it carries.
         if let Some(decoded) = base64_text(t) {
             if self.embedding >= MAX_EMBEDDING {

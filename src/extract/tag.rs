@@ -75,27 +75,32 @@ pub fn tag(raw: RawRecord, geo: &dyn GeoLookup) -> Record {
 /// The region of a locale or Accept-Language value: `de-DE` → DE, `en_GB` → GB,
 /// `zh-Hant-TW` → TW, `en-GB,en;q=0.9` → GB. A bare language (`de`) says nothing.
 pub fn locale_country(v: &str) -> Option<Country> {
-    for part in v.split(',') {
-        let tag = part.split(';').next().unwrap_or("").trim();
-        // The subtags after the first, found by byte (`split` with a set of separators
-        // cost ~10x as much, for every locale of every record).
-        let sep = |b: &u8| *b == b'-' || *b == b'_';
-        let Some(first) = tag.bytes().position(|b| sep(&b)) else {
-            continue;
-        };
-        let mut at = first + 1;
-        while at <= tag.len() {
-            let len = tag.as_bytes()[at..]
-                .iter()
-                .position(sep)
-                .unwrap_or(tag.len() - at);
-            if len == 2
-                && let Some(c) = tag.get(at..at + 2).and_then(Country::from_alpha2)
-            {
-                return Some(c);
-            }
-            at += len + 1;
+    // Most values are one tag (`en-US`): no list to split.
+    if !v.bytes().any(|b| b == b',' || b == b';') {
+        return tag_region(crate::trim(v));
+    }
+    v.split(',')
+        .find_map(|part| tag_region(part.split(';').next().unwrap_or("").trim()))
+}
+
+/// The first two-letter subtag after the language that is a country.
+fn tag_region(tag: &str) -> Option<Country> {
+    // The subtags after the first, found by byte (`split` with a set of separators
+    // cost ~10x as much, for every locale of every record).
+    let sep = |b: &u8| *b == b'-' || *b == b'_';
+    let first = tag.bytes().position(|b| sep(&b))?;
+    let mut at = first + 1;
+    while at <= tag.len() {
+        let len = tag.as_bytes()[at..]
+            .iter()
+            .position(sep)
+            .unwrap_or(tag.len() - at);
+        if len == 2
+            && let Some(c) = tag.get(at..at + 2).and_then(Country::from_alpha2)
+        {
+            return Some(c);
         }
+        at += len + 1;
     }
     None
 }
