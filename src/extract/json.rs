@@ -365,7 +365,7 @@ fn parse_as(bytes: &[u8], reader: Reader) -> Result<Doc<'_>, JsonError> {
         pending_items: Vec::with_capacity(32),
         // Only serde_json's reading (when the scan leaves a document to it) uses it.
         pending_fields: Vec::new(),
-        pending_keys: Vec::with_capacity(64),
+        pending_members: Vec::with_capacity(64),
         items: Vec::with_capacity(elements),
         fields: Vec::with_capacity(members),
     };
@@ -384,7 +384,7 @@ fn parse_as(bytes: &[u8], reader: Reader) -> Result<Doc<'_>, JsonError> {
                     b.fields.clear();
                     b.pending_items.clear();
                     b.pending_fields.clear();
-                    b.pending_keys.clear();
+                    b.pending_members.clear();
                     parse_with(serde_json::Deserializer::from_str(text), &mut b)?
                 }
             }
@@ -562,7 +562,7 @@ impl<'a> Scan<'a> {
 
     fn object(&mut self, b: &mut Builder<'a>) -> Option<()> {
         self.open()?;
-        let (keys, values) = (b.pending_keys.len(), b.pending_items.len());
+        let mark = b.pending_members.len();
         self.ws();
         if self.peek()? == b'}' {
             self.i += 1;
@@ -573,13 +573,14 @@ impl<'a> Scan<'a> {
                     return None;
                 }
                 let k = self.string(b)?;
-                b.pending_keys.push(k);
                 self.ws();
                 if self.peek()? != b':' {
                     return None;
                 }
                 self.i += 1;
                 self.value(b)?;
+                let v = b.pending_items.pop()?;
+                b.pending_members.push(Member::of(k, v));
                 if self.closes(b'}')? {
                     break;
                 }
@@ -587,12 +588,9 @@ impl<'a> Scan<'a> {
         }
         self.depth -= 1;
         let start = b.fields.len();
-        b.fields.extend(
-            b.pending_keys
-                .drain(keys..)
-                .zip(b.pending_items.drain(values..))
-                .map(|(k, v)| Member::of(k, v)),
-        );
+        b.fields
+            .extend_from_slice(b.pending_members.get(mark..).unwrap_or_default());
+        b.pending_members.truncate(mark);
         b.pending_items.push(Packed {
             kind: K_OBJ,
             a: start as u32,
@@ -787,7 +785,7 @@ pub fn check_scan(bytes: &[u8]) -> bool {
             own: String::new(),
             pending_items: Vec::new(),
             pending_fields: Vec::new(),
-            pending_keys: Vec::new(),
+            pending_members: Vec::new(),
             items: Vec::new(),
             fields: Vec::new(),
         };
@@ -839,9 +837,9 @@ struct Builder<'a> {
     own: String,
     pending_items: Vec<Packed>,
     pending_fields: Vec<(Text, Node)>,
-    /// The scan's keys of the objects still open (their values wait on
-    /// `pending_items`).
-    pending_keys: Vec<Text>,
+    /// The scan's members of the objects still open, each pushed whole as soon as its
+    /// value is read.
+    pending_members: Vec<Member>,
     items: Vec<Packed>,
     fields: Vec<Member>,
 }
