@@ -356,6 +356,25 @@ async fn request_head_over_the_limit_is_431_and_forwards_nothing() {
         ),
         1.0
     );
+    // The same limit over HTTP/2.
+    let h2 = http2();
+    let h2_post = |pad: usize| {
+        Request::post(s.proxy.url("/crm/v1/contacts"))
+            .header("content-type", JSON)
+            .header("x-pad", "a".repeat(pad))
+            .body(Full::new(Bytes::from(fixture("us-user.json"))))
+            .unwrap()
+    };
+    let (status, _, _) = send(&h2, h2_post(6000)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.total_received(), 3);
+    let (status, _, _) = send(&h2, h2_post(9000)).await;
+    assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(
+        s.total_received(),
+        3,
+        "an HTTP/2 head over the limit was forwarded"
+    );
     // A policy may allow larger heads.
     let s = Setup::with(|p| p.replace("max_header_bytes = 8192", "max_header_bytes = 32768")).await;
     assert!(head_of_size(s.proxy.addr, 20_000).await.contains(" 200 "));

@@ -149,6 +149,10 @@ async fn accept_loop<H, F>(
         )
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
+    // The same head limit for HTTP/2 (hyper's default is 16 KiB; over it, 431).
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
