@@ -48,7 +48,7 @@ pub async fn serve_with_drain(
     };
     accept_loop(
         listener,
-        Http1Limits {
+        HeadLimits {
             max_header_bytes,
             header_timeout,
         },
@@ -75,7 +75,7 @@ pub async fn serve_admin(
 ) {
     accept_loop(
         listener,
-        Http1Limits {
+        HeadLimits {
             max_header_bytes: crate::policy::compile::DEFAULT_MAX_HEADER_BYTES,
             header_timeout: ADMIN_HEADER_TIMEOUT,
         },
@@ -113,8 +113,8 @@ fn admin(req: Request<Incoming>, s: &Shared) -> http::Response<Body> {
 /// How long an admin caller (a Prometheus scrape, a probe) has to send its request head.
 const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What the HTTP/1 layer bounds before a request reaches the handler.
-struct Http1Limits {
+/// What the HTTP layer bounds of a request head before the request reaches the handler.
+struct HeadLimits {
     /// The request head's size, which is also each connection's read buffer.
     max_header_bytes: usize,
     /// How long a caller has to send a whole head: from the connection's start, then
@@ -124,7 +124,7 @@ struct Http1Limits {
 
 async fn accept_loop<H, F>(
     listener: TcpListener,
-    limits: Http1Limits,
+    limits: HeadLimits,
     metrics: Option<Arc<crate::metrics::Metrics>>,
     handler: H,
     shutdown: impl Future<Output = ()>,
