@@ -207,7 +207,7 @@ impl Metrics {
         r.register(Box::new(draining.clone()))?;
         let header_timeouts = IntCounter::new(
             "customs_header_timeouts_total",
-            "Connections closed because no whole request head arrived within server.header_timeout_ms (idle HTTP/1 keep-alive connections included)",
+            "Connections closed because no whole request head arrived within server.header_timeout_ms (idle keep-alive connections included)",
         )?;
         r.register(Box::new(header_timeouts.clone()))?;
         Ok(Metrics {

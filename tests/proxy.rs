@@ -920,6 +920,66 @@ async fn slow_request_heads_and_idle_connections_are_closed_and_counted() {
     s.proxy.shutdown().await;
 }
 
+/// A request body sent a frame at a time, as the test hands the frames over.
+struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|b| b.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+}
+
+#[tokio::test]
+async fn idle_http2_connections_are_shut_down_but_requests_in_flight_are_not() {
+    let s =
+        Setup::with(|p| p.replace("header_timeout_ms = 60000", "header_timeout_ms = 300")).await;
+    let stream = tokio::net::TcpStream::connect(s.proxy.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    // A request whose body takes three header timeouts to arrive (well within the body
+    // timeout): in flight all that time, so the connection is not idle.
+    let body = fixture("us-user.json");
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(2);
+    let (first, second) = body.split_at(body.len() / 2);
+    let (first, second) = (
+        Bytes::copy_from_slice(first),
+        Bytes::copy_from_slice(second),
+    );
+    let feeder = tokio::spawn(async move {
+        tx.send(first).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        tx.send(second).await.unwrap();
+    });
+    let req = Request::post(s.proxy.url("/crm/a"))
+        .header("content-type", JSON)
+        .body(ChannelBody(rx))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    feeder.await.unwrap();
+    assert_eq!(s.crm_us.received()[0].body.as_ref(), body.as_slice());
+    // Then nothing: shut down (GOAWAY) and closed, where before it was held for ever.
+    let ended = tokio::time::timeout(Duration::from_secs(10), conn).await;
+    assert!(ended.is_ok(), "the idle HTTP/2 connection was not closed");
+    assert!(sender.is_closed());
+    let m = s.proxy.metrics().await;
+    assert_eq!(metric(&m, "customs_header_timeouts_total"), 1.0);
+    assert_eq!(s.total_received(), 1);
+    s.proxy.shutdown().await;
+}
+
 #[tokio::test]
 async fn redirects_are_returned_to_the_client_not_followed() {
     // A redirect could send the inspected body to a place the policy never checked, so

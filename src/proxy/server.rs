@@ -6,16 +6,16 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-use http::{Method, Request, StatusCode};
+use http::{Method, Request, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::pipeline::{self, Shared};
@@ -118,8 +118,66 @@ struct HeadLimits {
     /// The request head's size, which is also each connection's read buffer.
     max_header_bytes: usize,
     /// How long a caller has to send a whole head: from the connection's start, then
-    /// from each response (so it also ends idle keep-alive connections).
+    /// from each response (so it also ends idle keep-alive connections, HTTP/2's too).
     header_timeout: Duration,
+}
+
+/// What a connection's requests have done, written by its service and read by [`drive`].
+struct Activity {
+    /// When the connection was accepted: the clock `last_done_ms` counts from.
+    born: Instant,
+    /// A request has reached the service.
+    started: AtomicBool,
+    /// The connection speaks HTTP/2.
+    h2: AtomicBool,
+    /// Requests whose handler has not finished.
+    in_flight: AtomicUsize,
+    /// When the last handler finished, in milliseconds after `born`.
+    last_done_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            born: Instant::now(),
+            started: AtomicBool::new(false),
+            h2: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            last_done_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// A request reached the service: it counts as in flight until the guard drops
+    /// (its handler finished, or the caller reset the stream).
+    fn begin(self: &Arc<Self>, version: Version) -> InFlight {
+        self.started.store(true, Ordering::Relaxed);
+        if version == Version::HTTP_2 {
+            self.h2.store(true, Ordering::Relaxed);
+        }
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+
+    /// When an HTTP/2 connection with nothing in flight becomes idle for too long, or
+    /// `None` while a request is in flight.
+    fn idle_deadline(&self, timeout: Duration) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return None;
+        }
+        let last = Duration::from_millis(self.last_done_ms.load(Ordering::Relaxed));
+        Some(self.born + last + timeout)
+    }
+}
+
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let a = &self.0;
+        let now = u64::try_from(a.born.elapsed().as_millis()).unwrap_or(u64::MAX);
+        a.last_done_ms.store(now, Ordering::Relaxed);
+        a.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 async fn accept_loop<H, F>(
@@ -134,7 +192,10 @@ async fn accept_loop<H, F>(
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = http::Response<Body>> + Send + 'static,
 {
-    let graceful = GracefulShutdown::new();
+    // Shutdown reaches every connection through this channel; each holds a receiver until
+    // it ends, so `closed()` tells when all have (hyper-util's `GracefulShutdown`, which
+    // cannot also end idle HTTP/2 connections).
+    let (graceful, _) = watch::channel(());
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The request head must fit the read buffer (hyper answers 431 when it does not);
     // each keep-alive connection keeps a buffer this size while idle.
@@ -168,32 +229,37 @@ async fn accept_loop<H, F>(
                 };
                 let _ = stream.set_nodelay(true);
                 let h = handler.clone();
-                let first = Arc::new(AtomicBool::new(false));
-                let started = first.clone();
-                let svc = service_fn(move |req| {
-                    started.store(true, Ordering::Relaxed);
+                let activity = Arc::new(Activity::new());
+                let seen = activity.clone();
+                let svc = service_fn(move |req: Request<Incoming>| {
+                    let guard = seen.begin(req.version());
                     let h = h.clone();
-                    async move { Ok::<_, Infallible>(h(req, peer).await) }
+                    async move {
+                        let res = h(req, peer).await;
+                        drop(guard);
+                        Ok::<_, Infallible>(res)
+                    }
                 });
-                let header_timeout = limits.header_timeout;
+                let ends = Ends {
+                    activity,
+                    header_timeout: limits.header_timeout,
+                    shutdown: graceful.subscribe(),
+                    metrics: metrics.clone(),
+                };
                 match &tls {
                     None => {
                         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
-                        let conn = graceful.watch(conn);
-                        let metrics = metrics.clone();
-                        tokio::spawn(drive(conn, first, header_timeout, metrics));
+                        tokio::spawn(drive(conn, |c| c.graceful_shutdown(), ends));
                     }
                     Some(acceptor) => {
                         // The handshake runs in the connection's task, bounded in time.
                         let acceptor = acceptor.clone();
                         let builder = builder.clone();
-                        let watcher = graceful.watcher();
-                        let metrics = metrics.clone();
                         tokio::spawn(async move {
                             let hs = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
                             let Ok(Ok(tls_stream)) = hs else { return };
                             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), svc).into_owned();
-                            drive(watcher.watch(conn), first, header_timeout, metrics).await;
+                            drive(conn, |c| c.graceful_shutdown(), ends).await;
                         });
                     }
                 }
@@ -202,42 +268,98 @@ async fn accept_loop<H, F>(
         }
     }
     drop(listener);
+    let _ = graceful.send(());
     tokio::select! {
-        _ = graceful.shutdown() => {}
+        _ = graceful.closed() => {}
         _ = tokio::time::sleep(drain) => {
             tracing::warn!(target: "customs::server", "drain timeout: closing remaining connections");
         }
     }
 }
 
-/// Drives one connection to its end. hyper's header timer starts only once the
-/// connection is known to speak HTTP/1, and HTTP/2 has none, so a caller that connects
-/// and sends nothing (or a few bytes of the HTTP/2 preface) would hold the connection for
-/// ever: its first request must also begin within `header_timeout` (`first` is set when
-/// a request reaches the service), else the connection is dropped, which closes it.
-async fn drive<C>(
-    conn: C,
-    first: Arc<AtomicBool>,
+/// What ends a connection besides its caller: shutdown, and the time limits.
+struct Ends {
+    activity: Arc<Activity>,
     header_timeout: Duration,
+    /// Changes when the server shuts down; held until the connection ends.
+    shutdown: watch::Receiver<()>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
-) where
+}
+
+/// Drives one connection to its end.
+///
+/// - hyper's header timer starts only once the connection is known to speak HTTP/1, so
+///   a caller that connects and sends nothing (or a few bytes of the HTTP/2 preface)
+///   would hold the connection for ever: its first request must reach the service
+///   within `header_timeout`, else the connection is dropped, which closes it.
+/// - HTTP/1 keep-alive connections are then ended by hyper's timer. HTTP/2 has none (its
+///   pings only find dead peers): an HTTP/2 connection with no request in flight for
+///   `header_timeout` is shut down gracefully (GOAWAY), as on shutdown, and dropped if
+///   it has not ended another `header_timeout` later.
+/// - On shutdown, every connection is shut down gracefully: requests in flight finish.
+async fn drive<C>(conn: C, graceful: impl Fn(std::pin::Pin<&mut C>), ends: Ends)
+where
     C: Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>>,
 {
+    let Ends {
+        activity,
+        header_timeout,
+        mut shutdown,
+        metrics,
+    } = ends;
     tokio::pin!(conn);
-    let result = tokio::select! {
-        r = &mut conn => r,
-        () = tokio::time::sleep(header_timeout) => {
-            if !first.load(Ordering::Relaxed) {
-                if let Some(m) = &metrics {
-                    m.header_timeouts.inc();
-                }
-                return;
+    let mut deadline = Some(activity.born + header_timeout);
+    let mut shutting = false;
+    let result = loop {
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
             }
-            conn.await
+        };
+        tokio::select! {
+            r = &mut conn => break r,
+            _ = shutdown.changed(), if !shutting => {
+                shutting = true;
+                graceful(conn.as_mut());
+            }
+            () = sleep => {
+                if shutting {
+                    // Shut down for idling and still not ended: closed.
+                    return;
+                }
+                if !activity.started.load(Ordering::Relaxed) {
+                    count_header_timeout(metrics.as_deref());
+                    return;
+                }
+                if !activity.h2.load(Ordering::Relaxed) {
+                    // HTTP/1: hyper's header timer takes over.
+                    deadline = None;
+                    continue;
+                }
+                match activity.idle_deadline(header_timeout) {
+                    Some(at) if at <= Instant::now() => {
+                        count_header_timeout(metrics.as_deref());
+                        shutting = true;
+                        graceful(conn.as_mut());
+                        deadline = Some(Instant::now() + header_timeout);
+                    }
+                    Some(at) => deadline = Some(at),
+                    // In flight: look again a timeout from now (a request's own time is
+                    // bounded by the body timeout and the upstream's).
+                    None => deadline = Some(Instant::now() + header_timeout),
+                }
+            }
         }
     };
     if let Err(e) = result {
         count_connection_error(metrics.as_deref(), e.as_ref());
+    }
+}
+
+fn count_header_timeout(metrics: Option<&crate::metrics::Metrics>) {
+    if let Some(m) = metrics {
+        m.header_timeouts.inc();
     }
 }
 
@@ -253,7 +375,7 @@ fn count_connection_error(
         return;
     };
     if e.is_timeout() {
-        m.header_timeouts.inc();
+        count_header_timeout(Some(m));
     } else if e.is_parse_too_large() {
         m.inspection_failures
             .with_label_values(&["header_too_large"])
