@@ -61,6 +61,13 @@ pub fn inspect(data: &[u8]) -> Option<bool> {
     let body = &data[3..];
     // The JSON scan reads every body exactly as serde_json alone does (or leaves it).
     crate::extract::json::check_scan(body);
+    // The walk without the tree is the walk on it (profiles without selectors).
+    crate::extract::records::check_walks(
+        &policy.fields,
+        &crate::policy::compile::Profile::named("fuzz"),
+        policy.limits,
+        body,
+    );
     let mut headers = http::HeaderMap::new();
     headers.insert(
         http::header::COOKIE,

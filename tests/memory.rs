@@ -133,4 +133,61 @@ fn inspecting_a_1mb_batch_allocates_well_under_its_own_size_again() {
             body.len()
         );
     }
+    // Documents of tiny values. Their trees would take up to 12x them (12 bytes an
+    // element and 16 a member, whatever their size, and a large container held twice
+    // while it closes), so they are walked without it, within about their own size.
+    // Sent as `text/plain`, a body is sniffed (read as JSON if it is JSON) first.
+    type Shape = (
+        &'static str,
+        &'static str,
+        fn(usize) -> String,
+        &'static str,
+    );
+    let shapes: [Shape; 5] = [
+        ("zeros", "[", |_| "0".into(), "application/json"),
+        (
+            "tiny members",
+            "{",
+            |i| format!("\"{i:x}\":0"),
+            "application/json",
+        ),
+        ("arrays of one", "[", |_| "[0]".into(), "application/json"),
+        ("empty objects", "[", |_| "{}".into(), "application/json"),
+        ("zeros as text", "[", |_| "0".into(), "text/plain"),
+    ];
+    for (name, open, item, content_type) in shapes {
+        let mut text = String::from(open);
+        let mut i = 0;
+        while text.len() < 1 << 20 {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&item(i));
+            i += 1;
+        }
+        text.push(if open == "[" { ']' } else { '}' });
+        let body = text.into_bytes();
+        headers.insert(http::header::CONTENT_TYPE, content_type.parse().unwrap());
+        let uri: http::Uri = "/crm/v1/contacts".parse().unwrap();
+        let req = RequestView::new("POST", &uri, &headers, &body);
+        let route = policy.match_route(req.host, req.path).unwrap();
+        let run = || evaluate_route(&policy, &geo, &req, route, None, Keep::Violations).unwrap();
+        drop(run());
+        GLOBAL.reset_peak_memory();
+        let ev = run();
+        let peak = GLOBAL.get_peak_memory();
+        assert_eq!(ev.decision.action, Action::Allow, "{name}");
+        assert_eq!(ev.decision.records, 0, "{name}");
+        drop(ev);
+        let ratio = peak as f64 / body.len() as f64;
+        println!(
+            "{name}: peak {peak} bytes allocated beyond the body's {}: {ratio:.2}x",
+            body.len()
+        );
+        assert!(
+            ratio < 1.0,
+            "{name}: inspecting {} bytes allocated {peak} more ({ratio:.2}x)",
+            body.len()
+        );
+    }
 }

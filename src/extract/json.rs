@@ -335,7 +335,20 @@ const COUNT_FROM: usize = 64 * 1024;
 /// every string (serde_json's `from_str` path); a body that is not UTF-8 is parsed
 /// byte-wise so the error is the same one a byte parser reports.
 pub fn parse(bytes: &[u8]) -> Result<Doc<'_>, JsonError> {
-    parse_as(bytes, Reader::ScanFirst)
+    match read(bytes, Reader::ScanFirst, usize::MAX)? {
+        Some(doc) => Ok(doc),
+        // No tree is over an unbounded budget.
+        None => Err(JsonError::TooLarge),
+    }
+}
+
+/// [`parse`], unless the tree would take more than about `budget` bytes: then `Ok(None)`,
+/// as soon as that is known (the tree's arenas count, and the containers still open;
+/// they are checked when a container closes and when its pending members outgrow their
+/// room, so the tree can pass the budget by about that room). Bodies of records make
+/// trees of about half their size; many tiny values make trees of up to 12x theirs.
+pub fn parse_within(bytes: &[u8], budget: usize) -> Result<Option<Doc<'_>>, JsonError> {
+    read(bytes, Reader::ScanFirst, budget)
 }
 
 /// Who reads a document: the scan, falling back to serde_json ([`parse`]), or serde_json
@@ -347,6 +360,10 @@ enum Reader {
 }
 
 fn parse_as(bytes: &[u8], reader: Reader) -> Result<Doc<'_>, JsonError> {
+    read(bytes, reader, usize::MAX)?.ok_or(JsonError::TooLarge)
+}
+
+fn read(bytes: &[u8], reader: Reader, budget: usize) -> Result<Option<Doc<'_>>, JsonError> {
     if bytes.len() > MAX_DOC_BYTES {
         return Err(JsonError::TooLarge);
     }
@@ -354,10 +371,18 @@ fn parse_as(bytes: &[u8], reader: Reader) -> Result<Doc<'_>, JsonError> {
     // counting them bounds the arenas (strings holding them only over-reserve, and
     // capacity that is never written is never paged in). Small documents guess instead
     // (a member every ~24 bytes, an element every ~48) and grow if they must.
-    let (members, elements) = if bytes.len() >= COUNT_FROM {
-        separators(bytes)
-    } else {
-        (bytes.len() / 24, bytes.len() / 48)
+    // A tree that would pass its budget (many tiny values) is not reserved for: it grows
+    // until it does, and is dropped then. The counts overstate trees (separators in
+    // strings count), hence the margin.
+    let (members, elements) = match (bytes.len() >= COUNT_FROM).then(|| separators(bytes)) {
+        Some((m, e))
+            if size_of::<Member>() * m + size_of::<Packed>() * e
+                <= budget.saturating_add(budget / 4) =>
+        {
+            (m, e)
+        }
+        Some(_) => (1024, 1024),
+        None => (bytes.len() / 24, bytes.len() / 48),
     };
     let mut b = Builder {
         src: "",
@@ -368,6 +393,8 @@ fn parse_as(bytes: &[u8], reader: Reader) -> Result<Doc<'_>, JsonError> {
         pending_members: Vec::with_capacity(64),
         items: Vec::with_capacity(elements),
         fields: Vec::with_capacity(members),
+        budget,
+        over: false,
     };
     let root = match std::str::from_utf8(bytes) {
         Ok(text) => {
@@ -377,6 +404,7 @@ fn parse_as(bytes: &[u8], reader: Reader) -> Result<Doc<'_>, JsonError> {
                 .flatten()
             {
                 Some(root) => root,
+                None if b.over => return Ok(None),
                 None => {
                     // Not for the scan (see `scan`): serde_json reads it from scratch.
                     b.own.clear();
@@ -392,13 +420,13 @@ fn parse_as(bytes: &[u8], reader: Reader) -> Result<Doc<'_>, JsonError> {
         // Not UTF-8: strings are copied (the parse fails at the first bad byte anyway).
         Err(_) => parse_with(serde_json::Deserializer::from_slice(bytes), &mut b)?,
     };
-    Ok(Doc {
+    Ok(Some(Doc {
         root,
         src: b.src,
         own: b.own,
         items: b.items,
         fields: b.fields,
-    })
+    }))
 }
 
 /// The tree, read by a scan written for it: the tokens go straight into the arenas,
@@ -420,6 +448,188 @@ fn scan<'a>(text: &'a str, b: &mut Builder<'a>) -> Option<Node> {
         return None;
     }
     b.pending_items.pop().map(Packed::node)
+}
+
+/// A scalar as [`stream`] hands it over.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scalar<'s> {
+    Null,
+    Bool(bool),
+    Num(Num),
+    Str(&'s str),
+}
+
+/// What [`stream`] hands its reader, in document order: containers opening and
+/// closing, each member's key before its value, and scalars. An error stops the reading.
+pub trait Events {
+    type Error;
+    fn open(&mut self, object: bool) -> Result<(), Self::Error>;
+    fn key(&mut self, key: &str) -> Result<(), Self::Error>;
+    fn scalar(&mut self, value: Scalar<'_>) -> Result<(), Self::Error>;
+    fn close(&mut self) -> Result<(), Self::Error>;
+}
+
+/// Reads `text` as one JSON document with the scan, handing its tokens to `ev` instead
+/// of building a tree: what it holds is the stack of open containers and one string
+/// being decoded. `Ok(false)` when the scan leaves the document to serde_json (see
+/// [`scan`]: an error, an integer past u64::MAX, deep nesting, a lone surrogate): the
+/// events so far are then to be thrown away and the document read by [`parse`], whose
+/// tree and errors are serde_json's.
+pub fn stream<E: Events>(text: &str, ev: &mut E) -> Result<bool, E::Error> {
+    if text.len() > MAX_DOC_BYTES {
+        return Ok(false);
+    }
+    let mut s = Scan {
+        src: text,
+        s: text.as_bytes(),
+        i: 0,
+        depth: 0,
+    };
+    let mut scratch = String::new();
+    if s.value_ev(ev, &mut scratch)?.is_none() {
+        return Ok(false);
+    }
+    s.ws();
+    Ok(s.i == s.s.len())
+}
+
+/// Whether the scan reads `bytes` as one whole JSON document (`false` also for the few
+/// documents it leaves to serde_json), holding no tree.
+pub fn scans(bytes: &[u8]) -> bool {
+    struct Nothing;
+    impl Events for Nothing {
+        type Error = std::convert::Infallible;
+        fn open(&mut self, _: bool) -> Result<(), Self::Error> {
+            Ok(())
+        }
+        fn key(&mut self, _: &str) -> Result<(), Self::Error> {
+            Ok(())
+        }
+        fn scalar(&mut self, _: Scalar<'_>) -> Result<(), Self::Error> {
+            Ok(())
+        }
+        fn close(&mut self) -> Result<(), Self::Error> {
+            Ok(())
+        }
+    }
+    std::str::from_utf8(bytes).is_ok_and(|text| stream(text, &mut Nothing).unwrap_or(false))
+}
+
+/// The text of a string [`Scan::string_into`] read, decoded into `own` or not.
+fn text_in<'s>(src: &'s str, own: &'s str, t: Text) -> &'s str {
+    let (buf, at) = if t.at & OWN != 0 {
+        (own, (t.at & !OWN) as usize)
+    } else {
+        (src, t.at as usize)
+    };
+    buf.get(at..at + t.len as usize).unwrap_or_default()
+}
+
+/// `Some` of an `Option`, else the scan's "not for me" (`Ok(None)`).
+macro_rules! or_leave {
+    ($e:expr) => {
+        match $e {
+            Some(v) => v,
+            None => return Ok(None),
+        }
+    };
+}
+
+impl Scan<'_> {
+    /// One value, as events ([`stream`]). `Ok(None)`: not for the scan.
+    fn value_ev<E: Events>(
+        &mut self,
+        ev: &mut E,
+        scratch: &mut String,
+    ) -> Result<Option<()>, E::Error> {
+        self.ws();
+        let value = match or_leave!(self.peek()) {
+            b'"' => {
+                scratch.clear();
+                let t = or_leave!(self.string_into(scratch));
+                Scalar::Str(text_in(self.src, scratch, t))
+            }
+            b'{' => return self.object_ev(ev, scratch),
+            b'[' => return self.array_ev(ev, scratch),
+            b't' => {
+                or_leave!(self.word(b"true", K_TRUE));
+                Scalar::Bool(true)
+            }
+            b'f' => {
+                or_leave!(self.word(b"false", K_FALSE));
+                Scalar::Bool(false)
+            }
+            b'n' => {
+                or_leave!(self.word(b"null", K_NULL));
+                Scalar::Null
+            }
+            b'-' | b'0'..=b'9' => match or_leave!(self.number()) {
+                Node::Num(n) => Scalar::Num(n),
+                _ => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        ev.scalar(value)?;
+        Ok(Some(()))
+    }
+
+    fn array_ev<E: Events>(
+        &mut self,
+        ev: &mut E,
+        scratch: &mut String,
+    ) -> Result<Option<()>, E::Error> {
+        or_leave!(self.open());
+        ev.open(false)?;
+        self.ws();
+        if or_leave!(self.peek()) == b']' {
+            self.i += 1;
+        } else {
+            loop {
+                or_leave!(self.value_ev(ev, scratch)?);
+                if or_leave!(self.closes(b']')) {
+                    break;
+                }
+            }
+        }
+        self.depth -= 1;
+        ev.close()?;
+        Ok(Some(()))
+    }
+
+    fn object_ev<E: Events>(
+        &mut self,
+        ev: &mut E,
+        scratch: &mut String,
+    ) -> Result<Option<()>, E::Error> {
+        or_leave!(self.open());
+        ev.open(true)?;
+        self.ws();
+        if or_leave!(self.peek()) == b'}' {
+            self.i += 1;
+        } else {
+            loop {
+                self.ws();
+                if or_leave!(self.peek()) != b'"' {
+                    return Ok(None);
+                }
+                scratch.clear();
+                let k = or_leave!(self.string_into(scratch));
+                ev.key(text_in(self.src, scratch, k))?;
+                self.ws();
+                if or_leave!(self.peek()) != b':' {
+                    return Ok(None);
+                }
+                self.i += 1;
+                or_leave!(self.value_ev(ev, scratch)?);
+                if or_leave!(self.closes(b'}')) {
+                    break;
+                }
+            }
+        }
+        self.depth -= 1;
+        ev.close()?;
+        Ok(Some(()))
+    }
 }
 
 /// Containers open at once that the scan reads: serde_json refuses the 128th (its
@@ -505,6 +715,9 @@ impl<'a> Scan<'a> {
             b'-' | b'0'..=b'9' => Packed::pack(self.number()?),
             _ => return None,
         };
+        if b.full_items_over() {
+            return None;
+        }
         b.pending_items.push(node);
         Some(())
     }
@@ -552,11 +765,17 @@ impl<'a> Scan<'a> {
         self.depth -= 1;
         let start = b.items.len();
         b.items.extend(b.pending_items.drain(mark..));
+        if b.full_items_over() {
+            return None;
+        }
         b.pending_items.push(Packed {
             kind: K_ARR,
             a: start as u32,
             b: (b.items.len() - start) as u32,
         });
+        if b.over_budget(0) {
+            return None;
+        }
         Some(())
     }
 
@@ -580,6 +799,9 @@ impl<'a> Scan<'a> {
                 self.i += 1;
                 self.value(b)?;
                 let v = b.pending_items.pop()?;
+                if b.full_members_over() {
+                    return None;
+                }
                 b.pending_members.push(Member::of(k, v));
                 if self.closes(b'}')? {
                     break;
@@ -591,11 +813,17 @@ impl<'a> Scan<'a> {
         b.fields
             .extend_from_slice(b.pending_members.get(mark..).unwrap_or_default());
         b.pending_members.truncate(mark);
+        if b.full_items_over() {
+            return None;
+        }
         b.pending_items.push(Packed {
             kind: K_OBJ,
             a: start as u32,
             b: (b.fields.len() - start) as u32,
         });
+        if b.over_budget(0) {
+            return None;
+        }
         Some(())
     }
 
@@ -605,6 +833,12 @@ impl<'a> Scan<'a> {
     /// that load stalled (see `value`).
     #[inline(always)]
     fn string(&mut self, b: &mut Builder<'a>) -> Option<Text> {
+        self.string_into(&mut b.own)
+    }
+
+    /// [`Scan::string`], decoding escapes into `own`.
+    #[inline(always)]
+    fn string_into(&mut self, own: &mut String) -> Option<Text> {
         let start = self.i + 1;
         let j = stop(self.s, start)?;
         match self.s[j] {
@@ -615,21 +849,21 @@ impl<'a> Scan<'a> {
                     len: (j - start) as u32,
                 })
             }
-            b'\\' => self.escaped(b, start, j),
+            b'\\' => self.escaped(own, start, j),
             _ => None,
         }
     }
 
     /// The rest of a string from its first escape at `j`, decoded.
-    fn escaped(&mut self, b: &mut Builder<'a>, start: usize, mut j: usize) -> Option<Text> {
-        let at = b.own.len();
+    fn escaped(&mut self, own: &mut String, start: usize, mut j: usize) -> Option<Text> {
+        let at = own.len();
         // The plain run before each escape is a slice of the text (escapes and quotes
         // are ASCII, so the run's ends are char boundaries).
         let mut run = start;
         loop {
             j = stop(self.s, j)?;
             let c = self.s[j];
-            b.own.push_str(self.src.get(run..j)?);
+            own.push_str(self.src.get(run..j)?);
             match c {
                 b'"' => break,
                 b'\\' => {
@@ -637,14 +871,14 @@ impl<'a> Scan<'a> {
                     // to serde_json.
                     let (ch, n) = unescape(self.s, j + 1)?;
                     j += 1 + n;
-                    b.own.push(ch);
+                    own.push(ch);
                     run = j;
                 }
                 _ => return None,
             }
         }
         self.i = j + 1;
-        let len = b.own.len() - at;
+        let len = own.len() - at;
         // Decoding never lengthens a string, so the buffer stays within the text's size,
         // which `parse` bounded by MAX_DOC_BYTES.
         Some(Text {
@@ -788,6 +1022,8 @@ pub fn check_scan(bytes: &[u8]) -> bool {
             pending_members: Vec::new(),
             items: Vec::new(),
             fields: Vec::new(),
+            budget: usize::MAX,
+            over: false,
         };
         bytes.len() <= MAX_DOC_BYTES && scan(text, &mut b).is_some()
     })
@@ -842,9 +1078,38 @@ struct Builder<'a> {
     pending_members: Vec<Member>,
     items: Vec<Packed>,
     fields: Vec<Member>,
+    /// About how many bytes the tree may take ([`parse_within`]).
+    budget: usize,
+    /// The scan stopped because the tree would pass its budget.
+    over: bool,
 }
 
 impl<'a> Builder<'a> {
+    /// Whether the tree has passed its budget, or would with `more` bytes: its arenas
+    /// as written, and the room of the containers still open.
+    #[inline]
+    fn over_budget(&mut self, more: usize) -> bool {
+        let bytes = size_of::<Packed>() * (self.items.len() + self.pending_items.capacity())
+            + size_of::<Member>() * (self.fields.len() + self.pending_members.capacity())
+            + more;
+        self.over = bytes > self.budget;
+        self.over
+    }
+
+    /// Before a value is pushed onto a full pending stack: whether its doubling would
+    /// pass the budget.
+    #[inline]
+    fn full_items_over(&mut self) -> bool {
+        let room = self.pending_items.capacity();
+        self.pending_items.len() == room && self.over_budget(room * size_of::<Packed>())
+    }
+
+    #[inline]
+    fn full_members_over(&mut self) -> bool {
+        let room = self.pending_members.capacity();
+        self.pending_members.len() == room && self.over_budget(room * size_of::<Member>())
+    }
+
     /// A string the tokenizer borrowed from the input: its place in the text.
     fn borrowed<E: de::Error>(&mut self, v: &'a str) -> Result<Text, E> {
         // `v` is a `str` inside the text (its bounds are char boundaries): only where

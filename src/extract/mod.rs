@@ -371,6 +371,17 @@ fn looks_like_form(body: &[u8]) -> bool {
             .all(|pair| !pair.is_empty() && pair.contains(&b'='))
 }
 
+/// `body` as JSON, with its tree if that keeps within its budget; else, once the scan has
+/// read it whole, without (the walk reads it again, as a stream).
+fn sniff_json(body: &[u8]) -> Result<Format<'_>, json::JsonError> {
+    match json::parse_within(body, records::tree_budget(body.len()))? {
+        Some(doc) => Ok(Format::Json(Some(doc))),
+        None if json::scans(body) => Ok(Format::Json(None)),
+        // Read to its end by serde_json: the error, or the few documents the scan leaves.
+        None => json::parse(body).map(|doc| Format::Json(Some(doc))),
+    }
+}
+
 fn classify<'a>(
     content_type: Option<&str>,
     body: &'a [u8],
@@ -407,8 +418,8 @@ fn classify<'a>(
         // Text may be a JSON document under another label: read it as JSON then, so
         // escapes are decoded and field names count.
         e if e.starts_with("text/") => {
-            return match json::parse(body) {
-                Ok(node) => Ok(Format::Json(Some(node))),
+            return match sniff_json(body) {
+                Ok(json) => Ok(json),
                 // JSON too deep (or too large) to parse is refused, not read as mere text.
                 Err(e @ (json::JsonError::TooDeep | json::JsonError::TooLarge)) => {
                     Err(records::from_json(e))
@@ -421,8 +432,8 @@ fn classify<'a>(
     // Missing or other content type: sniff what the body really is. JSON is JSON, lines
     // of JSON are NDJSON, a form is a form, a multipart body is multipart, UTF-8 is text.
     // Anything else cannot be inspected: the profile decides (default: refuse).
-    match json::parse(body) {
-        Ok(node) => return Ok(Format::Json(Some(node))),
+    match sniff_json(body) {
+        Ok(json) => return Ok(json),
         Err(e @ (json::JsonError::TooDeep | json::JsonError::TooLarge)) => {
             return Err(records::from_json(e));
         }
@@ -432,7 +443,7 @@ fn classify<'a>(
         && body
             .split(|b| *b == b'\n')
             .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-            .all(|l| json::parse(l).is_ok())
+            .all(|l| json::scans(l) || json::parse(l).is_ok())
     {
         return Ok(Format::Ndjson);
     }

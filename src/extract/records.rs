@@ -13,14 +13,25 @@ use std::collections::HashSet;
 use super::select::Selector;
 
 use super::fields::{FieldKind, FieldTable};
-use super::json::{self, Doc, Fields, JsonError, Node};
+use super::json::{self, Doc, Fields, JsonError, Node, Scalar};
 use super::text::{self, TextHitKind};
 use super::{InspectError, PersonalField, Pointer, SignalKind};
 use crate::policy::compile::{Limits, Profile};
 use compact_str::CompactString;
 
+mod stream;
+pub use stream::check_walks;
+
 /// How many times a JSON document may be embedded in a string in a string.
 pub const MAX_EMBEDDING: usize = 8;
+
+/// How many bytes a JSON document's tree may take before the document is walked without
+/// it: as many as the document has, and 64 KiB for any document (so small documents are
+/// always walked on their tree, the faster way). With the body itself, a request in
+/// flight then holds about twice its body, whatever its shape.
+pub fn tree_budget(body_len: usize) -> usize {
+    body_len.max(64 * 1024)
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawSignal {
@@ -139,12 +150,21 @@ pub(crate) fn from_json(e: JsonError) -> InspectError {
 
 fn has_data(d: &Doc<'_>, n: &Node) -> bool {
     match n {
-        Node::Null => false,
-        Node::Bool(_) => false,
-        Node::Num(_) => true,
-        Node::Str(s) => !blank(d.text(*s)),
+        Node::Null => scalar_has_data(Scalar::Null),
+        Node::Bool(b) => scalar_has_data(Scalar::Bool(*b)),
+        Node::Num(n) => scalar_has_data(Scalar::Num(*n)),
+        Node::Str(s) => scalar_has_data(Scalar::Str(d.text(*s))),
         Node::Arr(a) => d.items(*a).iter().any(|v| has_data(d, &v)),
         Node::Obj(o) => d.fields(*o).iter().any(|(_, v)| has_data(d, &v)),
+    }
+}
+
+/// Whether a scalar is data: a number or a string that is not blank.
+fn scalar_has_data(v: Scalar<'_>) -> bool {
+    match v {
+        Scalar::Null | Scalar::Bool(_) => false,
+        Scalar::Num(_) => true,
+        Scalar::Str(s) => !blank(s),
     }
 }
 
@@ -221,10 +241,16 @@ impl<'p> Walker<'p> {
 
     /// What the `i`th key of an object at the current depth is.
     fn key_info(&mut self, i: usize, key: &str) -> KeyInfo {
-        if i >= KEY_CACHE_WIDTH || self.depth >= KEY_CACHE_DEPTH {
+        self.key_info_at(self.depth, i, key)
+    }
+
+    /// What the `i`th key of an object at `depth` is.
+    #[inline(always)]
+    fn key_info_at(&mut self, depth: usize, i: usize, key: &str) -> KeyInfo {
+        if i >= KEY_CACHE_WIDTH || depth >= KEY_CACHE_DEPTH {
             return KeyInfo::of(self.fields, key);
         }
-        let slot = self.depth * KEY_CACHE_WIDTH + i;
+        let slot = depth * KEY_CACHE_WIDTH + i;
         if let Some((cached, info)) = self.key_cache.get(slot)
             && cached == key
         {
@@ -293,6 +319,38 @@ impl<'p> Walker<'p> {
 
     /// A whole JSON document.
     pub fn document(&mut self, body: &[u8]) -> Result<(), InspectError> {
+        match self.bounded(body) {
+            Some(r) => r,
+            None => self.tree_document(body),
+        }
+    }
+
+    /// A JSON document walked within about twice its size (see [`tree_budget`]): on its
+    /// tree, unless the tree would take more than the budget (many tiny values), then
+    /// as it is read, without the tree ([`stream`]). `None` when the profile has
+    /// selectors (they run on the tree) or the scan leaves the document to serde_json.
+    fn bounded(&mut self, body: &[u8]) -> Option<Result<(), InspectError>> {
+        if !self.profile.records.is_empty() || !self.profile.ignore.is_empty() {
+            return None;
+        }
+        match json::parse_within(body, tree_budget(body.len())) {
+            Ok(Some(doc)) => Some(self.value(&doc, &doc.root, None)),
+            Ok(None) => stream::walk(self, body),
+            Err(e) => Some(Err(from_json(e))),
+        }
+    }
+
+    /// [`Walker::document`] without its tree: `None` when the profile has selectors
+    /// (they run on the tree) or the scan leaves the document to serde_json.
+    fn streamed(&mut self, body: &[u8]) -> Option<Result<(), InspectError>> {
+        if !self.profile.records.is_empty() || !self.profile.ignore.is_empty() {
+            return None;
+        }
+        stream::walk(self, body)
+    }
+
+    /// [`Walker::document`] on the document's tree.
+    fn tree_document(&mut self, body: &[u8]) -> Result<(), InspectError> {
         let prefix = self.ptr.clone();
         if self.selectors_on_tree() {
             let doc = json::parse(body).map_err(from_json)?;
@@ -320,14 +378,16 @@ impl<'p> Walker<'p> {
 
     /// Line `i` of an NDJSON body: its records' pointers start with `/i`.
     pub fn line(&mut self, i: usize, line: &[u8]) -> Result<(), InspectError> {
-        let doc = json::parse(line).map_err(from_json)?;
         let mark = self.ptr.len();
-        self.ptr.push('/');
-        self.ptr.push_str(&itoa(i));
-        let prefix = self.ptr.clone();
-        let r = self
-            .apply_selectors(line, Some(&doc), &prefix)
-            .and_then(|_| self.value(&doc, &doc.root, None));
+        push_index(&mut self.ptr, i);
+        let r = match self.bounded(line) {
+            Some(r) => r,
+            None => json::parse(line).map_err(from_json).and_then(|doc| {
+                let prefix = self.ptr.clone();
+                self.apply_selectors(line, Some(&doc), &prefix)?;
+                self.value(&doc, &doc.root, None)
+            }),
+        };
         self.ptr.truncate(mark);
         r
     }
@@ -508,10 +568,18 @@ impl<'p> Walker<'p> {
         match node {
             Node::Obj(fields) => self.object(doc, doc.fields(*fields), ctx, false),
             Node::Arr(items) => {
+                // A null, boolean or number says nothing, as under an unclassified key
+                // (`object`).
+                let scalars_say_nothing =
+                    self.forced.is_empty() && self.depth < self.limits.max_depth;
                 for (i, it) in doc.items(*items).iter().enumerate() {
+                    if scalars_say_nothing
+                        && matches!(it, Node::Null | Node::Bool(_) | Node::Num(_))
+                    {
+                        continue;
+                    }
                     let mark = self.ptr.len();
-                    self.ptr.push('/');
-                    self.ptr.push_str(itoa(i).as_str());
+                    push_index(&mut self.ptr, i);
                     let r = if self.ignored.contains(self.ptr.as_str()) {
                         Ok(())
                     } else {
@@ -629,28 +697,14 @@ impl<'p> Walker<'p> {
         rec: Option<usize>,
     ) -> Result<(), InspectError> {
         match v {
-            Node::Null | Node::Bool(_) => Ok(()),
-            Node::Str(t) if blank(doc.text(*t)) => Ok(()),
-            Node::Str(t) => {
-                let s = doc.text(*t);
-                self.check_len(s)?;
-                self.fact(kind, s, rec)
-            }
-            Node::Num(n) => {
-                let text = n.integer_text().unwrap_or_default();
-                if matches!(kind, FieldKind::Phone | FieldKind::Ip) && !text.is_empty() {
-                    self.fact(kind, &text, rec)
-                } else if kind.is_personal() {
-                    self.fact(kind, "", rec)
-                } else {
-                    Ok(())
-                }
-            }
+            Node::Null => self.classified_scalar(kind, Scalar::Null, rec),
+            Node::Bool(b) => self.classified_scalar(kind, Scalar::Bool(*b), rec),
+            Node::Num(n) => self.classified_scalar(kind, Scalar::Num(*n), rec),
+            Node::Str(t) => self.classified_scalar(kind, Scalar::Str(doc.text(*t)), rec),
             Node::Arr(items) => {
                 for (i, it) in doc.items(*items).iter().enumerate() {
                     let mark = self.ptr.len();
-                    self.ptr.push('/');
-                    self.ptr.push_str(itoa(i).as_str());
+                    push_index(&mut self.ptr, i);
                     let r = self.classified(doc, kind, &it, rec);
                     self.ptr.truncate(mark);
                     r?;
@@ -669,6 +723,34 @@ impl<'p> Walker<'p> {
                     res
                 } else {
                     self.value(doc, v, rec)
+                }
+            }
+        }
+    }
+
+    /// A null, boolean, number or string under a classified field name.
+    #[inline(always)]
+    fn classified_scalar(
+        &mut self,
+        kind: FieldKind,
+        v: Scalar<'_>,
+        rec: Option<usize>,
+    ) -> Result<(), InspectError> {
+        match v {
+            Scalar::Null | Scalar::Bool(_) => Ok(()),
+            Scalar::Str(s) if blank(s) => Ok(()),
+            Scalar::Str(s) => {
+                self.check_len(s)?;
+                self.fact(kind, s, rec)
+            }
+            Scalar::Num(n) => {
+                let text = n.integer_text().unwrap_or_default();
+                if matches!(kind, FieldKind::Phone | FieldKind::Ip) && !text.is_empty() {
+                    self.fact(kind, &text, rec)
+                } else if kind.is_personal() {
+                    self.fact(kind, "", rec)
+                } else {
+                    Ok(())
                 }
             }
         }
@@ -873,8 +955,21 @@ fn hex(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|d| d as u8)
 }
 
-fn itoa(i: usize) -> String {
-    i.to_string()
+/// Appends the pointer token of array index `i` (`/12`), without allocating.
+fn push_index(ptr: &mut String, i: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = i;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    ptr.push('/');
+    ptr.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]
