@@ -9,6 +9,7 @@ use std::path::Path;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use customs::decide::Keep;
 use customs::engine::{RequestView, evaluate_route};
+use customs::extract::json;
 use customs::geo::MaxMindGeo;
 
 const USERS: &[(&str, &str, &str, &str, &str)] = &[
@@ -124,6 +125,8 @@ fn bench(c: &mut Criterion) {
     let small = batch(10);
     let large = batch(2600);
     let plain = no_personal(4096);
+    // Tiny values: walked without a tree (its tree would be ~6x the body).
+    let zeros = format!("[{}0]", "0,".repeat(512 * 1024));
     let route = policy
         .match_route(Some("localhost"), "/crm/v1/contacts")
         .unwrap();
@@ -132,6 +135,7 @@ fn bench(c: &mut Criterion) {
         ("batch_10_records", &small),
         ("batch_1mb", &large),
         ("no_personal_4kb", &plain),
+        ("zeros_1mb", &zeros),
     ] {
         g.throughput(Throughput::Bytes(body.len() as u64));
         if body.len() > 100_000 {
@@ -154,12 +158,30 @@ fn bench(c: &mut Criterion) {
                 };
                 let ev =
                     evaluate_route(&policy, &geo, &req, route, None, Keep::Violations).unwrap();
-                assert!(ev.decision.personal_records > 0 || name == "no_personal_4kb");
+                assert!(
+                    ev.decision.personal_records > 0
+                        || name.starts_with("no_personal")
+                        || name.starts_with("zeros")
+                );
                 black_box(ev.decision.action)
             })
         });
     }
     g.finish();
+    // The JSON reading alone, what every inspection pays before the walk: the tree, and
+    // the tokens without a tree (the floor of any walk of this scan).
+    let mut j = c.benchmark_group("json");
+    for (name, body) in [("batch_10_records", &small), ("no_personal_4kb", &plain)] {
+        j.throughput(Throughput::Bytes(body.len() as u64));
+        j.sample_size(50);
+        j.bench_function(format!("tree_{name}_{}B", body.len()), |b| {
+            b.iter(|| black_box(json::parse(black_box(body.as_bytes())).is_ok()))
+        });
+        j.bench_function(format!("tokens_{name}_{}B", body.len()), |b| {
+            b.iter(|| black_box(json::scans(black_box(body.as_bytes()))))
+        });
+    }
+    j.finish();
 }
 
 criterion_group!(benches, bench);

@@ -72,6 +72,8 @@ d = json.load(open(sys.argv[1]))
 d["users"] = [dict(u, user_id=f"u{i}") for i, u in enumerate(d["users"] * 260)]
 open(sys.argv[2], "w").write(json.dumps(d))
 PY
+# ~1 MB of tiny values, `[0,0,…]`: a tree would take ~6-12x it; customs reads it without.
+python3 -c 'import sys; open(sys.argv[1], "w").write("[" + ",".join(["0"] * 524288) + "]")' "$work/zeros.json"
 cat > "$work/post.lua" <<LUA
 local f = io.open("$work/body.json", "rb")
 wrk.method = "POST"
@@ -253,15 +255,15 @@ read -r rss_1000 rss_burst < "$work/rss"
 # long-running one serves a large body from pages its allocator already holds, so its
 # peak may not move at all): 20 small requests to warm up, the peak resident set reset
 # (clear_refs 5), then one ~1 MB batch. Once to the crm route (allowed), once to the chat
-# route (blocked: 403; its profile has a JSONPath selector, which parses the body a
-# second time into serde_json's tree).
+# route (blocked: 403; its profile has a JSONPath selector, which runs on the body's
+# tree), and once ~1 MB of zeros to the crm route (allowed; read without a tree).
 INFLIGHT_ADDR=127.0.0.1:19182
 INFLIGHT_ADMIN=127.0.0.1:19192
 inflight() {
     taskset -c 0 "$BIN" run --config "$work/policy.toml" --listen "$INFLIGHT_ADDR" --admin-listen "$INFLIGHT_ADMIN" \
         --workers 1 --log warn --no-watch >/dev/null & local pid=$!
     for _ in $(seq 100); do curl -sf "http://$INFLIGHT_ADMIN/readyz" >/dev/null && break; sleep 0.1; done
-    python3 - "$INFLIGHT_ADDR" "$work/body.json" "$work/big.json" "$pid" "$1" "$2" <<'PY'
+    python3 - "$INFLIGHT_ADDR" "$work/body.json" "${3:-$work/big.json}" "$pid" "$1" "$2" <<'PY'
 import socket, sys, time
 host, port = sys.argv[1].split(":")
 pid, route, status = sys.argv[4], sys.argv[5], sys.argv[6].encode()
@@ -292,11 +294,12 @@ PY
 }
 read -r big_bytes big_peak < <(inflight /crm/v1/import " 200 ")
 read -r _ big_blocked < <(inflight /chat/v1/import " 403 ")
+read -r zeros_bytes zeros_peak < <(inflight /crm/v1/import " 200 " "$work/zeros.json")
 
-python3 - "$SECS" "$CONNS" "$mt" "$fd" "$fn" "$fc" "$pd" "$pn" "$pc" "$rss_before" "$rss_1000" "$rss_burst" "$big_bytes" "$big_peak" "$big_blocked" "${direct[@]}" -- "${ngx[@]}" -- "${cst[@]}" -- "${lgd[@]}" <<'PY'
+python3 - "$SECS" "$CONNS" "$mt" "$fd" "$fn" "$fc" "$pd" "$pn" "$pc" "$rss_before" "$rss_1000" "$rss_burst" "$big_bytes" "$big_peak" "$big_blocked" "$zeros_bytes" "$zeros_peak" "${direct[@]}" -- "${ngx[@]}" -- "${cst[@]}" -- "${lgd[@]}" <<'PY'
 import sys, statistics as st
-secs, conns, mt, fd, fn, fc, pd, pn, pc, rss0, rss1, rss2, bigb, bigp, bigx = sys.argv[1:16]
-rest = sys.argv[16:]
+secs, conns, mt, fd, fn, fc, pd, pn, pc, rss0, rss1, rss2, bigb, bigp, bigx, zb, zp = sys.argv[1:18]
+rest = sys.argv[18:]
 a = rest.index("--"); b = rest.index("--", a + 1); e = rest.index("--", b + 1)
 rows = lambda xs: [list(map(float, x.split())) for x in xs]
 d, n, c, lg = rows(rest[:a]), rows(rest[a+1:b]), rows(rest[b+1:e]), rows(rest[e+1:])
@@ -323,4 +326,5 @@ print(f"  added to the median over direct: nginx {p[1][0]-p[0][0]:+.0f} us, cust
 print(f"customs RSS: {int(rss0)/1024:.1f} MiB after the runs; with 1000 idle keep-alive connections: {int(rss1)/1024:.1f} MiB opened one after another, {int(rss2)/1024:.1f} MiB after 1000 requests at once")
 print(f"one {int(bigb)/1024:.0f} KiB batch in flight (fresh process; the body itself included): peak RSS +{int(bigp)/1024:.1f} MiB, {int(bigp)*1024/int(bigb):.2f}x its body (allowed);"
       f" +{int(bigx)/1024:.1f} MiB, {int(bigx)*1024/int(bigb):.2f}x (blocked, on a route with a JSONPath selector)")
+print(f"one {int(zb)/1024:.0f} KiB body of zeros, [0,0,...], in flight (allowed): peak RSS +{int(zp)/1024:.1f} MiB, {int(zp)*1024/int(zb):.2f}x its body")
 PY
