@@ -292,9 +292,14 @@ print(n, hwm() - h0)
 PY
     kill "$pid"; wait "$pid" 2>/dev/null || true
 }
-read -r big_bytes big_peak < <(inflight /crm/v1/import " 200 ")
-read -r _ big_blocked < <(inflight /chat/v1/import " 403 ")
-read -r zeros_bytes zeros_peak < <(inflight /crm/v1/import " 200 " "$work/zeros.json")
+# One after another, each to its end (the process gone and its port free): a process
+# substitution would let the next start while the last still shuts down.
+inflight /crm/v1/import " 200 " > "$work/inflight.allowed"
+inflight /chat/v1/import " 403 " > "$work/inflight.blocked"
+inflight /crm/v1/import " 200 " "$work/zeros.json" > "$work/inflight.zeros"
+read -r big_bytes big_peak < "$work/inflight.allowed"
+read -r _ big_blocked < "$work/inflight.blocked"
+read -r zeros_bytes zeros_peak < "$work/inflight.zeros"
 
 python3 - "$SECS" "$CONNS" "$mt" "$fd" "$fn" "$fc" "$pd" "$pn" "$pc" "$rss_before" "$rss_1000" "$rss_burst" "$big_bytes" "$big_peak" "$big_blocked" "$zeros_bytes" "$zeros_peak" "${direct[@]}" -- "${ngx[@]}" -- "${cst[@]}" -- "${lgd[@]}" <<'PY'
 import sys, statistics as st

@@ -135,7 +135,9 @@ fn inspecting_a_1mb_batch_allocates_well_under_its_own_size_again() {
     }
     // Documents of tiny values. Their trees would take up to 12x them (12 bytes an
     // element and 16 a member, whatever their size, and a large container held twice
-    // while it closes), so they are walked without it, within about their own size.
+    // while it closes: zeros allocated 7.5x), so the scan stops as soon as the tree
+    // outgrows the text, and they are walked without it. Measured 0.08x (zeros), 0.06x
+    // (members) and 0.50x (a byte per container, `[0]`s and `{}`s, in the stream's table).
     // Sent as `text/plain`, a body is sniffed (read as JSON if it is JSON) first.
     type Shape = (
         &'static str,
@@ -185,7 +187,7 @@ fn inspecting_a_1mb_batch_allocates_well_under_its_own_size_again() {
             body.len()
         );
         assert!(
-            ratio < 1.0,
+            ratio < 0.75,
             "{name}: inspecting {} bytes allocated {peak} more ({ratio:.2}x)",
             body.len()
         );

@@ -337,18 +337,18 @@ const COUNT_FROM: usize = 64 * 1024;
 pub fn parse(bytes: &[u8]) -> Result<Doc<'_>, JsonError> {
     match read(bytes, Reader::ScanFirst, usize::MAX)? {
         Some(doc) => Ok(doc),
-        // No tree is over an unbounded budget.
+        // No tree is over an unbounded floor.
         None => Err(JsonError::TooLarge),
     }
 }
 
-/// [`parse`], unless the tree would take more than about `budget` bytes: then `Ok(None)`,
-/// as soon as that is known (the tree's arenas count, and the containers still open;
-/// they are checked when a container closes and when its pending members outgrow their
-/// room, so the tree can pass the budget by about that room). Bodies of records make
-/// trees of about half their size; many tiny values make trees of up to 12x theirs.
-pub fn parse_within(bytes: &[u8], budget: usize) -> Result<Option<Doc<'_>>, JsonError> {
-    read(bytes, Reader::ScanFirst, budget)
+/// [`parse`], unless the tree outgrows the text: `Ok(None)` as soon as the tree would take
+/// more bytes than the text read so far and more than `floor`. Bodies of records make
+/// trees of about 0.6x their text all along; many tiny values, up to 12x, so such a scan
+/// stops early, holding little (the tree's arenas count, and the room of the containers
+/// still open, checked when a container closes and before a pending stack doubles).
+pub fn parse_within(bytes: &[u8], floor: usize) -> Result<Option<Doc<'_>>, JsonError> {
+    read(bytes, Reader::ScanFirst, floor)
 }
 
 /// Who reads a document: the scan, falling back to serde_json ([`parse`]), or serde_json
@@ -363,7 +363,7 @@ fn parse_as(bytes: &[u8], reader: Reader) -> Result<Doc<'_>, JsonError> {
     read(bytes, reader, usize::MAX)?.ok_or(JsonError::TooLarge)
 }
 
-fn read(bytes: &[u8], reader: Reader, budget: usize) -> Result<Option<Doc<'_>>, JsonError> {
+fn read(bytes: &[u8], reader: Reader, floor: usize) -> Result<Option<Doc<'_>>, JsonError> {
     if bytes.len() > MAX_DOC_BYTES {
         return Err(JsonError::TooLarge);
     }
@@ -371,13 +371,13 @@ fn read(bytes: &[u8], reader: Reader, budget: usize) -> Result<Option<Doc<'_>>, 
     // counting them bounds the arenas (strings holding them only over-reserve, and
     // capacity that is never written is never paged in). Small documents guess instead
     // (a member every ~24 bytes, an element every ~48) and grow if they must.
-    // A tree that would pass its budget (many tiny values) is not reserved for: it grows
+    // A tree that would outgrow its text (many tiny values) is not reserved for: it grows
     // until it does, and is dropped then. The counts overstate trees (separators in
     // strings count), hence the margin.
     let (members, elements) = match (bytes.len() >= COUNT_FROM).then(|| separators(bytes)) {
         Some((m, e))
             if size_of::<Member>() * m + size_of::<Packed>() * e
-                <= budget.saturating_add(budget / 4) =>
+                <= floor.max(bytes.len()).saturating_add(bytes.len() / 4) =>
         {
             (m, e)
         }
@@ -393,7 +393,7 @@ fn read(bytes: &[u8], reader: Reader, budget: usize) -> Result<Option<Doc<'_>>, 
         pending_members: Vec::with_capacity(64),
         items: Vec::with_capacity(elements),
         fields: Vec::with_capacity(members),
-        budget,
+        floor,
         over: false,
     };
     let root = match std::str::from_utf8(bytes) {
@@ -715,7 +715,7 @@ impl<'a> Scan<'a> {
             b'-' | b'0'..=b'9' => Packed::pack(self.number()?),
             _ => return None,
         };
-        if b.full_items_over() {
+        if b.full_items_over(self.i) {
             return None;
         }
         b.pending_items.push(node);
@@ -765,7 +765,7 @@ impl<'a> Scan<'a> {
         self.depth -= 1;
         let start = b.items.len();
         b.items.extend(b.pending_items.drain(mark..));
-        if b.full_items_over() {
+        if b.full_items_over(self.i) {
             return None;
         }
         b.pending_items.push(Packed {
@@ -773,7 +773,7 @@ impl<'a> Scan<'a> {
             a: start as u32,
             b: (b.items.len() - start) as u32,
         });
-        if b.over_budget(0) {
+        if b.over_budget(self.i, 0) {
             return None;
         }
         Some(())
@@ -799,7 +799,7 @@ impl<'a> Scan<'a> {
                 self.i += 1;
                 self.value(b)?;
                 let v = b.pending_items.pop()?;
-                if b.full_members_over() {
+                if b.full_members_over(self.i) {
                     return None;
                 }
                 b.pending_members.push(Member::of(k, v));
@@ -813,7 +813,7 @@ impl<'a> Scan<'a> {
         b.fields
             .extend_from_slice(b.pending_members.get(mark..).unwrap_or_default());
         b.pending_members.truncate(mark);
-        if b.full_items_over() {
+        if b.full_items_over(self.i) {
             return None;
         }
         b.pending_items.push(Packed {
@@ -821,7 +821,7 @@ impl<'a> Scan<'a> {
             a: start as u32,
             b: (b.fields.len() - start) as u32,
         });
-        if b.over_budget(0) {
+        if b.over_budget(self.i, 0) {
             return None;
         }
         Some(())
@@ -1022,7 +1022,7 @@ pub fn check_scan(bytes: &[u8]) -> bool {
             pending_members: Vec::new(),
             items: Vec::new(),
             fields: Vec::new(),
-            budget: usize::MAX,
+            floor: usize::MAX,
             over: false,
         };
         bytes.len() <= MAX_DOC_BYTES && scan(text, &mut b).is_some()
@@ -1079,35 +1079,38 @@ struct Builder<'a> {
     items: Vec<Packed>,
     fields: Vec<Member>,
     /// About how many bytes the tree may take ([`parse_within`]).
-    budget: usize,
-    /// The scan stopped because the tree would pass its budget.
+    /// The tree may take as many bytes as the text read so far, or this many
+    /// ([`parse_within`]).
+    floor: usize,
+    /// The scan stopped because the tree would outgrow the text.
     over: bool,
 }
 
 impl<'a> Builder<'a> {
-    /// Whether the tree has passed its budget, or would with `more` bytes: its arenas
-    /// as written, and the room of the containers still open.
+    /// Whether the tree, with `more` bytes, would take more than the `read` bytes of
+    /// text read so far, and more than the floor: its arenas as written, and the room of
+    /// the containers still open.
     #[inline]
-    fn over_budget(&mut self, more: usize) -> bool {
+    fn over_budget(&mut self, read: usize, more: usize) -> bool {
         let bytes = size_of::<Packed>() * (self.items.len() + self.pending_items.capacity())
             + size_of::<Member>() * (self.fields.len() + self.pending_members.capacity())
             + more;
-        self.over = bytes > self.budget;
+        self.over = bytes > self.floor.max(read);
         self.over
     }
 
     /// Before a value is pushed onto a full pending stack: whether its doubling would
-    /// pass the budget.
+    /// outgrow the text.
     #[inline]
-    fn full_items_over(&mut self) -> bool {
+    fn full_items_over(&mut self, read: usize) -> bool {
         let room = self.pending_items.capacity();
-        self.pending_items.len() == room && self.over_budget(room * size_of::<Packed>())
+        self.pending_items.len() == room && self.over_budget(read, room * size_of::<Packed>())
     }
 
     #[inline]
-    fn full_members_over(&mut self) -> bool {
+    fn full_members_over(&mut self, read: usize) -> bool {
         let room = self.pending_members.capacity();
-        self.pending_members.len() == room && self.over_budget(room * size_of::<Member>())
+        self.pending_members.len() == room && self.over_budget(read, room * size_of::<Member>())
     }
 
     /// A string the tokenizer borrowed from the input: its place in the text.

@@ -371,10 +371,10 @@ fn looks_like_form(body: &[u8]) -> bool {
             .all(|pair| !pair.is_empty() && pair.contains(&b'='))
 }
 
-/// `body` as JSON, with its tree if that keeps within its budget; else, once the scan has
+/// `body` as JSON, with its tree unless the tree outgrows it; else, once the scan has
 /// read it whole, without (the walk reads it again, as a stream).
 fn sniff_json(body: &[u8]) -> Result<Format<'_>, json::JsonError> {
-    match json::parse_within(body, records::tree_budget(body.len()))? {
+    match json::parse_within(body, records::TREE_FLOOR)? {
         Some(doc) => Ok(Format::Json(Some(doc))),
         None if json::scans(body) => Ok(Format::Json(None)),
         // Read to its end by serde_json: the error, or the few documents the scan leaves.

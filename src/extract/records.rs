@@ -25,13 +25,11 @@ pub use stream::check_walks;
 /// How many times a JSON document may be embedded in a string in a string.
 pub const MAX_EMBEDDING: usize = 8;
 
-/// How many bytes a JSON document's tree may take before the document is walked without
-/// it: as many as the document has, and 64 KiB for any document (so small documents are
-/// always walked on their tree, the faster way). With the body itself, a request in
-/// flight then holds about twice its body, whatever its shape.
-pub fn tree_budget(body_len: usize) -> usize {
-    body_len.max(64 * 1024)
-}
+/// A JSON document's tree may take as many bytes as the text read so far, or this many
+/// (so small documents are always walked on their tree, the faster way); a document whose
+/// tree outgrows it (many tiny values) is walked without one. With the body itself, a
+/// request in flight then holds about twice its body, whatever its shape.
+pub const TREE_FLOOR: usize = 64 * 1024;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawSignal {
@@ -325,15 +323,15 @@ impl<'p> Walker<'p> {
         }
     }
 
-    /// A JSON document walked within about twice its size (see [`tree_budget`]): on its
-    /// tree, unless the tree would take more than the budget (many tiny values), then
-    /// as it is read, without the tree ([`stream`]). `None` when the profile has
+    /// A JSON document walked within about twice its size (see [`TREE_FLOOR`]): on its
+    /// tree, unless the tree outgrows the text (many tiny values), then as it is read,
+    /// without the tree ([`stream`]). `None` when the profile has
     /// selectors (they run on the tree) or the scan leaves the document to serde_json.
     fn bounded(&mut self, body: &[u8]) -> Option<Result<(), InspectError>> {
         if !self.profile.records.is_empty() || !self.profile.ignore.is_empty() {
             return None;
         }
-        match json::parse_within(body, tree_budget(body.len())) {
+        match json::parse_within(body, TREE_FLOOR) {
             Ok(Some(doc)) => Some(self.value(&doc, &doc.root, None)),
             Ok(None) => stream::walk(self, body),
             Err(e) => Some(Err(from_json(e))),

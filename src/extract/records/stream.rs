@@ -615,10 +615,10 @@ mod tests {
 
     #[test]
     fn large_documents_are_walked_without_their_tree() {
-        // Both ways give the same; `document` takes the stream when the tree is over its
-        // budget (here: records between zeros).
+        // Both ways give the same; `document` takes the stream when the tree outgrows
+        // the text (here: records between zeros).
         let mut doc = String::from("[");
-        while doc.len() < 2 * super::super::tree_budget(0) {
+        while doc.len() < 2 * super::super::TREE_FLOOR {
             doc.push_str(
                 r#"{"email": "ann.lee@example.org", "phone_number": "+1 415 555 0112", "country_code": "US", "note": "account in good standing since 2019"}, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "#,
             );
@@ -634,17 +634,16 @@ mod tests {
         ));
         let mut w = Walker::new(&fields, &profile, Limits::default());
         assert!(w.streamed(doc.as_bytes()).is_some_and(|r| r.is_ok()));
-        // This document's tree is over its budget, so `document` walks it as a stream;
-        // the same records without the zeros make a tree within it.
-        let budget = super::super::tree_budget(doc.len());
-        assert_eq!(json::parse_within(doc.as_bytes(), budget), Ok(None));
+        // This document's tree outgrows it, so `document` walks it as a stream; the same
+        // records without the zeros make a tree within it.
+        let floor = super::super::TREE_FLOOR;
+        assert_eq!(json::parse_within(doc.as_bytes(), floor), Ok(None));
         let records = doc
             .replace(", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ", ", ")
             .replace(", 0]", "]");
-        let budget = super::super::tree_budget(records.len());
-        assert!(records.len() > budget / 2);
+        assert!(records.len() > floor);
         assert!(matches!(
-            json::parse_within(records.as_bytes(), budget),
+            json::parse_within(records.as_bytes(), floor),
             Ok(Some(_))
         ));
     }
