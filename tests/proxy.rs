@@ -501,6 +501,33 @@ async fn invalid_json_on_a_selector_route_is_400_and_forwards_nothing() {
 }
 
 #[tokio::test]
+async fn bodies_of_tiny_values_are_inspected_without_a_tree_and_fail_closed() {
+    // ~300 KB of zeros: its tree would outgrow the text, so customs reads it as a stream.
+    let zeros = "0,".repeat(150_000);
+    let s = Setup::new().await;
+    // An EEA subject hidden among the zeros is found: rerouted, never sent to crm-us.
+    let user = String::from_utf8(fixture("eea-user.json")).unwrap();
+    let hidden = format!("[{zeros}{user},{zeros}0]");
+    let (status, headers, _) = post(&s.proxy.url("/crm/a"), JSON, hidden.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["customs-rerouted-to"], "crm-eu");
+    assert_eq!(s.crm_us.count(), 0, "the hidden subject reached crm-us");
+    assert_eq!(s.crm_eu.received()[0].body.as_ref(), hidden.as_bytes());
+    // Broken after the zeros (where the tree was already given up): refused, nothing sent.
+    let broken = format!("[{zeros}{user},{zeros}0");
+    let (status, _, body) = post(&s.proxy.url("/crm/a"), JSON, broken).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(json(&body)["reason"], "invalid_json");
+    assert!(!String::from_utf8_lossy(&body).contains("lukas"));
+    // Nested past the depth limit inside the zeros: refused, nothing sent.
+    let deep = format!("[{zeros}{}0{}]", "[".repeat(100), "]".repeat(100));
+    let (status, _, body) = post(&s.proxy.url("/crm/a"), JSON, deep).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(json(&body)["reason"], "nesting_too_deep");
+    assert_eq!(s.total_received(), 1, "a refused body was forwarded");
+}
+
+#[tokio::test]
 async fn invalid_json_is_400_and_forwards_nothing() {
     let s = Setup::new().await;
     let (status, _, body) = post(
