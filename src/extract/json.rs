@@ -273,13 +273,7 @@ impl<'a> Doc<'a> {
 
     /// The text of a string or key.
     pub fn text(&self, t: Text) -> &str {
-        let (buf, at) = if t.at & OWN != 0 {
-            (self.own.as_str(), (t.at & !OWN) as usize)
-        } else {
-            (self.src, t.at as usize)
-        };
-        // Texts are only made by this module, at char boundaries of these buffers.
-        buf.get(at..at + t.len as usize).unwrap_or_default()
+        text_in(self.src, &self.own, t)
     }
 }
 
@@ -515,7 +509,10 @@ pub fn scans(bytes: &[u8]) -> bool {
     std::str::from_utf8(bytes).is_ok_and(|text| stream(text, &mut Nothing).unwrap_or(false))
 }
 
-/// The text of a string [`Scan::string_into`] read, decoded into `own` or not.
+/// The text of a string or key: a slice of the parsed text `src`, or of `own`, the
+/// buffer its escapes were decoded into. Texts are only made by this module, at char
+/// boundaries of these buffers.
+#[inline]
 fn text_in<'s>(src: &'s str, own: &'s str, t: Text) -> &'s str {
     let (buf, at) = if t.at & OWN != 0 {
         (own, (t.at & !OWN) as usize)

@@ -328,7 +328,7 @@ impl<'p> Walker<'p> {
     /// without the tree ([`stream`]). `None` when the profile has
     /// selectors (they run on the tree) or the scan leaves the document to serde_json.
     fn bounded(&mut self, body: &[u8]) -> Option<Result<(), InspectError>> {
-        if !self.profile.records.is_empty() || !self.profile.ignore.is_empty() {
+        if self.has_selectors() {
             return None;
         }
         match json::parse_within(body, TREE_FLOOR) {
@@ -341,10 +341,15 @@ impl<'p> Walker<'p> {
     /// [`Walker::document`] without its tree: `None` when the profile has selectors
     /// (they run on the tree) or the scan leaves the document to serde_json.
     fn streamed(&mut self, body: &[u8]) -> Option<Result<(), InspectError>> {
-        if !self.profile.records.is_empty() || !self.profile.ignore.is_empty() {
+        if self.has_selectors() {
             return None;
         }
         stream::walk(self, body)
+    }
+
+    /// The profile names records or ignores parts by selectors, which run on the tree.
+    fn has_selectors(&self) -> bool {
+        !self.profile.records.is_empty() || !self.profile.ignore.is_empty()
     }
 
     /// [`Walker::document`] on the document's tree.
@@ -470,7 +475,7 @@ impl<'p> Walker<'p> {
         prefix: &str,
     ) -> Result<(), InspectError> {
         let profile = self.profile;
-        if profile.records.is_empty() && profile.ignore.is_empty() {
+        if !self.has_selectors() {
             return Ok(());
         }
         if let Some(doc) = doc
