@@ -11,7 +11,9 @@ use serde::Serialize;
 use crate::country::Country;
 use crate::extract::{Facts, FieldKind, Record, SignalKind};
 use crate::policy::Policy;
-use crate::policy::compile::{JurId, Mode, OnViolation, RegionId, RegionMask, RouteId, UpstreamId};
+use crate::policy::compile::{
+    JurId, Mode, OnViolation, RegionId, RegionMask, RouteId, UnknownRule, UpstreamId,
+};
 
 /// Where the request is going before any reroute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,8 +208,33 @@ impl Serialize for Said {
     }
 }
 
-/// The rule id for personal data of unknown jurisdiction.
+/// The rule id (and jurisdiction label) for personal data of unknown jurisdiction: no
+/// signal said where its subject belongs.
 pub const UNKNOWN_RULE: &str = "unknown";
+
+/// The rule id (and jurisdiction label) for personal data whose subject belongs to a
+/// country no jurisdiction of the policy names.
+pub const UNASSIGNED_RULE: &str = "unassigned";
+
+/// Which of the policy's two settings for subjects outside its jurisdictions apply to a
+/// record: `[unknown]` (no signal said anything) and `[unassigned]` (a signal named a
+/// country no jurisdiction holds).
+fn settings_applying(policy: &Policy, rec: &Record) -> (bool, bool) {
+    let unknown = rec.evidence.is_empty();
+    let unassigned = rec
+        .evidence
+        .iter()
+        .any(|e| policy.jurisdiction_of(e.country).is_none());
+    (unknown, unassigned)
+}
+
+/// Where a personal record is counted: a jurisdiction, or one of the two settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bucket {
+    Jur(JurId),
+    Unknown,
+    Unassigned,
+}
 
 /// A rule a record broke (rules are the policy's names: nothing allocated per record).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,8 +287,12 @@ pub struct Decider<'p> {
     all_jurs: Vec<JurId>,
     records: usize,
     personal_records: usize,
-    /// Personal records per jurisdiction (`None`: of no known jurisdiction).
-    per_jurisdiction: Vec<(Option<JurId>, u64)>,
+    /// Personal records per jurisdiction, and of unknown or unassigned ones.
+    per_jurisdiction: Vec<(Bucket, u64)>,
+    /// Whether a personal record was of unknown jurisdiction, or of a country no
+    /// jurisdiction names.
+    unknown_seen: bool,
+    unassigned_seen: bool,
     errors: Vec<String>,
 }
 
@@ -290,6 +321,8 @@ impl<'p> Decider<'p> {
             records: 0,
             personal_records: 0,
             per_jurisdiction: Vec::new(),
+            unknown_seen: false,
+            unassigned_seen: false,
             errors: Vec::new(),
         }
     }
@@ -345,13 +378,22 @@ impl<'p> Decider<'p> {
         let mut personal: Vec<FieldKind> = rec.personal.iter().map(|p| p.kind).collect();
         personal.sort();
         personal.dedup();
+        let mut jurisdictions: Vec<CompactString> = jurs
+            .iter()
+            .filter_map(|j| policy.jurisdictions.get(*j))
+            .map(|j| CompactString::from(j.name.as_str()))
+            .collect();
+        if rec.is_personal() {
+            let (unknown, unassigned) = settings_applying(policy, rec);
+            for (applies, name) in [(unknown, UNKNOWN_RULE), (unassigned, UNASSIGNED_RULE)] {
+                if applies {
+                    jurisdictions.push(CompactString::from(name));
+                }
+            }
+        }
         Some(Verdict {
             pointer: rec.pointer.clone(),
-            jurisdictions: jurs
-                .iter()
-                .filter_map(|j| policy.jurisdictions.get(*j))
-                .map(|j| CompactString::from(j.name.as_str()))
-                .collect(),
+            jurisdictions,
             countries: rec.countries(),
             evidence,
             personal,
@@ -369,38 +411,50 @@ impl<'p> Decider<'p> {
                 self.all_jurs.push(*j);
             }
         }
-        let mut count =
-            |j: Option<JurId>| match self.per_jurisdiction.iter_mut().find(|(k, _)| *k == j) {
-                Some((_, n)) => *n += 1,
-                None => self.per_jurisdiction.push((j, 1)),
-            };
-        if jurs.is_empty() {
-            count(None);
-        }
+        let (unknown, unassigned) = settings_applying(policy, rec);
+        self.unknown_seen |= unknown;
+        self.unassigned_seen |= unassigned;
+        let mut count = |b: Bucket| match self.per_jurisdiction.iter_mut().find(|(k, _)| *k == b) {
+            Some((_, n)) => *n += 1,
+            None => self.per_jurisdiction.push((b, 1)),
+        };
         for j in jurs {
-            count(Some(*j));
+            count(Bucket::Jur(*j));
+        }
+        if unknown {
+            count(Bucket::Unknown);
+        }
+        if unassigned {
+            count(Bucket::Unassigned);
         }
         let mut broken = Vec::new();
-        let known = !rec.evidence.is_empty();
-        if jurs.is_empty() && !known {
-            // No signal said anything: the `unknown` setting decides.
-            if let Some(mask) = policy.unknown_allowed() {
-                self.need = self.need.and(mask);
-                if !mask.contains(region_id) {
-                    let (on_violation, mode) = match policy.unknown {
-                        crate::policy::compile::UnknownRule::As(j) => policy
-                            .jurisdictions
-                            .get(j)
-                            .map(|j| (j.on_violation, j.mode))
-                            .unwrap_or((OnViolation::Block, policy.mode)),
-                        _ => (OnViolation::Block, policy.mode),
-                    };
-                    broken.push(Violation {
-                        rule: UNKNOWN_RULE,
-                        on_violation,
-                        enforced: mode == Mode::Enforce && on_violation != OnViolation::Shadow,
-                    });
-                }
+        // No signal said anything: the `[unknown]` setting decides. A country no
+        // jurisdiction names: the `[unassigned]` setting.
+        for (applies, rule, name) in [
+            (unknown, policy.unknown, UNKNOWN_RULE),
+            (unassigned, policy.unassigned, UNASSIGNED_RULE),
+        ] {
+            if !applies {
+                continue;
+            }
+            let Some(mask) = policy.allowed_as(rule) else {
+                continue;
+            };
+            self.need = self.need.and(mask);
+            if !mask.contains(region_id) {
+                let (on_violation, mode) = match rule {
+                    UnknownRule::As(j) => policy
+                        .jurisdictions
+                        .get(j)
+                        .map(|j| (j.on_violation, j.mode))
+                        .unwrap_or((OnViolation::Block, policy.mode)),
+                    _ => (OnViolation::Block, policy.mode),
+                };
+                broken.push(Violation {
+                    rule: name,
+                    on_violation,
+                    enforced: mode == Mode::Enforce && on_violation != OnViolation::Shadow,
+                });
             }
         }
         for j in jurs {
@@ -492,9 +546,10 @@ impl<'p> Decider<'p> {
         d.personal_per_jurisdiction = self
             .per_jurisdiction
             .iter()
-            .filter_map(|(j, n)| match j {
-                None => Some(("none".to_string(), *n)),
-                Some(j) => policy.jurisdictions.get(*j).map(|j| (j.name.clone(), *n)),
+            .filter_map(|(b, n)| match b {
+                Bucket::Unknown => Some((UNKNOWN_RULE.to_string(), *n)),
+                Bucket::Unassigned => Some((UNASSIGNED_RULE.to_string(), *n)),
+                Bucket::Jur(j) => policy.jurisdictions.get(*j).map(|j| (j.name.clone(), *n)),
             })
             .collect();
         // By name: the same whatever order the records closed in.
@@ -515,6 +570,14 @@ impl<'p> Decider<'p> {
             .filter_map(|j| policy.jurisdictions.get(*j))
             .map(|j| j.name.clone())
             .collect();
+        for (seen, name) in [
+            (self.unknown_seen, UNKNOWN_RULE),
+            (self.unassigned_seen, UNASSIGNED_RULE),
+        ] {
+            if seen {
+                d.jurisdictions.push(name.to_string());
+            }
+        }
 
         if !d.errors.is_empty() {
             d.reasons.push("internal_error".into());

@@ -12,7 +12,8 @@ pub struct Metrics {
     pub registry: Registry,
     /// Requests by route, action (allow, block, reroute, shadow, refuse, error) and reason.
     pub requests: IntCounterVec,
-    /// Records by jurisdiction (`none` for records with no jurisdiction) and action.
+    /// Records by jurisdiction (`unknown` for records whose signals say nothing,
+    /// `unassigned` for a country no jurisdiction names) and action.
     pub records: IntCounterVec,
     /// Blocked transfers by jurisdiction and destination region.
     pub blocked: IntCounterVec,
@@ -264,6 +265,7 @@ impl Metrics {
             .map(|j| j.name.as_str())
             .collect();
         jurs.push(crate::decide::UNKNOWN_RULE);
+        jurs.push(crate::decide::UNASSIGNED_RULE);
         for j in &jurs {
             for r in &policy.regions {
                 self.blocked.with_label_values(&[*j, r.name.as_str()]);

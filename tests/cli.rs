@@ -162,9 +162,15 @@ fn mixed_batch_cannot_be_rerouted_and_is_blocked() {
             "/users/0", "/users/1", "/users/2", "/users/3", "/users/4", "/users/5"
         ]
     );
-    // Canada is in no jurisdiction of this policy: known, and unrestricted.
+    // Canada is in no jurisdiction of this policy: its subject follows `[unassigned]`
+    // (strictest), so it may go nowhere.
     assert_eq!(v["verdicts"][4]["countries"], serde_json::json!(["CA"]));
-    assert_eq!(v["verdicts"][4]["outcome"], "allowed");
+    assert_eq!(v["verdicts"][4]["outcome"], "violation");
+    assert_eq!(v["verdicts"][4]["rules"], serde_json::json!(["unassigned"]));
+    assert_eq!(
+        v["verdicts"][4]["jurisdictions"],
+        serde_json::json!(["unassigned"])
+    );
     assert_eq!(v["verdicts"][5]["outcome"], "violation");
 }
 

@@ -335,7 +335,8 @@ fn query_headers_cookies_multipart_forms() {
         None,
         &[],
         &common::fixture("chat-message.form"),
-        &["US"],
+        // `text` holds a bare email: no signal, so `unknown`.
+        &["US", "unknown"],
         "text_phone:US",
     );
 }

@@ -447,3 +447,101 @@ fn caller_timeouts_must_be_positive() {
     assert_eq!(p.server.header_timeout, std::time::Duration::from_secs(60));
     assert_eq!(p.server.body_timeout, std::time::Duration::from_secs(60));
 }
+
+/// A file that protects nobody or routes nothing is not a policy: an empty file (a
+/// half-written one), `version = 1` alone, or one that lost its jurisdictions or routes.
+#[test]
+fn a_policy_must_protect_someone_and_route_something() {
+    let no_version = "the policy has no `version`";
+    let nobody = "the policy has no jurisdictions: it would protect nobody";
+    let nothing = "the policy has no routes: every request would get 404";
+    let only_jurisdictions = BASE.split("[[routes]]").next().unwrap().to_string();
+    let without_jurisdictions = {
+        let start = BASE.find("[jurisdictions.US]").unwrap();
+        let end = BASE.find("[upstreams.crm-us]").unwrap();
+        format!("{}{}", &BASE[..start], &BASE[end..])
+    };
+    for (src, want) in [
+        ("", vec![no_version, nobody, nothing]),
+        ("\n\n# only a comment\n", vec![no_version, nobody, nothing]),
+        ("version = 1\n", vec![nobody, nothing]),
+        (only_jurisdictions.as_str(), vec![nothing]),
+        (without_jurisdictions.as_str(), vec![nobody]),
+        (&BASE.replacen("version = 1\n", "", 1), vec![no_version]),
+    ] {
+        let errs = errors(src);
+        let messages: Vec<&str> = errs
+            .iter()
+            .filter(|e| e.kind == DiagKind::MissingKey)
+            .map(|e| e.message.as_str())
+            .collect();
+        assert_eq!(messages, want, "{src:?}: {errs:#?}");
+        for e in errs.iter().filter(|e| e.kind == DiagKind::MissingKey) {
+            // Pointed at the top of the file, with a hint that says what to add.
+            assert_eq!((e.line, e.column), (1, 1), "{e:?}");
+            assert!(e.help.as_deref().is_some_and(|h| h.contains('`')), "{e:?}");
+        }
+    }
+}
+
+#[test]
+fn unassigned_countries_follow_their_setting() {
+    // Default: strictest. `allow` and a jurisdiction's name are accepted; anything else
+    // is an unknown jurisdiction with a hint.
+    let (p, _) = policy::load(BASE).unwrap();
+    assert_eq!(
+        p.unassigned,
+        customs::policy::compile::UnknownRule::Strictest
+    );
+    let c = p.coverage();
+    assert_eq!(
+        c.jurisdictions,
+        [("EEA".to_string(), 30), ("US".to_string(), 1)]
+    );
+    assert_eq!(
+        c.unassigned,
+        249 - 31,
+        "every assigned ISO code but the 31 named"
+    );
+    assert_eq!(c.unassigned_treat_as, "strictest");
+    for (v, want) in [
+        ("allow", "allow"),
+        ("EEA", "EEA"),
+        ("strictest", "strictest"),
+    ] {
+        let src = format!("{BASE}[unassigned]\ntreat_as = \"{v}\"\n");
+        let (p, _) = policy::load(&src).unwrap();
+        assert_eq!(p.coverage().unassigned_treat_as, want);
+    }
+    let src = format!("{BASE}[unassigned]\ntreat_as = \"EAA\"\n");
+    let e = one(&src, DiagKind::UnknownJurisdiction);
+    assert_eq!(
+        e.message,
+        "unknown jurisdiction `EAA` in `unassigned.treat_as`"
+    );
+    assert_eq!(e.help.as_deref(), Some("did you mean `EEA`?"));
+    let src = format!("{BASE}[unassigned]\ntreat_az = \"allow\"\n");
+    let e = one(&src, DiagKind::UnknownKey);
+    assert_eq!(e.message, "unknown key `treat_az` in `unassigned`");
+}
+
+#[test]
+fn the_memory_budget_must_hold_one_largest_request() {
+    let src = format!(
+        "{BASE}[server]\nmax_body_bytes = 1000000\n[limits]\nmemory_budget_bytes = 2999999\n"
+    );
+    let e = one(&src, DiagKind::InvalidValue);
+    assert!(
+        e.message
+            .starts_with("`memory_budget_bytes` (2999999) cannot hold one request"),
+        "{e:?}"
+    );
+    assert_eq!((e.line, e.column), line_col(&src, "2999999"));
+    let ok = src.replace("2999999", "3000000");
+    let (p, _) = policy::load(&ok).unwrap();
+    assert_eq!(p.admission.memory_budget, 3_000_000);
+    for bad in ["max_connections = 0", "admission_wait_ms = -1"] {
+        let src = format!("{BASE}[limits]\n{bad}\n");
+        one(&src, DiagKind::InvalidValue);
+    }
+}

@@ -745,14 +745,21 @@ async fn many_concurrent_clients() {
 
 #[tokio::test]
 async fn records_are_counted_per_jurisdiction_within_one_request() {
-    // One batch: a US, a UK and two EEA subjects, a Canadian (no jurisdiction) and one
-    // whose region nothing says. Blocked as a whole; every record is counted.
+    // One batch: a US, a UK and two EEA subjects, a Canadian (a country no jurisdiction
+    // names: `unassigned`) and one whose region nothing says (`unknown`). Blocked as a
+    // whole; every record is counted.
     let s = Setup::new().await;
     let (status, _, _) = post(&s.proxy.url("/crm/a"), JSON, fixture("batch-users.json")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(s.total_received(), 0);
     let m = s.proxy.metrics().await;
-    for (jurisdiction, n) in [("US", 1.0), ("EEA", 2.0), ("UK", 1.0), ("none", 2.0)] {
+    for (jurisdiction, n) in [
+        ("US", 1.0),
+        ("EEA", 2.0),
+        ("UK", 1.0),
+        ("unassigned", 1.0),
+        ("unknown", 1.0),
+    ] {
         assert_eq!(
             metric(
                 &m,

@@ -355,6 +355,16 @@ impl FieldTable {
             .insert(normalise_key(name).into_bytes().into(), kind);
         self.id = next_table_id();
     }
+    /// Every (normalised name, kind) pair, sorted: for comparing two policies' tables.
+    pub fn entries(&self) -> Vec<(String, FieldKind)> {
+        let mut v: Vec<(String, FieldKind)> = self
+            .map
+            .iter()
+            .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), *v))
+            .collect();
+        v.sort();
+        v
+    }
     /// This table's identity (see the field).
     pub fn id(&self) -> u64 {
         self.id

@@ -99,6 +99,10 @@ pub struct Upstream {
     pub region: RegionId,
     pub alternatives: Vec<UpstreamId>,
     pub destination: DestinationMode,
+    /// How long an idle pooled connection to it is kept: below the upstream's own
+    /// keep-alive timeout, so customs closes first and never reuses a connection the
+    /// upstream is closing.
+    pub idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -253,6 +257,41 @@ pub struct ServerSettings {
     pub client_auth: Option<(String, String)>,
     /// How long a resolution checked by `verify`/`locate` is reused.
     pub dns_cache: Duration,
+    /// How long idle pooled upstream connections are kept, unless an upstream sets its own.
+    pub upstream_idle_timeout: Duration,
+}
+
+/// The default upstream idle timeout: below the 5 s keep-alive timeout of Node.js (and
+/// Apache), the shortest common default, so customs closes an idle connection before the
+/// upstream does.
+pub const DEFAULT_UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// What the proxy admits at once, across all requests (Envoy's overload manager and
+/// buffer watermarks are the model): bytes held in flight and client connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// Bytes every request in flight may hold together: bodies as read, decoded, and
+    /// their inspection trees. A request that would exceed what is left waits up to
+    /// `wait`, then gets 503 `overloaded`.
+    pub memory_budget: usize,
+    pub wait: Duration,
+    /// Client connections open at once; the listener stops accepting at this many.
+    pub max_connections: usize,
+}
+
+/// 128 MiB: with the process's own ~30 MiB and `max_connections` idle connections
+/// (~15 KiB each), a 256 MiB sidecar is not OOM-killed.
+pub const DEFAULT_MEMORY_BUDGET: usize = 128 * 1024 * 1024;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+impl Default for Admission {
+    fn default() -> Self {
+        Admission {
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+            wait: Duration::from_millis(500),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
 }
 
 impl Default for ServerSettings {
@@ -273,8 +312,20 @@ impl Default for ServerSettings {
             tls: None,
             client_auth: None,
             dns_cache: Duration::from_secs(30),
+            upstream_idle_timeout: DEFAULT_UPSTREAM_IDLE_TIMEOUT,
         }
     }
+}
+
+/// Which countries a policy's rules cover.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Coverage {
+    /// Each jurisdiction with the number of countries it names.
+    pub jurisdictions: Vec<(String, usize)>,
+    /// Assigned ISO 3166-1 countries that no jurisdiction names.
+    pub unassigned: usize,
+    pub unassigned_treat_as: String,
+    pub unknown_treat_as: String,
 }
 
 /// A validated, compiled policy. Immutable; the proxy swaps whole policies.
@@ -286,6 +337,9 @@ pub struct Policy {
     pub server: ServerSettings,
     pub geoip_database: Option<String>,
     pub unknown: UnknownRule,
+    /// What subjects of a country no jurisdiction names (a Brazilian, a Japanese user)
+    /// are treated as: `[unassigned] treat_as`.
+    pub unassigned: UnknownRule,
     pub regions: Vec<Region>,
     pub jurisdictions: Vec<Jurisdiction>,
     pub upstreams: Vec<Upstream>,
@@ -293,6 +347,7 @@ pub struct Policy {
     pub profiles: Vec<Profile>,
     pub fields: FieldTable,
     pub limits: Limits,
+    pub admission: Admission,
     pub egress: Egress,
     pub(crate) jur_of_country: Vec<Option<JurId>>,
 }
@@ -306,7 +361,18 @@ impl Policy {
     /// The regions personal data of unknown jurisdiction may go to, or `None` when it
     /// is not restricted.
     pub fn unknown_allowed(&self) -> Option<RegionMask> {
-        match self.unknown {
+        self.allowed_as(self.unknown)
+    }
+
+    /// The regions subjects of countries no jurisdiction names may go to, or `None` when
+    /// they are not restricted.
+    pub fn unassigned_allowed(&self) -> Option<RegionMask> {
+        self.allowed_as(self.unassigned)
+    }
+
+    /// What a `treat_as` setting allows (`None`: unrestricted).
+    pub fn allowed_as(&self, rule: UnknownRule) -> Option<RegionMask> {
+        match rule {
             UnknownRule::Allow => None,
             UnknownRule::As(j) => self.jurisdictions.get(j).map(|j| j.allowed),
             UnknownRule::Strictest => Some(
@@ -372,9 +438,46 @@ impl Policy {
             .jurisdictions
             .iter()
             .fold(RegionMask::ALL, |m, j| m.and(j.allowed));
-        match self.unknown_allowed() {
-            Some(u) => all.and(u),
-            None => all,
+        [self.unknown_allowed(), self.unassigned_allowed()]
+            .into_iter()
+            .flatten()
+            .fold(all, RegionMask::and)
+    }
+
+    /// How many countries each jurisdiction names, and how many no jurisdiction names
+    /// (their subjects follow `[unassigned]`), for `customs check`.
+    pub fn coverage(&self) -> Coverage {
+        let named: CountrySet = self
+            .jurisdictions
+            .iter()
+            .fold(CountrySet::new(), |mut s, j| {
+                s.union_with(&j.countries);
+                s
+            });
+        Coverage {
+            jurisdictions: self
+                .jurisdictions
+                .iter()
+                .map(|j| (j.name.clone(), j.countries.len()))
+                .collect(),
+            unassigned: Country::all()
+                .filter(|c| !named.contains_country(*c))
+                .count(),
+            unassigned_treat_as: self.rule_name(self.unassigned),
+            unknown_treat_as: self.rule_name(self.unknown),
+        }
+    }
+
+    /// A `treat_as` setting as the policy writes it.
+    pub fn rule_name(&self, rule: UnknownRule) -> String {
+        match rule {
+            UnknownRule::Strictest => "strictest".into(),
+            UnknownRule::Allow => "allow".into(),
+            UnknownRule::As(j) => self
+                .jurisdictions
+                .get(j)
+                .map(|j| j.name.clone())
+                .unwrap_or_default(),
         }
     }
 

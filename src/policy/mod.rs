@@ -3,6 +3,7 @@
 
 pub mod compile;
 pub mod diag;
+pub mod diff;
 pub mod raw;
 pub mod validate;
 

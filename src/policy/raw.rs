@@ -20,6 +20,8 @@ pub struct RawPolicy {
     #[serde(default)]
     pub unknown: RawUnknown,
     #[serde(default)]
+    pub unassigned: RawUnknown,
+    #[serde(default)]
     pub regions: BTreeMap<S<String>, RawRegion>,
     #[serde(default)]
     pub jurisdictions: BTreeMap<S<String>, RawJurisdiction>,
@@ -56,6 +58,9 @@ pub struct RawLimits {
     pub max_string_bytes: Option<S<i64>>,
     pub max_form_fields: Option<S<i64>>,
     pub max_multipart_parts: Option<S<i64>>,
+    pub memory_budget_bytes: Option<S<i64>>,
+    pub admission_wait_ms: Option<S<i64>>,
+    pub max_connections: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -77,6 +82,7 @@ pub struct RawServer {
     pub client_cert: Option<S<String>>,
     pub client_key: Option<S<String>>,
     pub dns_cache_seconds: Option<S<i64>>,
+    pub upstream_idle_timeout_ms: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -115,6 +121,7 @@ pub struct RawUpstream {
     #[serde(default)]
     pub alternatives: Vec<S<String>>,
     pub destination: Option<S<String>>,
+    pub idle_timeout_ms: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -180,6 +187,7 @@ pub mod schema {
         "server",
         "geoip",
         "unknown",
+        "unassigned",
         "regions",
         "jurisdictions",
         "upstreams",
@@ -203,6 +211,9 @@ pub mod schema {
         "max_string_bytes",
         "max_form_fields",
         "max_multipart_parts",
+        "memory_budget_bytes",
+        "admission_wait_ms",
+        "max_connections",
     ];
     pub const SERVER: &[&str] = &[
         "listen",
@@ -222,6 +233,7 @@ pub mod schema {
         "client_cert",
         "client_key",
         "dns_cache_seconds",
+        "upstream_idle_timeout_ms",
     ];
     pub const GEOIP: &[&str] = &["database"];
     pub const UNKNOWN: &[&str] = &["treat_as"];
@@ -233,7 +245,13 @@ pub mod schema {
         "on_violation",
         "mode",
     ];
-    pub const UPSTREAM: &[&str] = &["url", "region", "alternatives", "destination"];
+    pub const UPSTREAM: &[&str] = &[
+        "url",
+        "region",
+        "alternatives",
+        "destination",
+        "idle_timeout_ms",
+    ];
     pub const ROUTE: &[&str] = &["name", "path_prefix", "host", "upstream", "profile"];
     pub const DETECTION: &[&str] = &[
         "use_defaults",

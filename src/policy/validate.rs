@@ -105,7 +105,7 @@ fn check_keys(table: &DeTable<'_>, allowed: &[&str], ctx: &str, diags: &mut Vec<
         let sub: Option<&[&str]> = match (ctx, key) {
             ("", "server") => Some(schema::SERVER),
             ("", "geoip") => Some(schema::GEOIP),
-            ("", "unknown") => Some(schema::UNKNOWN),
+            ("", "unknown") | ("", "unassigned") => Some(schema::UNKNOWN),
             ("", "detection") => Some(schema::DETECTION),
             ("", "limits") => Some(schema::LIMITS),
             ("", "egress") => Some(schema::EGRESS),
@@ -406,6 +406,11 @@ impl Validator<'_> {
             "dns_cache_seconds",
             30,
         ));
+        server.upstream_idle_timeout = Duration::from_millis(self.positive(
+            &raw.server.upstream_idle_timeout_ms,
+            "upstream_idle_timeout_ms",
+            DEFAULT_UPSTREAM_IDLE_TIMEOUT.as_millis() as u64,
+        ));
         server.tls = self.pair(
             &raw.server.tls_cert,
             &raw.server.tls_key,
@@ -551,26 +556,9 @@ impl Validator<'_> {
             }
         }
 
-        // unknown jurisdiction
-        let unknown = match &raw.unknown.treat_as {
-            None => UnknownRule::Strictest,
-            Some(s) if s.get_ref() == "strictest" => UnknownRule::Strictest,
-            Some(s) if s.get_ref() == "allow" => UnknownRule::Allow,
-            Some(s) => {
-                let mut names = jur_names.clone();
-                names.extend(["strictest".to_string(), "allow".to_string()]);
-                match self.lookup(
-                    DiagKind::UnknownJurisdiction,
-                    "jurisdiction",
-                    s,
-                    &names,
-                    "in `unknown.treat_as`",
-                ) {
-                    Some(i) if i < jur_names.len() => UnknownRule::As(i),
-                    _ => UnknownRule::Strictest,
-                }
-            }
-        };
+        // subjects of no known jurisdiction, and of countries no jurisdiction names
+        let unknown = self.treat_as(&raw.unknown.treat_as, "unknown", &jur_names);
+        let unassigned = self.treat_as(&raw.unassigned.treat_as, "unassigned", &jur_names);
 
         // upstreams
         let up_names: Vec<String> = raw.upstreams.keys().map(|k| k.get_ref().clone()).collect();
@@ -634,7 +622,13 @@ impl Validator<'_> {
                 ],
                 DestinationMode::Trust,
             );
+            let idle_timeout = Duration::from_millis(self.positive(
+                &u.idle_timeout_ms,
+                "idle_timeout_ms",
+                server.upstream_idle_timeout.as_millis() as u64,
+            ));
             upstreams.push(Upstream {
+                idle_timeout,
                 name: name.get_ref().clone(),
                 url: url.unwrap_or_else(|| http::Uri::from_static("http://invalid.invalid")),
                 region: region.unwrap_or(usize::MAX),
@@ -933,14 +927,19 @@ impl Validator<'_> {
             .help = Some("the JSON parser refuses deeper documents in any case".into());
         }
 
+        self.protects_and_routes(raw);
+        let admission = self.admission(&raw.limits, server.max_body_bytes);
+
         Some(Policy {
             hash: String::new(),
             egress,
             limits,
+            admission,
             mode,
             server,
             geoip_database: raw.geoip.database.as_ref().map(|s| s.get_ref().clone()),
             unknown,
+            unassigned,
             regions,
             jurisdictions,
             upstreams,
@@ -949,6 +948,104 @@ impl Validator<'_> {
             fields,
             jur_of_country,
         })
+    }
+
+    /// `treat_as` of the `[unknown]` or `[unassigned]` table: `strictest` (the default:
+    /// only where every jurisdiction allows), `allow`, or a jurisdiction's name.
+    fn treat_as(
+        &mut self,
+        v: &Option<S<String>>,
+        table: &str,
+        jur_names: &[String],
+    ) -> UnknownRule {
+        match v {
+            None => UnknownRule::Strictest,
+            Some(s) if s.get_ref() == "strictest" => UnknownRule::Strictest,
+            Some(s) if s.get_ref() == "allow" => UnknownRule::Allow,
+            Some(s) => {
+                let mut names = jur_names.to_vec();
+                names.extend(["strictest".to_string(), "allow".to_string()]);
+                match self.lookup(
+                    DiagKind::UnknownJurisdiction,
+                    "jurisdiction",
+                    s,
+                    &names,
+                    &format!("in `{table}.treat_as`"),
+                ) {
+                    Some(i) if i < jur_names.len() => UnknownRule::As(i),
+                    _ => UnknownRule::Strictest,
+                }
+            }
+        }
+    }
+
+    /// `[limits]`' admission settings: the memory budget must hold at least one request
+    /// of the largest body (read, decoded and its tree: three times the body).
+    fn admission(&mut self, l: &super::raw::RawLimits, max_body: usize) -> Admission {
+        let d = Admission::default();
+        let a = Admission {
+            memory_budget: self.positive(
+                &l.memory_budget_bytes,
+                "memory_budget_bytes",
+                d.memory_budget as u64,
+            ) as usize,
+            wait: Duration::from_millis(self.non_negative(
+                &l.admission_wait_ms,
+                "admission_wait_ms",
+                d.wait.as_millis() as u64,
+            )),
+            max_connections: self.positive(
+                &l.max_connections,
+                "max_connections",
+                d.max_connections as u64,
+            ) as usize,
+        };
+        if a.memory_budget < max_body.saturating_mul(3) {
+            let at = l.memory_budget_bytes.as_ref().and_then(span);
+            self.err(
+                DiagKind::InvalidValue,
+                format!(
+                    "`memory_budget_bytes` ({}) cannot hold one request of `max_body_bytes` ({max_body}): it needs at least three times that",
+                    a.memory_budget
+                ),
+                at,
+            )
+            .help = Some(format!("raise it to {} or more, or lower `server.max_body_bytes`", max_body.saturating_mul(3)));
+        }
+        a
+    }
+
+    /// A policy must say which format it is in, protect someone (a jurisdiction) and route
+    /// something: an empty or truncated file, or one that lost its rules, is not a policy
+    /// that forwards everything or nothing, it is an error.
+    fn protects_and_routes(&mut self, raw: &RawPolicy) {
+        let top = Some(0..0);
+        if raw.version.is_none() {
+            self.err(
+                DiagKind::MissingKey,
+                "the policy has no `version`".into(),
+                top.clone(),
+            )
+            .help = Some("start the file with `version = 1`".into());
+        }
+        if raw.jurisdictions.is_empty() {
+            self.err(
+                DiagKind::MissingKey,
+                "the policy has no jurisdictions: it would protect nobody".into(),
+                top.clone(),
+            )
+            .help = Some(
+                "add a `[jurisdictions.NAME]` table with `countries` and `allowed_regions`".into(),
+            );
+        }
+        if raw.routes.is_empty() {
+            self.err(
+                DiagKind::MissingKey,
+                "the policy has no routes: every request would get 404".into(),
+                top,
+            )
+            .help = Some("add a `[[routes]]` entry with `path_prefix` and `upstream`".into());
+        }
     }
 
     fn socket_addr(&mut self, s: &S<String>, what: &str) {

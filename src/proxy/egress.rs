@@ -210,6 +210,7 @@ pub async fn locate_unknown(
         region: *region,
         alternatives: vec![],
         destination: DestinationMode::Trust,
+        idle_timeout: p.server.upstream_idle_timeout,
     });
     policy.routes.push(Route {
         name: "egress".into(),
