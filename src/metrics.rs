@@ -39,8 +39,24 @@ pub struct Metrics {
     pub tunnels: IntCounterVec,
     /// Policy and GeoIP reloads by result (`success`, `error`).
     pub reloads: IntCounterVec,
+    /// Reloads that weakened the policy, by how (`policy::diff::Weakening`).
+    pub policy_weakened: IntCounterVec,
     /// 1 while the proxy is shutting down (not ready).
     pub draining: IntGauge,
+    /// The memory budget: bytes held by requests in flight now, the most ever held at
+    /// once, and the budget (set when scraped).
+    pub memory_in_flight: IntGauge,
+    pub memory_in_flight_peak: IntGauge,
+    pub memory_budget: IntGauge,
+    /// Client connections open now (set when scraped), and how often the listener
+    /// stopped accepting because `limits.max_connections` were open.
+    pub connections: IntGauge,
+    pub connection_limit_reached: IntCounter,
+    /// Failed accepts (out of file descriptors and the like).
+    pub accept_errors: IntCounter,
+    /// Requests sent again on a fresh connection after a pooled one failed before any
+    /// of the request was written, by upstream.
+    pub upstream_retries: IntCounterVec,
     /// Connections closed because no whole request head arrived in time (slow callers
     /// and idle keep-alive connections alike: the HTTP layer does not tell them apart).
     pub header_timeouts: IntCounter,
@@ -91,6 +107,8 @@ pub const INSPECTION_REASONS: &[&str] = &[
     "selector_failed",
     "internal_error",
     "header_too_large",
+    "overloaded",
+    "conflicting_framing",
 ];
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -201,6 +219,12 @@ impl Metrics {
             "Policy and GeoIP reloads, by result",
             &["result"],
         )?;
+        let policy_weakened = counter(
+            &r,
+            "customs_policy_weakened_total",
+            "Reloaded policies weaker than the one they replaced, by change (jurisdiction_removed, enforcement_relaxed, ...)",
+            &["change"],
+        )?;
         let draining = IntGauge::new(
             "customs_draining",
             "1 while shutting down: not accepting new connections",
@@ -211,11 +235,56 @@ impl Metrics {
             "Connections closed because no whole request head arrived within server.header_timeout_ms (idle keep-alive connections included)",
         )?;
         r.register(Box::new(header_timeouts.clone()))?;
+        let gauge = |name: &str, help: &str| -> Result<IntGauge, prometheus::Error> {
+            let g = IntGauge::new(name, help)?;
+            r.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let memory_in_flight = gauge(
+            "customs_memory_in_flight_bytes",
+            "Bytes held by requests in flight (bodies, decoded bodies, inspection trees), as reserved from the memory budget",
+        )?;
+        let memory_in_flight_peak = gauge(
+            "customs_memory_in_flight_peak_bytes",
+            "The most bytes requests in flight have held at once since start",
+        )?;
+        let memory_budget = gauge(
+            "customs_memory_budget_bytes",
+            "The memory budget for requests in flight (limits.memory_budget_bytes)",
+        )?;
+        let connections = gauge(
+            "customs_connections",
+            "Client connections open on the proxy listener",
+        )?;
+        let connection_limit_reached = IntCounter::new(
+            "customs_connection_limit_reached_total",
+            "Times the proxy listener stopped accepting because limits.max_connections connections were open",
+        )?;
+        r.register(Box::new(connection_limit_reached.clone()))?;
+        let accept_errors = IntCounter::new(
+            "customs_accept_errors_total",
+            "Failed accepts on the proxy listener (out of file descriptors and the like)",
+        )?;
+        r.register(Box::new(accept_errors.clone()))?;
+        let upstream_retries = counter(
+            &r,
+            "customs_upstream_retries_total",
+            "Requests sent again on a fresh connection because a pooled one was found closed before any of the request was written, by upstream",
+            &["upstream"],
+        )?;
         Ok(Metrics {
+            memory_in_flight,
+            memory_in_flight_peak,
+            memory_budget,
+            connections,
+            connection_limit_reached,
+            accept_errors,
+            upstream_retries,
             header_timeouts,
             tunnels,
             destination_mismatches,
             reloads,
+            policy_weakened,
             draining,
             registry: r,
             requests,
@@ -246,7 +315,11 @@ impl Metrics {
         for result in ["success", "error"] {
             self.reloads.with_label_values(&[result]);
         }
+        for w in crate::policy::diff::Weakening::ALL {
+            self.policy_weakened.with_label_values(&[w.as_str()]);
+        }
         for u in &policy.upstreams {
+            self.upstream_retries.with_label_values(&[&u.name]);
             for kind in ["connect", "timeout", "reset"] {
                 self.upstream_errors.with_label_values(&[&u.name, kind]);
             }

@@ -37,6 +37,7 @@ async fn reload_under_load_every_response_matches_one_of_the_two_policies() {
         Overrides {
             geoip: Some(db.clone()),
             max_body_bytes: None,
+            reload_settle: Some(Duration::from_millis(20)),
         },
         proxy.shared.clone(),
         db,
@@ -138,6 +139,7 @@ async fn a_bad_reload_keeps_the_old_policy_and_is_counted() {
         Overrides {
             geoip: Some(db.clone()),
             max_body_bytes: None,
+            reload_settle: Some(Duration::from_millis(20)),
         },
         s.proxy.shared.clone(),
         db,
@@ -152,6 +154,7 @@ async fn a_bad_reload_keeps_the_old_policy_and_is_counted() {
         Overrides {
             geoip: Some(bad_db.clone()),
             max_body_bytes: None,
+            reload_settle: Some(Duration::from_millis(20)),
         },
         s.proxy.shared.clone(),
         bad_db,

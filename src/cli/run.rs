@@ -70,6 +70,9 @@ pub struct Args {
     /// Seconds between checks of the policy and database files; 0 disables [default: policy's `server.reload_poll_seconds`, else 30].
     #[arg(long, env = "CUSTOMS_RELOAD_POLL_SECONDS")]
     pub reload_poll_seconds: Option<u64>,
+    /// How long the policy file must stay unchanged before a reload loads it, in milliseconds [default: policy's `server.reload_settle_ms`, else 2000].
+    #[arg(long, env = "CUSTOMS_RELOAD_SETTLE_MS")]
+    pub reload_settle_ms: Option<u64>,
     /// After SIGTERM, keep accepting for this long while /readyz answers 503 [default: policy's `server.shutdown_delay_ms`, else 0].
     #[arg(long, env = "CUSTOMS_SHUTDOWN_DELAY_MS")]
     pub shutdown_delay_ms: Option<u64>,
@@ -365,6 +368,7 @@ async fn run(args: Args, demo: bool) -> Exit {
         Overrides {
             geoip: args.geoip.clone(),
             max_body_bytes: args.max_body_bytes,
+            reload_settle: args.reload_settle_ms.map(Duration::from_millis),
         },
         shared.clone(),
         geoip_file,
@@ -414,12 +418,18 @@ async fn run(args: Args, demo: bool) -> Exit {
         tokio::time::sleep(delay).await;
         let _ = stop_tx.send(());
     };
-    tokio::join!(proxy, signal);
+    let (drained, ()) = tokio::join!(proxy, signal);
     let _ = tx.send(true);
     let _ = admin_task.await;
     let _ = reload_task.await;
     for t in demo_tasks {
         t.abort();
+    }
+    if !drained.finished() {
+        // Requests were cut: an orchestrator (and whoever reads its events) must not take
+        // this for a clean stop.
+        tracing::error!(target: "customs::server", requests_cut = drained.requests, connections_cut = drained.connections, "stopped before every connection drained");
+        return Exit::Error;
     }
     tracing::info!(target: "customs::server", "stopped");
     Exit::Ok

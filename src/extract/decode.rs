@@ -14,6 +14,15 @@ use super::InspectError;
 /// How many codings may be stacked.
 pub const MAX_CODINGS: usize = 4;
 
+/// How many codings (other than `identity`) a `Content-Encoding` value names.
+pub fn codings(content_encoding: &str) -> usize {
+    content_encoding
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
+        .count()
+}
+
 pub fn decode<'a>(
     content_encoding: Option<&str>,
     body: &'a [u8],

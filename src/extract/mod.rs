@@ -183,6 +183,21 @@ pub struct BodyMeta<'a> {
     pub max_body_bytes: usize,
 }
 
+/// How many bytes inspecting a decoded body of `len` bytes may hold beyond the body: its
+/// tree, which may take as many bytes as the text read so far or [`records::TREE_FLOOR`]
+/// (a document whose tree would outgrow that is walked as a stream, in less), and never
+/// more than 6 bytes a byte (12 bytes an element, each at least 2 bytes of text). On a
+/// profile with selectors, which keep the tree whatever its size (or build serde_json's),
+/// four times the body. The proxy reserves this much of its memory budget.
+pub fn tree_bytes(profile: &Profile, len: usize) -> usize {
+    let has_selectors = !profile.records.is_empty() || !profile.ignore.is_empty();
+    if has_selectors {
+        len.saturating_mul(4)
+    } else {
+        len.saturating_mul(6).min(len.max(records::TREE_FLOOR))
+    }
+}
+
 /// Extracts and tags every record in the request: its body (decoded), and the query
 /// string, headers and cookies its profile names.
 pub fn extract(

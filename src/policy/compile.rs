@@ -251,6 +251,8 @@ pub struct ServerSettings {
     pub drain_timeout: Duration,
     /// How often to compare the policy and database files with what is loaded (None: never).
     pub reload_poll: Option<Duration>,
+    /// How long the policy file must stay unchanged before a reload loads it.
+    pub reload_settle: Duration,
     /// Certificate and key (PEM) for TLS on the listener.
     pub tls: Option<(String, String)>,
     /// Client certificate and key (PEM) for upstreams that require mutual TLS.
@@ -309,6 +311,7 @@ impl Default for ServerSettings {
             shutdown_delay: Duration::ZERO,
             drain_timeout: Duration::from_secs(30),
             reload_poll: Some(Duration::from_secs(30)),
+            reload_settle: Duration::from_secs(2),
             tls: None,
             client_auth: None,
             dns_cache: Duration::from_secs(30),

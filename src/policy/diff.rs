@@ -647,7 +647,7 @@ impl Diff<'_> {
                 .unwrap_or_else(|| "(none)".into())
         };
         let (oa, na) = (&self.old.admission, &self.new.admission);
-        let rows: [(&str, String, String, bool); 19] = [
+        let rows: Vec<(&str, String, String, bool)> = vec![
             ("server.listen", o.listen.clone(), n.listen.clone(), true),
             (
                 "server.admin_listen",

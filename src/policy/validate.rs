@@ -401,6 +401,11 @@ impl Validator<'_> {
         ));
         let poll = self.non_negative(&raw.server.reload_poll_seconds, "reload_poll_seconds", 30);
         server.reload_poll = (poll > 0).then(|| Duration::from_secs(poll));
+        server.reload_settle = Duration::from_millis(self.non_negative(
+            &raw.server.reload_settle_ms,
+            "reload_settle_ms",
+            server.reload_settle.as_millis() as u64,
+        ));
         server.dns_cache = Duration::from_secs(self.non_negative(
             &raw.server.dns_cache_seconds,
             "dns_cache_seconds",

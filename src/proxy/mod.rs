@@ -2,6 +2,7 @@
 //! the upstream client (`upstream`), and the one mapping of outcomes to responses
 //! (`respond`).
 
+pub mod budget;
 pub mod destination;
 pub mod egress;
 pub mod pipeline;

@@ -15,6 +15,7 @@ use http::{Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
+use super::budget::{Budget, Reservation};
 use super::destination::{DestinationError, Destinations};
 use super::respond::{Body, Failure, REQUEST_ID};
 use super::upstream::{self, UpstreamClient};
@@ -39,6 +40,12 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub ready: AtomicBool,
     pub destinations: Destinations,
+    /// Bytes every request in flight holds together.
+    pub budget: Arc<Budget>,
+    /// One permit per client connection the proxy listener may hold open
+    /// (`limits.max_connections`, read at start).
+    pub connection_permits: Arc<tokio::sync::Semaphore>,
+    pub max_connections: usize,
 }
 
 impl Shared {
@@ -60,6 +67,11 @@ impl Shared {
         let destinations =
             Destinations::new(client.resolver.clone(), runtime.policy.server.dns_cache);
         Shared {
+            budget: Budget::new(runtime.policy.admission.memory_budget),
+            connection_permits: Arc::new(tokio::sync::Semaphore::new(
+                runtime.policy.admission.max_connections,
+            )),
+            max_connections: runtime.policy.admission.max_connections,
             destinations,
             runtime: ArcSwap::from_pointee(runtime),
             client,
@@ -236,53 +248,66 @@ pub async fn handle(
         );
     }
 
-    // read the body, bounded
-    let limit = policy.server.max_body_bytes;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    // A length and a transfer-coding together: the request's framing is ambiguous (a
+    // request-smuggling vector, RFC 9112 §6.1). Refused, and the connection closed.
+    if !te.is_empty() && req.headers().contains_key(header::CONTENT_LENGTH) {
         return refuse(
             &shared,
             &id,
             method,
             route_name,
-            Failure::TooLarge { limit },
+            Failure::ConflictingFraming,
             started,
         );
     }
+
+    // read the body, bounded in size, in time and by the memory budget
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
     let (parts, body) = req.into_parts();
-    // Bounded in time too: a caller trickling its body would hold memory (up to the
-    // limit) and a connection for as long as it liked.
-    let read = tokio::time::timeout(policy.server.body_timeout, read_body(body, limit, declared));
-    let body: Bytes = match read.await {
-        Err(_) => {
+    let mut held = shared.budget.reservation();
+    let body = match admit_body(body, declared, policy, &mut held).await {
+        Ok(b) => b,
+        Err(f) => return refuse(&shared, &id, method, route_name, f, started),
+    };
+    // decode (content-encoding), within the budget too
+    let content_encoding = parts
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    let decoded = match decode_within(content_encoding, &body, policy, &mut held).await {
+        Ok(d) => d,
+        Err(Err(f)) => return refuse(&shared, &id, method, route_name, f, started),
+        Err(Ok(e)) => {
+            m.inspection_failures.with_label_values(&[e.reason()]).inc();
             return refuse(
                 &shared,
                 &id,
                 method,
                 route_name,
-                Failure::BodyTimeout,
+                Failure::Inspect(&e),
                 started,
             );
-        }
-        Ok(Ok(b)) => b,
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return refuse(
-                &shared,
-                &id,
-                method,
-                route_name,
-                Failure::TooLarge { limit },
-                started,
-            );
-        }
-        Ok(Err(_)) => {
-            return refuse(&shared, &id, method, route_name, Failure::BodyRead, started);
         }
     };
+    // the inspection's tree
+    let profile = policy.profiles.get(route.profile);
+    let tree = profile.map_or(decoded.len(), |p| {
+        crate::extract::tree_bytes(p, decoded.len())
+    });
+    if held.grow(tree, policy.admission.wait).await.is_err() {
+        return refuse(
+            &shared,
+            &id,
+            method,
+            route_name,
+            Failure::Overloaded,
+            started,
+        );
+    }
 
     // inspect and decide (pure)
     let view = RequestView {
@@ -296,11 +321,9 @@ pub async fn handle(
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok()),
-        content_encoding: parts
-            .headers
-            .get(header::CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok()),
-        body: &body,
+        // Decoded above: the engine reads the decoded bytes.
+        content_encoding: None,
+        body: &decoded,
     };
     // Where the route's upstream really is (for `verify` and `locate` upstreams).
     let region = match shared
@@ -335,6 +358,9 @@ pub async fn handle(
         )
     }));
     let inspect_time = t0.elapsed();
+    // The tree and the decoded copy are gone: only the body is held while it is sent.
+    drop(decoded);
+    held.shrink_to(body.len());
     m.inspection_duration.observe(inspect_time.as_secs_f64());
     m.inspected_bytes.inc_by(body.len() as u64);
     let decision = match evaluated {
@@ -442,7 +468,12 @@ pub async fn handle(
     let timeout = policy.server.request_timeout;
     let action = decision.action.as_str();
     let reason = decision.reasons.first().map(String::as_str).unwrap_or("");
-    let result = tokio::time::timeout(timeout, shared.client.client.request(out)).await;
+    let retries = &m.upstream_retries;
+    let send = shared.client.send(up.idle_timeout, out, || {
+        retries.with_label_values(&[&up.name]).inc();
+        tracing::info!(target: "customs::upstream", request_id = %id, upstream = %up.name, "pooled connection closed by the upstream before the request was written: sending it on a fresh connection");
+    });
+    let result = tokio::time::timeout(timeout, send).await;
     let mut resp = match result {
         Ok(Ok(r)) => r.map(|b| b.boxed()),
         Ok(Err(e)) => {
@@ -529,6 +560,8 @@ fn refuse(
     let m = &shared.metrics;
     match &f {
         Failure::TooLarge { .. }
+        | Failure::Overloaded
+        | Failure::ConflictingFraming
         | Failure::BodyRead
         | Failure::BodyTimeout
         | Failure::TransferEncoding
@@ -647,26 +680,137 @@ fn forwarded_headers(h: &mut HeaderMap, peer: SocketAddr, host: Option<&str>) {
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
+/// The body read whole: at most `max_body_bytes` (declared or read), within
+/// `body_timeout`, and only what the memory budget holds room for (reserved before it is
+/// read: the declared length at once, an undeclared one as it arrives).
+async fn admit_body(
+    body: Incoming,
+    declared: Option<u64>,
+    policy: &Policy,
+    held: &mut Reservation,
+) -> Result<Bytes, Failure<'static>> {
+    let limit = policy.server.max_body_bytes;
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(Failure::TooLarge { limit });
+    }
+    let wait = policy.admission.wait;
+    if let Some(n) = declared.and_then(|n| usize::try_from(n).ok())
+        && held.grow(n, wait).await.is_err()
+    {
+        return Err(Failure::Overloaded);
+    }
+    // Bounded in time too: a caller trickling its body would hold memory (up to the
+    // limit) and a connection for as long as it liked.
+    let read = tokio::time::timeout(
+        policy.server.body_timeout,
+        read_body(body, limit, declared, held, wait),
+    );
+    match read.await {
+        Err(_) => Err(Failure::BodyTimeout),
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(ReadError::TooLarge)) => Err(Failure::TooLarge { limit }),
+        Ok(Err(ReadError::Overloaded)) => Err(Failure::Overloaded),
+        Ok(Err(ReadError::Broken)) => Err(Failure::BodyRead),
+    }
+}
+
+/// The body decoded (content-encoding), within the budget: room for the decoded size cap
+/// (twice for stacked codings, whose steps briefly coexist) is reserved first, then all
+/// but the decoded bytes given back. `Err(Ok)`: the body cannot be decoded.
+async fn decode_within<'b>(
+    content_encoding: Option<&str>,
+    body: &'b [u8],
+    policy: &Policy,
+    held: &mut Reservation,
+) -> Result<std::borrow::Cow<'b, [u8]>, Result<crate::extract::InspectError, Failure<'static>>> {
+    let Some(ce) = content_encoding.filter(|ce| crate::extract::decode::codings(ce) > 0) else {
+        return Ok(std::borrow::Cow::Borrowed(body));
+    };
+    let limit = policy.server.max_body_bytes;
+    let steps = crate::extract::decode::codings(ce).min(2);
+    let before = held.bytes();
+    if held
+        .grow(limit.saturating_mul(steps), policy.admission.wait)
+        .await
+        .is_err()
+    {
+        return Err(Err(Failure::Overloaded));
+    }
+    let decoded = crate::extract::decode::decode(Some(ce), body, limit).map_err(Ok)?;
+    held.shrink_to(before + decoded.len());
+    Ok(decoded)
+}
+
+/// Why a body could not be read whole.
+enum ReadError {
+    /// Over `max_body_bytes`.
+    TooLarge,
+    /// The memory budget had no room for the rest of it.
+    Overloaded,
+    /// The connection broke or the body was malformed.
+    Broken,
+}
+
+/// An undeclared body reserves its budget in steps of this many bytes as it arrives.
+const RESERVE_STEP: usize = 64 * 1024;
+
 /// Reads a whole request body, at most `limit` bytes. With a declared length the body
 /// is copied into one buffer of that size as it arrives, so it is held once (collecting
 /// the chunks and then joining them would hold it twice at the end). Without one the
-/// chunks are collected and joined.
+/// chunks are collected and joined, and budget is reserved as they arrive (twice the
+/// bytes read, for the join).
 async fn read_body(
     body: Incoming,
     limit: usize,
     declared: Option<u64>,
-) -> Result<Bytes, Box<dyn std::error::Error + Send + Sync>> {
+    held: &mut Reservation,
+    wait: std::time::Duration,
+) -> Result<Bytes, ReadError> {
     let mut body = Limited::new(body, limit);
-    let Some(len) = declared.and_then(|n| usize::try_from(n).ok()) else {
-        return Ok(body.collect().await?.to_bytes());
-    };
-    let mut buf = bytes::BytesMut::with_capacity(len.min(limit));
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame?.into_data() {
-            buf.extend_from_slice(&data);
+    let broken = |e: Box<dyn std::error::Error + Send + Sync>| {
+        if e.downcast_ref::<LengthLimitError>().is_some() {
+            ReadError::TooLarge
+        } else {
+            ReadError::Broken
         }
+    };
+    if let Some(len) = declared.and_then(|n| usize::try_from(n).ok()) {
+        let mut buf = bytes::BytesMut::with_capacity(len.min(limit));
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.map_err(broken)?.into_data() {
+                buf.extend_from_slice(&data);
+            }
+        }
+        return Ok(buf.freeze());
     }
-    Ok(buf.freeze())
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut read = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(broken)?.into_data() else {
+            continue;
+        };
+        read += data.len();
+        // The chunks, and their join at the end.
+        while held.bytes() < 2 * read {
+            held.grow(RESERVE_STEP, wait)
+                .await
+                .map_err(|_| ReadError::Overloaded)?;
+        }
+        chunks.push(data);
+    }
+    let joined = match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => {
+            let mut buf = bytes::BytesMut::with_capacity(read);
+            for c in chunks {
+                buf.extend_from_slice(&c);
+            }
+            buf.freeze()
+        }
+    };
+    held.shrink_to(joined.len());
+    Ok(joined)
 }
 
 #[cfg(test)]

@@ -46,17 +46,26 @@ pub enum Failure<'a> {
         reason: &'static str,
         upstream: &'a str,
     },
+    /// A path the admin listener does not serve.
+    AdminNotFound,
+    /// The memory budget had no room for the request within the admission wait.
+    Overloaded,
+    /// Both `Content-Length` and `Transfer-Encoding`: the framing is ambiguous.
+    ConflictingFraming,
 }
 
 impl Failure<'_> {
     pub fn status(&self) -> StatusCode {
         match self {
-            Failure::NoRoute => StatusCode::NOT_FOUND,
+            Failure::NoRoute | Failure::AdminNotFound => StatusCode::NOT_FOUND,
             Failure::Inspect(e) => {
                 StatusCode::from_u16(status_for_inspect(e)).unwrap_or(StatusCode::BAD_REQUEST)
             }
             Failure::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Failure::BodyRead | Failure::TransferEncoding => StatusCode::BAD_REQUEST,
+            Failure::BodyRead | Failure::TransferEncoding | Failure::ConflictingFraming => {
+                StatusCode::BAD_REQUEST
+            }
+            Failure::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Failure::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Failure::Blocked(_) | Failure::Destination { .. } => StatusCode::FORBIDDEN,
             Failure::Upstream {
@@ -92,6 +101,9 @@ impl Failure<'_> {
             } => "upstream_reset",
             Failure::Internal => "internal_error",
             Failure::Destination { reason, .. } => reason,
+            Failure::AdminNotFound => "not_found",
+            Failure::Overloaded => "overloaded",
+            Failure::ConflictingFraming => "conflicting_framing",
         }
     }
 
@@ -132,6 +144,18 @@ impl Failure<'_> {
                 format!("the addresses of upstream `{upstream}` are not in the region the policy requires; nothing was forwarded"),
             ),
             Failure::Internal => ("Internal error".into(), "customs could not process the request; nothing was forwarded".into()),
+            Failure::Overloaded => (
+                "Overloaded".into(),
+                "customs holds as many request bodies as its memory budget (`limits.memory_budget_bytes`) allows; retry later; nothing was forwarded".into(),
+            ),
+            Failure::ConflictingFraming => (
+                "Ambiguous framing".into(),
+                "the request has both `Content-Length` and `Transfer-Encoding`; nothing was forwarded".into(),
+            ),
+            Failure::AdminNotFound => (
+                "Not found".into(),
+                "the admin listener serves `/metrics`, `/healthz` and `/readyz`".into(),
+            ),
         };
         let mut v = json!({
             "type": format!("urn:customs:problem:{}", self.reason()),
@@ -173,12 +197,18 @@ impl Failure<'_> {
         if let Ok(v) = HeaderValue::from_str(request_id) {
             r.headers_mut().insert(REQUEST_ID, v);
         }
+        if let Failure::Overloaded = self {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if matches!(
             self,
             Failure::TooLarge { .. }
                 | Failure::BodyRead
                 | Failure::BodyTimeout
                 | Failure::TransferEncoding
+                | Failure::ConflictingFraming
+                | Failure::Overloaded
         ) {
             // The rest of the body was not read: the connection cannot be reused.
             r.headers_mut()

@@ -19,14 +19,18 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::pipeline::{self, Shared};
-use super::respond::{Body, plain};
+use super::respond::{Body, Failure, plain};
 
 /// How long connections in flight may take to finish after shutdown begins.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves the proxy on `listener` (HTTP/1.1 and cleartext HTTP/2) until `shutdown`
 /// resolves, then drains for up to [`DRAIN_TIMEOUT`].
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()>,
+) -> Drained {
     serve_with_drain(listener, shared, shutdown, DRAIN_TIMEOUT, None).await
 }
 
@@ -37,7 +41,7 @@ pub async fn serve_with_drain(
     shutdown: impl Future<Output = ()>,
     drain: Duration,
     tls: Option<TlsAcceptor>,
-) {
+) -> Drained {
     let s = shared.clone();
     let (max_header_bytes, header_timeout) = {
         let rt = shared.runtime.load();
@@ -46,13 +50,16 @@ pub async fn serve_with_drain(
             rt.policy.server.header_timeout,
         )
     };
-    accept_loop(
+    let drained = accept_loop(
         listener,
         HeadLimits {
             max_header_bytes,
             header_timeout,
         },
-        Some(shared.metrics.clone()),
+        Some(Gate {
+            permits: shared.connection_permits.clone(),
+            metrics: shared.metrics.clone(),
+        }),
         move |req, peer| {
             let s = s.clone();
             // Boxed: hyper keeps one slot per connection sized for the service's future
@@ -65,6 +72,7 @@ pub async fn serve_with_drain(
     )
     .await;
     shared.ready.store(false, Ordering::SeqCst);
+    drained
 }
 
 /// Serves `/metrics`, `/healthz` and `/readyz` until `shutdown` resolves.
@@ -93,21 +101,46 @@ pub async fn serve_admin(
 
 fn admin(req: Request<Incoming>, s: &Shared) -> http::Response<Body> {
     match (req.method(), req.uri().path()) {
-        (&Method::GET, "/metrics") => plain(
-            StatusCode::OK,
-            "text/plain; version=0.0.4",
-            s.metrics.render(),
-        ),
-        (&Method::GET, "/healthz") => plain(StatusCode::OK, "text/plain", "ok\n"),
-        (&Method::GET, "/readyz") => {
-            if s.ready.load(Ordering::SeqCst) {
-                plain(StatusCode::OK, "text/plain", "ready\n")
-            } else {
-                plain(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n")
-            }
+        (&Method::GET, "/metrics") => {
+            let m = &s.metrics;
+            m.memory_in_flight.set(gauge_value(s.budget.used()));
+            m.memory_in_flight_peak.set(gauge_value(s.budget.peak()));
+            m.memory_budget.set(gauge_value(s.budget.capacity()));
+            let open = s
+                .max_connections
+                .saturating_sub(s.connection_permits.available_permits());
+            m.connections.set(gauge_value(open));
+            plain(StatusCode::OK, "text/plain; version=0.0.4", m.render())
         }
-        _ => plain(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+        (&Method::GET, "/healthz") => plain(StatusCode::OK, "text/plain", "ok\n"),
+        (&Method::GET, "/readyz") => readiness(s),
+        _ => Failure::AdminNotFound.response(""),
     }
+}
+
+fn gauge_value(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// `/readyz`: 200 while customs accepts traffic, 503 before its reload triggers are in
+/// place and once shutdown has begun; the body names the policy in force (its hash, when
+/// it was loaded) and the GeoIP database's build time, so a probe or a person can tell
+/// which policy a replica enforces.
+fn readiness(s: &Shared) -> http::Response<Body> {
+    let ready = s.ready.load(Ordering::SeqCst);
+    let rt = s.runtime.load();
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "policy_hash": rt.policy.hash,
+        "policy_loaded_at": s.metrics.policy_loaded_at.get(),
+        "geoip_build": s.metrics.geoip_build_time.get(),
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    plain(status, "application/json", format!("{body}\n"))
 }
 
 /// How long an admin caller (a Prometheus scrape, a probe) has to send its request head.
@@ -134,11 +167,14 @@ struct Activity {
     in_flight: AtomicUsize,
     /// When the last handler finished, in milliseconds after `born`.
     last_done_ms: AtomicU64,
+    /// Requests in flight on the whole listener (shared by its connections).
+    listener_in_flight: Arc<AtomicUsize>,
 }
 
 impl Activity {
-    fn new() -> Activity {
+    fn new(listener_in_flight: Arc<AtomicUsize>) -> Activity {
         Activity {
+            listener_in_flight,
             born: Instant::now(),
             started: AtomicBool::new(false),
             h2: AtomicBool::new(false),
@@ -155,6 +191,7 @@ impl Activity {
             self.h2.store(true, Ordering::Relaxed);
         }
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.listener_in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(self.clone())
     }
 
@@ -177,18 +214,100 @@ impl Drop for InFlight {
         let now = u64::try_from(a.born.elapsed().as_millis()).unwrap_or(u64::MAX);
         a.last_done_ms.store(now, Ordering::Relaxed);
         a.in_flight.fetch_sub(1, Ordering::Relaxed);
+        a.listener_in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
+/// The proxy listener's bounds beyond the head: a permit per open connection, and where
+/// connection-level events are counted. (The admin listener has none.)
+struct Gate {
+    permits: Arc<tokio::sync::Semaphore>,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// Failed accepts (out of file descriptors, say): each is counted and backed off, from
+/// 10 ms doubling to 1 s while they go on; logged at most once a second, with how many
+/// failed since the last line.
+struct AcceptErrors {
+    backoff: Duration,
+    since_log: u64,
+    logged: Option<Instant>,
+}
+
+impl AcceptErrors {
+    const FIRST: Duration = Duration::from_millis(10);
+    const MAX: Duration = Duration::from_secs(1);
+
+    fn new() -> Self {
+        AcceptErrors {
+            backoff: Self::FIRST,
+            since_log: 0,
+            logged: None,
+        }
+    }
+
+    /// Counts and (at most once a second) logs a failure; how long to wait before the
+    /// next accept.
+    fn failed(
+        &mut self,
+        e: &std::io::Error,
+        metrics: Option<&crate::metrics::Metrics>,
+    ) -> Duration {
+        if let Some(m) = metrics {
+            m.accept_errors.inc();
+        }
+        self.since_log += 1;
+        if self
+            .logged
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(1))
+        {
+            tracing::warn!(target: "customs::server", error = %e, failures = self.since_log, "accept failed: backing off");
+            self.since_log = 0;
+            self.logged = Some(Instant::now());
+        }
+        let wait = self.backoff;
+        self.backoff = (self.backoff * 2).min(Self::MAX);
+        wait
+    }
+
+    fn succeeded(&mut self) {
+        self.backoff = Self::FIRST;
+    }
+}
+
+/// A permit for one more connection: at once if one is free, else once one closes (the
+/// listener does not accept meanwhile: new callers wait in the kernel's backlog, as
+/// Envoy's overload manager stops accepting). `None` when shutdown came first.
+async fn connection_permit(
+    gate: &Gate,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    last_log: &mut Option<Instant>,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    if let Ok(p) = gate.permits.clone().try_acquire_owned() {
+        return Some(p);
+    }
+    gate.metrics.connection_limit_reached.inc();
+    if last_log.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+        tracing::warn!(target: "customs::server", "limits.max_connections connections are open: not accepting until one closes");
+        *last_log = Some(Instant::now());
+    }
+    tokio::select! {
+        p = gate.permits.clone().acquire_owned() => p.ok(),
+        _ = shutdown.as_mut() => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn accept_loop<H, F>(
     listener: TcpListener,
     limits: HeadLimits,
-    metrics: Option<Arc<crate::metrics::Metrics>>,
+    gate: Option<Gate>,
     handler: H,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
     tls: Option<TlsAcceptor>,
-) where
+) -> Drained
+where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = http::Response<Body>> + Send + 'static,
 {
@@ -214,22 +333,38 @@ async fn accept_loop<H, F>(
     builder
         .http2()
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    let metrics = gate.as_ref().map(|g| g.metrics.clone());
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let mut accept_errors = AcceptErrors::new();
+    let mut limit_logged = None;
     tokio::pin!(shutdown);
     loop {
+        let permit = match &gate {
+            Some(g) => match connection_permit(g, &mut shutdown, &mut limit_logged).await {
+                Some(p) => Some(p),
+                None => break,
+            },
+            None => None,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
-                    Ok(x) => x,
+                    Ok(x) => {
+                        accept_errors.succeeded();
+                        x
+                    }
                     Err(e) => {
                         // Out of file descriptors and the like: back off, keep serving.
-                        tracing::warn!(target: "customs::server", error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
+                        let wait = accept_errors.failed(&e, metrics.as_deref());
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => continue,
+                            _ = &mut shutdown => break,
+                        }
                     }
                 };
                 let _ = stream.set_nodelay(true);
                 let h = handler.clone();
-                let activity = Arc::new(Activity::new());
+                let activity = Arc::new(Activity::new(in_flight.clone()));
                 let seen = activity.clone();
                 let svc = service_fn(move |req: Request<Incoming>| {
                     let guard = seen.begin(req.version());
@@ -245,6 +380,7 @@ async fn accept_loop<H, F>(
                     header_timeout: limits.header_timeout,
                     shutdown: graceful.subscribe(),
                     metrics: metrics.clone(),
+                    _permit: permit,
                 };
                 match &tls {
                     None => {
@@ -270,10 +406,31 @@ async fn accept_loop<H, F>(
     drop(listener);
     let _ = graceful.send(());
     tokio::select! {
-        _ = graceful.closed() => {}
+        _ = graceful.closed() => Drained::default(),
         _ = tokio::time::sleep(drain) => {
-            tracing::warn!(target: "customs::server", "drain timeout: closing remaining connections");
+            let cut = Drained {
+                requests: in_flight.load(Ordering::Relaxed),
+                connections: graceful.receiver_count(),
+            };
+            tracing::warn!(target: "customs::server", requests_cut = cut.requests, connections_cut = cut.connections, drain_ms = drain.as_millis() as u64, "drain timeout: closing the remaining connections, requests in flight are cut");
+            cut
         }
+    }
+}
+
+/// What a drain left unfinished when its timeout ran out (all zero: it finished).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Requests whose handlers had not finished.
+    pub requests: usize,
+    /// Connections still open (idle ones among them).
+    pub connections: usize,
+}
+
+impl Drained {
+    /// Whether every connection ended within the drain timeout.
+    pub fn finished(&self) -> bool {
+        self.connections == 0
     }
 }
 
@@ -284,6 +441,8 @@ struct Ends {
     /// Changes when the server shuts down; held until the connection ends.
     shutdown: watch::Receiver<()>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// The connection's place under `limits.max_connections`, given back when it ends.
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Drives one connection to its end.
@@ -306,6 +465,7 @@ where
         header_timeout,
         mut shutdown,
         metrics,
+        _permit,
     } = ends;
     tokio::pin!(conn);
     let mut deadline = Some(activity.born + header_timeout);

@@ -1,29 +1,261 @@
-//! The upstream client: a pooled hyper-util client over rustls 0.23 (ring provider) for
+//! The upstream client: pooled hyper-util clients over rustls 0.23 (ring provider) for
 //! https upstreams, verified by the platform verifier (`rustls-platform-verifier`: the
 //! system roots) plus an optional CA bundle as extra roots (PEM, read with
 //! `rustls-pki-types`), and configurable connect and request timeouts.
+//!
+//! Reusing a pooled connection safely:
+//! - each upstream's idle connections are closed after its `idle_timeout_ms` (4 s by
+//!   default: below the 5 s keep-alive of Node.js and Apache), so customs lets go of an
+//!   idle connection before the upstream does;
+//! - an upstream may still close one silently (without `Connection: close`) just before
+//!   customs reuses it. Every connection looks, before the first byte of each request
+//!   after the first, whether the upstream has already closed it (a pending end of
+//!   stream or reset); if so nothing is written and the request fails with
+//!   [`StaleConnection`]. customs holds the whole body, so such a request is sent again,
+//!   once, on a fresh connection. A request any byte of which was written is never sent
+//!   again: the upstream may have acted on it.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 use super::destination::PinningResolver;
 
-/// The pooled client, and the resolver its connector uses (which holds the addresses
-/// destination checks pinned).
+type Connector = HttpsConnector<Checking<HttpConnector<PinningResolver>>>;
+pub type HttpClient = Client<Connector, Full<Bytes>>;
+
+/// The clients (one pool per idle timeout the policy names, and one without a pool for
+/// requests sent again), and the resolver their connector uses (which holds the
+/// addresses destination checks pinned).
 #[derive(Clone)]
 pub struct UpstreamClient {
-    pub client: Client<HttpsConnector<HttpConnector<PinningResolver>>, Full<Bytes>>,
+    connector: Connector,
+    pools: Arc<Mutex<Vec<(Duration, HttpClient)>>>,
+    /// No pooling: every request on a connection of its own.
+    fresh: HttpClient,
     pub resolver: PinningResolver,
+}
+
+impl UpstreamClient {
+    /// The pooled client whose idle connections last `idle` (built on first use: a
+    /// policy names a few idle timeouts).
+    pub fn pooled(&self, idle: Duration) -> HttpClient {
+        let Ok(mut pools) = self.pools.lock() else {
+            return self.fresh.clone();
+        };
+        if let Some((_, c)) = pools.iter().find(|(d, _)| *d == idle) {
+            return c.clone();
+        }
+        let c = pool_client(self.connector.clone(), Some(idle));
+        pools.push((idle, c.clone()));
+        c
+    }
+
+    /// Sends `req` on a pooled connection (kept `idle` when idle); when that connection
+    /// turns out closed before any of the request was written, sends it again once on a
+    /// fresh connection. `retried` is told when that happens.
+    pub async fn send(
+        &self,
+        idle: Duration,
+        req: http::Request<Full<Bytes>>,
+        retried: impl FnOnce(),
+    ) -> Result<http::Response<hyper::body::Incoming>, hyper_util::client::legacy::Error> {
+        let again = copy(&req);
+        match self.pooled(idle).request(req).await {
+            Err(e) if is_stale(&e) => {
+                retried();
+                match again {
+                    Some(req) => self.fresh.request(req).await,
+                    None => Err(e),
+                }
+            }
+            r => r,
+        }
+    }
+}
+
+/// A copy of a request to send again (its body is shared, not copied).
+fn copy(req: &http::Request<Full<Bytes>>) -> Option<http::Request<Full<Bytes>>> {
+    let mut b = http::Request::builder()
+        .method(req.method().clone())
+        .uri(req.uri().clone())
+        .version(req.version());
+    *b.headers_mut()? = req.headers().clone();
+    b.body(req.body().clone()).ok()
+}
+
+fn pool_client(connector: Connector, idle: Option<Duration>) -> HttpClient {
+    let mut b = Client::builder(TokioExecutor::new());
+    // The timer evicts idle connections when their time is up (without it they would
+    // only be found expired at the next checkout, holding their sockets meanwhile).
+    b.pool_timer(TokioTimer::new());
+    match idle {
+        Some(d) => b.pool_idle_timeout(d).pool_max_idle_per_host(256),
+        None => b.pool_max_idle_per_host(0),
+    };
+    b.build(connector)
+}
+
+/// The error of a request that was not written because its pooled connection had been
+/// closed by the upstream: safe to send again.
+#[derive(Debug)]
+pub struct StaleConnection;
+
+impl std::fmt::Display for StaleConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the upstream closed this pooled connection; nothing was written")
+    }
+}
+
+impl std::error::Error for StaleConnection {}
+
+/// Whether a client error is [`StaleConnection`] (anywhere in its chain of sources).
+pub fn is_stale(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut at: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = at {
+        if err.is::<StaleConnection>() {
+            return true;
+        }
+        // An io::Error's source skips the error it wraps: look at that one first.
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<StaleConnection>())
+        {
+            return true;
+        }
+        at = err.source();
+    }
+    false
+}
+
+/// A connector whose connections check for a close by the upstream before each request
+/// but the first (see the module doc).
+#[derive(Clone)]
+pub struct Checking<C>(C);
+
+impl<C> tower_service::Service<http::Uri> for Checking<C>
+where
+    C: tower_service::Service<http::Uri, Response = TokioIo<TcpStream>>,
+    C::Future: Send + 'static,
+{
+    type Response = TokioIo<Checked>;
+    type Error = C::Error;
+    type Future =
+        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, C::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, dst: http::Uri) -> Self::Future {
+        let connecting = self.0.call(dst);
+        Box::pin(async move {
+            let io = connecting.await?.into_inner();
+            Ok(TokioIo::new(Checked { io, check: false }))
+        })
+    }
+}
+
+/// A TCP connection to an upstream that, once a response has been read from it, looks
+/// before the next request's first byte whether the upstream has closed it.
+pub struct Checked {
+    io: TcpStream,
+    /// Data was read since the last write: the next write starts a request on a
+    /// connection that was reused.
+    check: bool,
+}
+
+impl Checked {
+    /// A pending end of stream or error: the upstream closed the connection.
+    fn closed_by_upstream(&self, cx: &mut Context<'_>) -> bool {
+        let mut one = [0u8; 1];
+        let mut buf = ReadBuf::new(&mut one);
+        match self.io.poll_peek(cx, &mut buf) {
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => true,
+            // Data waiting, or nothing yet: open.
+            Poll::Ready(Ok(_)) | Poll::Pending => false,
+        }
+    }
+
+    fn before_write(&mut self, cx: &mut Context<'_>) -> Option<std::io::Error> {
+        if !std::mem::take(&mut self.check) {
+            return None;
+        }
+        self.closed_by_upstream(cx)
+            .then(|| std::io::Error::new(std::io::ErrorKind::ConnectionAborted, StaleConnection))
+    }
+}
+
+impl AsyncRead for Checked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.check = true;
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Checked {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if let Some(e) = self.before_write(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        if let Some(e) = self.before_write(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+impl Connection for Checked {
+    fn connected(&self) -> Connected {
+        self.io.connected()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,12 +323,13 @@ pub fn build_with(
         .https_or_http()
         .enable_http1()
         .enable_http2()
-        .wrap_connector(http);
-    let client = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(256)
-        .build(https);
-    Ok(UpstreamClient { client, resolver })
+        .wrap_connector(Checking(http));
+    Ok(UpstreamClient {
+        fresh: pool_client(https.clone(), None),
+        pools: Arc::default(),
+        connector: https,
+        resolver,
+    })
 }
 
 /// The kind of an upstream failure, for metrics and the response.
