@@ -108,7 +108,6 @@ pub const INSPECTION_REASONS: &[&str] = &[
     "internal_error",
     "header_too_large",
     "overloaded",
-    "conflicting_framing",
 ];
 
 const LATENCY_BUCKETS: &[f64] = &[

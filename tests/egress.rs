@@ -282,3 +282,52 @@ async fn unknown_destinations_are_located_when_the_policy_allows() {
         1
     );
 }
+
+/// A refused tunnel is the policy's refusal: 403 problem+json naming the reason, never
+/// 502 (which says an upstream failed), whether no region is open to everyone's data or
+/// the destination cannot be placed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connect_is_403_problem_json() {
+    let example = example_policy(
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:9",
+    );
+    let open_eu = example
+        .replace(
+            "allowed_regions = [\"us\"]",
+            "allowed_regions = [\"us\", \"eu\"]",
+        )
+        .replace("treat_as = \"strictest\"", "treat_as = \"allow\"");
+    for (src, target, reason) in [
+        (&example, "127.0.0.2:443", "connect_outside_allowed_regions"),
+        (&open_eu, "no-such-host.invalid:443", "connect_unresolvable"),
+        (&open_eu, "127.0.0.9:443", "connect_outside_allowed_regions"),
+    ] {
+        // A table of no names: every name is unresolvable, at once.
+        let none = customs::proxy::destination::StaticLookup::new(Default::default());
+        let (addr, shared) = serve_policy(
+            src,
+            "tests/fixtures/loopback-geo.mmdb",
+            customs::proxy::destination::PinningResolver::new(Arc::new(none)),
+        )
+        .await;
+        let req =
+            format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
+        let (resp, _) = raw_exchange(addr, req.as_bytes()).await;
+        assert!(resp.starts_with("HTTP/1.1 403"), "{target}: {resp}");
+        assert!(resp.contains("application/problem+json"), "{resp}");
+        assert!(
+            resp.contains(&format!("\"reason\":\"{reason}\"")),
+            "{target}: {resp}"
+        );
+        assert_eq!(
+            shared
+                .metrics
+                .tunnels
+                .with_label_values(&["refuse", reason])
+                .get(),
+            1
+        );
+    }
+}

@@ -1095,3 +1095,73 @@ async fn a_profile_may_forward_bodies_it_cannot_inspect() {
         "an EEA record on the uploads route is still rerouted"
     );
 }
+
+/// Ambiguous framing (RFC 9112 §6.1: `Content-Length` with `Transfer-Encoding`) is a
+/// request-smuggling vector. The RFC lets a server reject it or read it by its chunks
+/// alone, closing the connection either way. hyper's parser does the second before
+/// customs sees the request (the length is gone by then): the body is read by its
+/// chunks and forwarded once with its own length, the connection is closed after the
+/// response, and the bytes after the body are never read as another request.
+#[tokio::test]
+async fn content_length_with_transfer_encoding_is_read_by_its_chunks_and_the_connection_closed() {
+    let s = Setup::new().await;
+    let body = fixture("us-user.json");
+    for lengths_first in [true, false] {
+        let (cl, te) = (
+            format!("Content-Length: {}\r\n", body.len() + 40),
+            "Transfer-Encoding: chunked\r\n".to_string(),
+        );
+        let framing = if lengths_first { cl + &te } else { te + &cl };
+        let mut req = format!(
+            "POST /crm/v1/contacts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{framing}\r\n{:x}\r\n",
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(&body);
+        req.extend_from_slice(
+            b"\r\n0\r\n\r\nPOST /crm/smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+        );
+        let before = s.crm_us.count();
+        let (resp, closed) = raw_exchange(s.proxy.addr, &req).await;
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+        assert!(
+            resp.to_ascii_lowercase().contains("connection: close"),
+            "{resp}"
+        );
+        assert!(closed, "the connection stayed open: {resp}");
+        assert_eq!(resp.matches("HTTP/1.1 ").count(), 1, "{resp}");
+        let got = s.crm_us.received();
+        assert_eq!(got.len(), before + 1, "exactly one request was forwarded");
+        let last = got.last().unwrap();
+        assert_eq!(last.path_and_query, "/crm/v1/contacts");
+        assert_eq!(last.body, body, "the body, whole, once");
+        assert_eq!(
+            last.headers["content-length"],
+            body.len().to_string().as_str(),
+            "forwarded with its own length"
+        );
+        assert!(!last.headers.contains_key("transfer-encoding"));
+    }
+}
+
+/// What the HTTP layer answers itself (a request line it cannot parse), and what the
+/// admin listener answers for a path it does not serve.
+#[tokio::test]
+async fn garbage_request_lines_and_admin_404s() {
+    let s = Setup::new().await;
+    // A request line hyper cannot parse: hyper answers `400` with no body and closes the
+    // connection; customs never sees the request (README: "what the HTTP layer answers").
+    let (resp, closed) = raw_exchange(s.proxy.addr, b"\x16\x03\x01 hello there\r\n\r\n").await;
+    assert!(resp.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{resp}");
+    assert!(resp.contains("content-length: 0\r\n"), "{resp}");
+    assert!(closed);
+    let (resp, _) = raw_exchange(
+        s.proxy.admin,
+        b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
+    assert!(resp.contains("application/problem+json"), "{resp}");
+    assert!(resp.contains("\"reason\":\"not_found\""), "{resp}");
+    assert_eq!(s.total_received(), 0);
+}

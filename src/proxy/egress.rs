@@ -82,6 +82,19 @@ pub async fn connect(
             &target,
         );
     }
+    // No region is open to everyone's data: no tunnel can be allowed, wherever it leads
+    // (nothing to resolve).
+    if !explicit_allow && rt.policy.universally_allowed() == crate::policy::compile::RegionMask(0) {
+        return refuse(
+            shared,
+            id,
+            "connect_outside_allowed_regions",
+            StatusCode::FORBIDDEN,
+            &target,
+        );
+    }
+    // A destination that cannot be placed cannot be allowed: a refusal of the policy's
+    // (403), not an upstream's failure.
     let located = match shared
         .destinations
         .locate_host(rt.geo.as_ref(), auth.host())
@@ -93,7 +106,7 @@ pub async fn connect(
                 shared,
                 id,
                 "connect_unresolvable",
-                StatusCode::BAD_GATEWAY,
+                StatusCode::FORBIDDEN,
                 &target,
             );
         }

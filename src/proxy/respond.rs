@@ -50,8 +50,6 @@ pub enum Failure<'a> {
     AdminNotFound,
     /// The memory budget had no room for the request within the admission wait.
     Overloaded,
-    /// Both `Content-Length` and `Transfer-Encoding`: the framing is ambiguous.
-    ConflictingFraming,
 }
 
 impl Failure<'_> {
@@ -62,9 +60,7 @@ impl Failure<'_> {
                 StatusCode::from_u16(status_for_inspect(e)).unwrap_or(StatusCode::BAD_REQUEST)
             }
             Failure::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Failure::BodyRead | Failure::TransferEncoding | Failure::ConflictingFraming => {
-                StatusCode::BAD_REQUEST
-            }
+            Failure::BodyRead | Failure::TransferEncoding => StatusCode::BAD_REQUEST,
             Failure::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Failure::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Failure::Blocked(_) | Failure::Destination { .. } => StatusCode::FORBIDDEN,
@@ -103,7 +99,6 @@ impl Failure<'_> {
             Failure::Destination { reason, .. } => reason,
             Failure::AdminNotFound => "not_found",
             Failure::Overloaded => "overloaded",
-            Failure::ConflictingFraming => "conflicting_framing",
         }
     }
 
@@ -147,10 +142,6 @@ impl Failure<'_> {
             Failure::Overloaded => (
                 "Overloaded".into(),
                 "customs holds as many request bodies as its memory budget (`limits.memory_budget_bytes`) allows; retry later; nothing was forwarded".into(),
-            ),
-            Failure::ConflictingFraming => (
-                "Ambiguous framing".into(),
-                "the request has both `Content-Length` and `Transfer-Encoding`; nothing was forwarded".into(),
             ),
             Failure::AdminNotFound => (
                 "Not found".into(),
@@ -207,7 +198,6 @@ impl Failure<'_> {
                 | Failure::BodyRead
                 | Failure::BodyTimeout
                 | Failure::TransferEncoding
-                | Failure::ConflictingFraming
                 | Failure::Overloaded
         ) {
             // The rest of the body was not read: the connection cannot be reused.

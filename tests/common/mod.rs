@@ -471,3 +471,22 @@ pub async fn serve_policy(
     tokio::spawn(server::serve(l, shared.clone(), std::future::pending()));
     (addr, shared)
 }
+
+/// Writes `request` (raw bytes, as a client that does its own HTTP would) on a fresh
+/// connection and reads until the peer closes or 3 s pass: the raw response, and whether
+/// the peer closed the connection.
+pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> (String, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break false,
+        }
+    };
+    (String::from_utf8_lossy(&out).into_owned(), closed)
+}
