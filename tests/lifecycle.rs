@@ -321,3 +321,103 @@ fn sighup_and_polling_reload() {
     );
     assert!(terminate(&mut child).success());
 }
+
+/// A change seen by the watcher and signalled by SIGHUP is one reload; a setting read
+/// only at start is named in a warning; a reload that weakens the policy is logged at
+/// warn and counted by how.
+#[test]
+fn one_reload_per_change_and_what_changed_is_said() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("policy.toml");
+    let v1 = example_policy(
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:2",
+        "http://127.0.0.1:3",
+    );
+    std::fs::write(&cfg, &v1).unwrap();
+    let (mut child, _listen, admin) = start_binary(
+        "run",
+        &cfg,
+        &["--reload-poll-seconds", "1", "--reload-settle-ms", "100"],
+        true,
+    );
+    let out = child.stdout.take().unwrap();
+    let lines: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let l = lines.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            l.lock().unwrap().push(line);
+        }
+    });
+    // EEA enforcement turned into shadow, and the listen address changed.
+    let v2 = v1
+        .replacen(
+            "allowed_regions = [\"eu\"]\non_violation = \"reroute\"",
+            "allowed_regions = [\"eu\"]\non_violation = \"shadow\"",
+            1,
+        )
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:8099\"");
+    write(&cfg, &v2);
+    signal(&child, "HUP");
+    let want = customs::policy::hash(&v2);
+    assert!(eventually(10, || loaded_hash(&admin).as_deref() == Some(want.as_str())));
+    // Let the watcher's event and the poll come in too.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, m) = get_blocking(&admin, "/metrics").unwrap();
+    assert_eq!(
+        metric(&m, r#"customs_reloads_total{result="success"}"#),
+        1.0,
+        "SIGHUP, the watch and the poll saw one change"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_policy_weakened_total{change="enforcement_relaxed"}"#
+        ),
+        1.0
+    );
+    let lines = lines.lock().unwrap().clone();
+    let find = |needle: &str| {
+        lines
+            .iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in {lines:#?}"))
+            .clone()
+    };
+    let weaker = find("the reloaded policy is weaker");
+    assert!(weaker.contains("\"level\":\"WARN\""), "{weaker}");
+    assert!(weaker.contains("jurisdiction `EEA`"), "{weaker}");
+    let start_only = find("a setting read only at start changed");
+    assert!(
+        start_only.contains("\"setting\":\"server.listen\""),
+        "{start_only}"
+    );
+    let summary = find("reloaded policy and GeoIP database");
+    assert!(summary.contains("\"changes\":2"), "{summary}");
+    assert!(terminate(&mut child).success());
+}
+
+/// A policy that cannot be loaded at start: customs exits 3 (invalid policy) and never
+/// answers ready.
+#[test]
+fn an_invalid_policy_at_start_exits_3_and_is_never_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("policy.toml");
+    std::fs::write(&cfg, "version = 1\n").unwrap();
+    let admin = format!("127.0.0.1:{}", free_port());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_customs"))
+        .args([
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--admin-listen",
+            &admin,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the policy has no jurisdictions"), "{err}");
+    assert!(get_blocking(&admin, "/readyz").is_none());
+}

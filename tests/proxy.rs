@@ -778,7 +778,7 @@ async fn admin_endpoints() {
     let s = Setup::new().await;
     let (status, _, body) = get(&format!("http://{}/healthz", s.proxy.admin)).await;
     assert_eq!((status, body.as_ref()), (StatusCode::OK, &b"ok\n"[..]));
-    let (status, _, _) = get(&format!("http://{}/readyz", s.proxy.admin)).await;
+    let (status, headers, body) = get(&format!("http://{}/readyz", s.proxy.admin)).await;
     assert_eq!(status, StatusCode::OK);
     let m = s.proxy.metrics().await;
     let hash = customs::policy::hash(&example_policy(
@@ -786,6 +786,16 @@ async fn admin_endpoints() {
         &s.crm_eu.url(),
         &s.chat.url(),
     ));
+    // Readiness names the policy in force and when it was loaded.
+    assert_eq!(headers["content-type"], "application/json");
+    let ready = json(&body);
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["policy_hash"], hash.as_str());
+    assert_eq!(
+        ready["policy_loaded_at"].as_f64(),
+        Some(metric(&m, "customs_policy_loaded_timestamp_seconds"))
+    );
+    assert!(ready["policy_loaded_at"].as_i64().unwrap() > 1_700_000_000);
     assert_eq!(
         metric(&m, &format!("customs_policy_info{{hash=\"{hash}\"}}")),
         1.0

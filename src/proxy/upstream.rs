@@ -7,13 +7,16 @@
 //! - each upstream's idle connections are closed after its `idle_timeout_ms` (4 s by
 //!   default: below the 5 s keep-alive of Node.js and Apache), so customs lets go of an
 //!   idle connection before the upstream does;
-//! - an upstream may still close one silently (without `Connection: close`) just before
+//! - an upstream may still close one silently (without `Connection: close`) just as
 //!   customs reuses it. Every connection looks, before the first byte of each request
 //!   after the first, whether the upstream has already closed it (a pending end of
-//!   stream or reset); if so nothing is written and the request fails with
-//!   [`StaleConnection`]. customs holds the whole body, so such a request is sent again,
-//!   once, on a fresh connection. A request any byte of which was written is never sent
-//!   again: the upstream may have acted on it.
+//!   stream or reset); if so nothing is written. And if the upstream closes it while the
+//!   request arrives, TCP tells: a socket closed with bytes it never read answers them
+//!   with a reset (before or right after its end of stream, which then carries a
+//!   pending error), not an end of stream alone. Either way the request fails with
+//!   [`StaleConnection`] and, since customs holds the whole body, is sent again once on
+//!   a fresh connection. A request the upstream read whole (an end of stream after it,
+//!   or any byte of a response) is never sent again: the upstream may have acted on it.
 
 use std::path::Path;
 use std::pin::Pin;
@@ -110,14 +113,15 @@ fn pool_client(connector: Connector, idle: Option<Duration>) -> HttpClient {
     b.build(connector)
 }
 
-/// The error of a request that was not written because its pooled connection had been
-/// closed by the upstream: safe to send again.
+/// The error of a request on a pooled connection that the upstream had closed: nothing
+/// was written, or what was written was reset unread (see the module doc). Safe to send
+/// again.
 #[derive(Debug)]
 pub struct StaleConnection;
 
 impl std::fmt::Display for StaleConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the upstream closed this pooled connection; nothing was written")
+        f.write_str("the upstream had closed this pooled connection; the request was not read")
     }
 }
 
@@ -166,18 +170,28 @@ where
         let connecting = self.0.call(dst);
         Box::pin(async move {
             let io = connecting.await?.into_inner();
-            Ok(TokioIo::new(Checked { io, check: false }))
+            Ok(TokioIo::new(Checked {
+                io,
+                check: false,
+                reused: false,
+                answered: false,
+            }))
         })
     }
 }
 
 /// A TCP connection to an upstream that, once a response has been read from it, looks
-/// before the next request's first byte whether the upstream has closed it.
+/// before the next request's first byte whether the upstream has closed it, and tells a
+/// reset of a request the upstream never read from other failures.
 pub struct Checked {
     io: TcpStream,
     /// Data was read since the last write: the next write starts a request on a
     /// connection that was reused.
     check: bool,
+    /// The request being sent or answered started on a reused connection.
+    reused: bool,
+    /// A byte of its response has arrived.
+    answered: bool,
 }
 
 impl Checked {
@@ -196,9 +210,29 @@ impl Checked {
         if !std::mem::take(&mut self.check) {
             return None;
         }
-        self.closed_by_upstream(cx)
-            .then(|| std::io::Error::new(std::io::ErrorKind::ConnectionAborted, StaleConnection))
+        // A new request on a connection that has served one.
+        self.reused = true;
+        self.answered = false;
+        self.closed_by_upstream(cx).then(stale)
     }
+
+    /// A reset of a request on a reused connection before any byte of its response: the
+    /// upstream closed the connection with the request unread.
+    fn unread(&self, e: std::io::Error) -> std::io::Error {
+        let reset = matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        );
+        if reset && self.reused && !self.answered {
+            stale()
+        } else {
+            e
+        }
+    }
+}
+
+fn stale() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::ConnectionAborted, StaleConnection)
 }
 
 impl AsyncRead for Checked {
@@ -208,11 +242,24 @@ impl AsyncRead for Checked {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
-        let r = Pin::new(&mut self.io).poll_read(cx, buf);
-        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.check = true;
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    self.check = true;
+                    self.answered = true;
+                } else if self.reused && !self.answered {
+                    // An end of stream before any response byte, with a reset behind it:
+                    // the upstream closed before the request arrived (bytes for a closed
+                    // socket are answered with a reset), so it never read it.
+                    if let Ok(Some(e)) = self.io.take_error() {
+                        return Poll::Ready(Err(self.unread(e)));
+                    }
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(self.unread(e))),
+            Poll::Pending => Poll::Pending,
         }
-        r
     }
 }
 
@@ -225,7 +272,10 @@ impl AsyncWrite for Checked {
         if let Some(e) = self.before_write(cx) {
             return Poll::Ready(Err(e));
         }
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        match Pin::new(&mut self.io).poll_write(cx, buf) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(self.unread(e))),
+            r => r,
+        }
     }
 
     fn poll_write_vectored(
@@ -236,7 +286,10 @@ impl AsyncWrite for Checked {
         if let Some(e) = self.before_write(cx) {
             return Poll::Ready(Err(e));
         }
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        match Pin::new(&mut self.io).poll_write_vectored(cx, bufs) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(self.unread(e))),
+            r => r,
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
