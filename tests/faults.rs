@@ -141,9 +141,17 @@ fn policy_at(url: &str, idle_ms: Option<u64>) -> String {
     }
 }
 
-/// `n` US records to the CRM through one keep-alive client, with random gaps drawn from
-/// `gaps` (milliseconds). Returns the statuses that were not 200.
-async fn send_with_gaps(proxy: &Proxy, n: usize, gaps: &[u64], seed: u64) -> Vec<String> {
+/// Gaps between requests, in milliseconds: drawn from `short`, and one in `every` from
+/// `long` (around the upstream's idle timeout).
+struct Gaps<'a> {
+    short: &'a [u64],
+    long: &'a [u64],
+    every: u64,
+}
+
+/// `n` US records to the CRM through one keep-alive client, with random gaps. Returns
+/// the statuses that were not 200.
+async fn send_with_gaps(proxy: &Proxy, n: usize, gaps: Gaps<'_>, seed: u64) -> Vec<String> {
     let client = http1();
     let body = Bytes::from(fixture("us-user.json"));
     let mut rng = seed;
@@ -152,7 +160,12 @@ async fn send_with_gaps(proxy: &Proxy, n: usize, gaps: &[u64], seed: u64) -> Vec
         rng = rng
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        let gap = gaps[(rng >> 33) as usize % gaps.len()];
+        let pick = rng >> 33;
+        let gap = if pick % gaps.every == 0 && !gaps.long.is_empty() {
+            gaps.long[(pick / gaps.every) as usize % gaps.long.len()]
+        } else {
+            gaps.short[pick as usize % gaps.short.len()]
+        };
         if gap > 0 {
             tokio::time::sleep(Duration::from_millis(gap)).await;
         }
@@ -175,7 +188,12 @@ async fn an_upstream_that_closes_after_each_response_costs_no_request() {
     let up = Closer::start(Closing::AfterEachResponse).await;
     let proxy = Proxy::start(&policy_at(&format!("http://{}", up.addr), None)).await;
     let n = scale(400, 10_000);
-    let failures = send_with_gaps(&proxy, n, &[0, 0, 0, 1, 2], 1).await;
+    let gaps = Gaps {
+        short: &[0, 0, 0, 1, 2],
+        long: &[],
+        every: 1,
+    };
+    let failures = send_with_gaps(&proxy, n, gaps, 1).await;
     assert_eq!(
         failures,
         Vec::<String>::new(),
@@ -199,21 +217,29 @@ async fn an_upstream_that_closes_after_300_ms_idle_costs_no_request() {
     let up = Closer::start(Closing::AfterIdle(Duration::from_millis(300))).await;
     let proxy = Proxy::start(&policy_at(&format!("http://{}", up.addr), Some(200))).await;
     let n = scale(60, 10_000);
-    let gaps = [0, 1, 5, 150, 199, 200, 201, 250, 290, 299, 300, 301, 310];
-    let failures = send_with_gaps(&proxy, n, &gaps, 2).await;
+    let gaps = Gaps {
+        short: &[0, 0, 0, 1, 2, 5],
+        long: &[150, 199, 200, 201, 250, 290, 299, 300, 301, 310],
+        every: if long() { 10 } else { 3 },
+    };
+    let failures = send_with_gaps(&proxy, n, gaps, 2).await;
     assert_eq!(failures, Vec::<String>::new(), "closing after 300 ms idle");
     assert_eq!(up.requests.load(Ordering::SeqCst), n);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "runs ~1 hour: CUSTOMS_FAULTS=long cargo test --test faults -- --ignored"]
+#[ignore = "minutes long: CUSTOMS_FAULTS=long cargo test --test faults -- --ignored"]
 async fn upstreams_that_close_after_five_seconds_idle_cost_no_request() {
     // Node.js's default: 5 s. The default upstream idle timeout (4 s) lets go first.
     let up = Closer::start(Closing::AfterIdle(Duration::from_secs(5))).await;
     let proxy = Proxy::start(&policy_at(&format!("http://{}", up.addr), None)).await;
     let n = scale(100, 10_000);
-    let gaps = [0, 1, 10, 100, 3_900, 4_000, 4_100, 4_990, 5_000, 5_010];
-    let failures = send_with_gaps(&proxy, n, &gaps, 3).await;
+    let gaps = Gaps {
+        short: &[0, 0, 0, 1, 2, 5, 10, 100],
+        long: &[3_900, 4_000, 4_100, 4_990, 5_000, 5_010],
+        every: if long() { 100 } else { 10 },
+    };
+    let failures = send_with_gaps(&proxy, n, gaps, 3).await;
     assert_eq!(failures, Vec::<String>::new());
     assert_eq!(up.requests.load(Ordering::SeqCst), n);
 }
