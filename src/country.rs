@@ -246,14 +246,28 @@ pub const EU_MEMBERS: &[&str] = &[
     "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
 ];
 
+/// Parts of member states inside the Union (GDPR Art. 3 applies; TFEU Art. 349 and 355)
+/// that ISO 3166-1 gives codes of their own: Åland (Finland; Protocol 2 of its accession
+/// treaty exempts it from tax rules, not from data protection), and the outermost regions
+/// French Guiana, Guadeloupe, Martinique, Réunion, Mayotte and Saint-Martin. (The other
+/// outermost regions, the Azores, Madeira and the Canary Islands, have no code of their
+/// own: they are `PT` and `ES`.) Overseas countries and territories (TFEU Annex II:
+/// Greenland, New Caledonia, French Polynesia, Saint Pierre and Miquelon, Saint
+/// Barthélemy, Wallis and Futuna, the French Southern Territories, Aruba, Curaçao, Sint
+/// Maarten, the Caribbean Netherlands) and the Faroe Islands are outside the Union, and so
+/// outside this group; so are Svalbard and Jan Mayen, to which the EEA Agreement does not
+/// apply. The README's table lists each decision with its source.
+pub const EU_TERRITORIES: &[&str] = &["AX", "GF", "GP", "MQ", "RE", "YT", "MF"];
+
 /// The European Economic Area: the EU plus Iceland, Liechtenstein and Norway.
 pub const EEA_EXTRA: &[&str] = &["IS", "LI", "NO"];
 
 /// Built-in country groups a policy may `include` by name.
 pub fn builtin_set(name: &str) -> Option<CountrySet> {
+    let eu = EU_MEMBERS.iter().chain(EU_TERRITORIES);
     let codes: Vec<&str> = match name {
-        "EU" => EU_MEMBERS.to_vec(),
-        "EEA" => EU_MEMBERS.iter().chain(EEA_EXTRA).copied().collect(),
+        "EU" => eu.copied().collect(),
+        "EEA" => eu.chain(EEA_EXTRA).copied().collect(),
         _ => return None,
     };
     Some(
@@ -298,8 +312,24 @@ mod tests {
     fn builtin_sets() {
         let eea = builtin_set("EEA").unwrap();
         let eu = builtin_set("EU").unwrap();
-        assert_eq!(eu.len(), 27);
-        assert_eq!(eea.len(), 30);
+        // The 27 member states and their 7 territories with codes of their own.
+        assert_eq!(eu.len(), 34);
+        assert_eq!(eea.len(), 37);
+        for inside in ["AX", "GF", "GP", "MQ", "RE", "YT", "MF"] {
+            assert!(
+                eu.contains_country(Country::from_alpha2(inside).unwrap()),
+                "{inside}"
+            );
+        }
+        for outside in [
+            "GL", "FO", "NC", "PF", "PM", "BL", "WF", "TF", "AW", "CW", "SX", "BQ", "SJ", "GI",
+            "JE", "GG", "IM",
+        ] {
+            assert!(
+                !eea.contains_country(Country::from_alpha2(outside).unwrap()),
+                "{outside}"
+            );
+        }
         assert!(eea.contains_country(Country::from_alpha2("NO").unwrap()));
         assert!(!eu.contains_country(Country::from_alpha2("NO").unwrap()));
         assert!(!eea.contains_country(Country::from_alpha2("GB").unwrap()));

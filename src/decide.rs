@@ -75,6 +75,8 @@ pub struct Verdict {
     pub countries: Vec<Country>,
     /// Which kinds of signal said which country, written e.g. `ip:GB`.
     pub evidence: Vec<Said>,
+    /// Which kinds of signal could not be read (shown as `unreadable:<kind>`).
+    pub unreadable: Vec<SignalKind>,
     pub personal: Vec<FieldKind>,
     #[serde(flatten)]
     pub outcome: Outcome,
@@ -107,6 +109,10 @@ pub struct Decision {
     /// for the records counter; a record of two jurisdictions counts in both.
     #[serde(skip)]
     pub personal_per_jurisdiction: Vec<(String, u64)>,
+    /// Signals that could not be read, per kind, for the metric (each made its record's
+    /// jurisdiction `unknown`).
+    #[serde(skip)]
+    pub unreadable_signals: Vec<(SignalKind, u64)>,
     /// Rules broken but not enforced (a jurisdiction in shadow mode) when others were
     /// enforced, each once: what the proxy counts as shadowed beside its block or
     /// reroute.
@@ -220,7 +226,8 @@ pub const UNASSIGNED_RULE: &str = "unassigned";
 /// record: `[unknown]` (no signal said anything) and `[unassigned]` (a signal named a
 /// country no jurisdiction holds).
 fn settings_applying(policy: &Policy, rec: &Record) -> (bool, bool) {
-    let unknown = rec.evidence.is_empty();
+    // No signal said where, or one could not be read: what it would have said is unknown.
+    let unknown = rec.evidence.is_empty() || !rec.unreadable.is_empty();
     let unassigned = rec
         .evidence
         .iter()
@@ -293,6 +300,7 @@ pub struct Decider<'p> {
     /// jurisdiction names.
     unknown_seen: bool,
     unassigned_seen: bool,
+    unreadable: Vec<(SignalKind, u64)>,
     errors: Vec<String>,
 }
 
@@ -323,6 +331,7 @@ impl<'p> Decider<'p> {
             per_jurisdiction: Vec::new(),
             unknown_seen: false,
             unassigned_seen: false,
+            unreadable: Vec::new(),
             errors: Vec::new(),
         }
     }
@@ -331,6 +340,12 @@ impl<'p> Decider<'p> {
     /// verdict, if the decision keeps verdicts (see [`Keep`]).
     pub fn record(&mut self, index: usize, rec: &Record) -> Option<Verdict> {
         self.records += 1;
+        for u in &rec.unreadable {
+            match self.unreadable.iter_mut().find(|(k, _)| *k == u.kind) {
+                Some((_, n)) => *n += 1,
+                None => self.unreadable.push((u.kind, 1)),
+            }
+        }
         let policy = self.policy;
         let mut jurs: Vec<JurId> = rec
             .evidence
@@ -375,6 +390,9 @@ impl<'p> Decider<'p> {
             .collect();
         evidence.sort_unstable();
         evidence.dedup();
+        let mut unreadable: Vec<SignalKind> = rec.unreadable.iter().map(|u| u.kind).collect();
+        unreadable.sort_unstable();
+        unreadable.dedup();
         let mut personal: Vec<FieldKind> = rec.personal.iter().map(|p| p.kind).collect();
         personal.sort();
         personal.dedup();
@@ -396,6 +414,7 @@ impl<'p> Decider<'p> {
             jurisdictions,
             countries: rec.countries(),
             evidence,
+            unreadable,
             personal,
             outcome,
         })
@@ -523,6 +542,7 @@ impl<'p> Decider<'p> {
             records: self.records,
             personal_records: 0,
             personal_per_jurisdiction: Vec::new(),
+            unreadable_signals: self.unreadable,
             shadowed_rules: Vec::new(),
             verdicts: Vec::new(),
             violating: Violating::default(),
@@ -690,7 +710,7 @@ mod tests {
                     ev(SignalKind::Phone, "GB"),
                     ev(SignalKind::Ip, "DE"),
                 ],
-                unresolved_signals: 0,
+                unreadable: vec![],
             }],
             body_bytes: 0,
             format: "json",

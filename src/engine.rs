@@ -223,6 +223,7 @@ mod tests {
             jurisdictions: vec![],
             countries: vec![],
             evidence: vec![],
+            unreadable: vec![],
             personal: vec![],
             outcome: Outcome::NotPersonal,
         }

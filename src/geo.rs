@@ -252,15 +252,37 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 /// still resolve to the same host.
 pub fn parse_ip(s: &str) -> Option<IpAddr> {
     let t = s.trim();
-    let t = t
-        .strip_prefix('[')
-        .and_then(|x| x.strip_suffix(']'))
-        .unwrap_or(t);
+    // `[v6]:port` and `[v6]`
+    let t = match t.strip_prefix('[').and_then(|x| x.split_once(']')) {
+        Some((inner, rest)) if rest.is_empty() || port(rest.strip_prefix(':')?) => inner,
+        Some(_) => return None,
+        None => t,
+    };
+    // a network written as CIDR: its address
+    let t = t.split_once('/').map_or(t, |(a, bits)| {
+        if bits.bytes().all(|b| b.is_ascii_digit()) && !bits.is_empty() {
+            a
+        } else {
+            t
+        }
+    });
     let t = t.split('%').next().unwrap_or(t);
     if let Ok(ip) = t.parse::<IpAddr>() {
         return Some(canonical_ip(ip));
     }
+    // `a.b.c.d:port`
+    if let Some((a, p)) = t.rsplit_once(':')
+        && !a.contains(':')
+        && port(p)
+        && let Ok(ip) = a.parse::<Ipv4Addr>()
+    {
+        return Some(IpAddr::V4(ip));
+    }
     parse_ipv4_loose(t).map(IpAddr::V4)
+}
+
+fn port(p: &str) -> bool {
+    !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn parse_ipv4_loose(t: &str) -> Option<Ipv4Addr> {
@@ -505,6 +527,22 @@ mod tests {
             parse_ip("[::ffff:8.8.8.8]"),
             Some("8.8.8.8".parse().unwrap())
         );
+        // With a port, as CIDR, with a zone.
+        for (s, want) in [
+            ("8.8.8.8:443", "8.8.8.8"),
+            (
+                "[2a00:1450:4001:80b::200e]:8443",
+                "2a00:1450:4001:80b::200e",
+            ),
+            ("81.2.69.0/24", "81.2.69.0"),
+            ("2a00:1450::/32", "2a00:1450::"),
+            ("fe80::1%eth0", "fe80::1"),
+        ] {
+            assert_eq!(parse_ip(s), Some(want.parse().unwrap()), "{s}");
+        }
+        for s in ["[::1]x", "8.8.8.8:", "8.8.8.8:123456", "not an ip"] {
+            assert_eq!(parse_ip(s), None, "{s}");
+        }
         assert_eq!(
             canonical_ip("::1".parse().unwrap()),
             "::1".parse::<IpAddr>().unwrap()

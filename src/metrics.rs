@@ -52,6 +52,9 @@ pub struct Metrics {
     /// stopped accepting because `limits.max_connections` were open.
     pub connections: IntGauge,
     pub connection_limit_reached: IntCounter,
+    /// Signals in records that could not be read, by kind (each made its record's
+    /// jurisdiction `unknown`).
+    pub unreadable_signals: IntCounterVec,
     /// Failed accepts (out of file descriptors and the like).
     pub accept_errors: IntCounter,
     /// Requests sent again on a fresh connection after a pooled one failed before any
@@ -271,7 +274,14 @@ impl Metrics {
             "Requests sent again on a fresh connection because a pooled one was found closed before any of the request was written, by upstream",
             &["upstream"],
         )?;
+        let unreadable_signals = counter(
+            &r,
+            "customs_unreadable_signals_total",
+            "Signals that could not be read (each made its record's jurisdiction unknown), by kind",
+            &["kind"],
+        )?;
         Ok(Metrics {
+            unreadable_signals,
             memory_in_flight,
             memory_in_flight_peak,
             memory_budget,
@@ -313,6 +323,9 @@ impl Metrics {
         }
         for result in ["success", "error"] {
             self.reloads.with_label_values(&[result]);
+        }
+        for k in crate::extract::SignalKind::ALL {
+            self.unreadable_signals.with_label_values(&[k.as_str()]);
         }
         for w in crate::policy::diff::Weakening::ALL {
             self.policy_weakened.with_label_values(&[w.as_str()]);

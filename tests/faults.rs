@@ -309,11 +309,10 @@ async fn concurrent_large_uploads_stay_within_the_memory_budget() {
     let budget = 64 * 1024 * 1024;
     let src = example_policy(&url, &url, &url)
         .replace(
-            "max_multipart_parts = 256",
-            &format!(
-                "max_multipart_parts = 256\nmemory_budget_bytes = {budget}\nadmission_wait_ms = 200"
-            ),
+            "memory_budget_bytes = 134217728",
+            &format!("memory_budget_bytes = {budget}"),
         )
+        .replace("admission_wait_ms = 500", "admission_wait_ms = 200")
         .replace("max_string_bytes = 1048576", "max_string_bytes = 8388608");
     let proxy = Arc::new(Proxy::start(&src).await);
     let size = 8 * 1024 * 1024 - 1024;
@@ -966,8 +965,8 @@ fn large_uploads_to_the_binary_stay_within_budget_plus_baseline() {
     let cfg = dir.path().join("policy.toml");
     let src = example_policy(&url, &url, &url)
         .replace(
-            "max_multipart_parts = 256",
-            &format!("max_multipart_parts = 256\nmemory_budget_bytes = {budget}"),
+            "memory_budget_bytes = 134217728",
+            &format!("memory_budget_bytes = {budget}"),
         )
         .replace("max_string_bytes = 1048576", "max_string_bytes = 8388608");
     std::fs::write(&cfg, src).unwrap();
@@ -1017,4 +1016,33 @@ fn large_uploads_to_the_binary_stay_within_budget_plus_baseline() {
     );
     let mut child = b.child;
     assert!(terminate(&mut child).success());
+}
+
+/// At `limits.max_connections` open connections customs stops accepting: the next caller
+/// waits in the backlog and is served as soon as a connection closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_connection_limit_callers_wait_for_a_free_connection() {
+    let up = Upstream::start("crm-us").await;
+    let src = example_policy(&up.url(), &up.url(), &up.url())
+        .replace("max_connections = 4096", "max_connections = 2");
+    let proxy = Proxy::start(&src).await;
+    let idle: Vec<tokio::net::TcpStream> = vec![
+        tokio::net::TcpStream::connect(proxy.addr).await.unwrap(),
+        tokio::net::TcpStream::connect(proxy.addr).await.unwrap(),
+    ];
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let url = proxy.url("/crm/v1/contacts");
+    let waiting = tokio::spawn(async move {
+        post(&url, "application/json", fixture("us-user.json"))
+            .await
+            .0
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "served past the connection limit");
+    assert_eq!(up.count(), 0);
+    drop(idle);
+    assert_eq!(waiting.await.unwrap(), StatusCode::OK);
+    assert_eq!(up.count(), 1);
+    let m = proxy.metrics().await;
+    assert!(metric(&m, "customs_connection_limit_reached_total") >= 1.0);
 }

@@ -220,8 +220,17 @@ fn human(policy: &Policy, ev: &Evaluation, d: &Decision) -> String {
                     .join(", ")
             }
         ));
-        if !v.evidence.is_empty() {
-            let evidence: Vec<String> = v.evidence.iter().map(ToString::to_string).collect();
+        if !v.evidence.is_empty() || !v.unreadable.is_empty() {
+            let evidence: Vec<String> = v
+                .evidence
+                .iter()
+                .map(ToString::to_string)
+                .chain(
+                    v.unreadable
+                        .iter()
+                        .map(|k| format!("unreadable:{}", k.as_str())),
+                )
+                .collect();
             o.push_str(&format!("      evidence      {}\n", evidence.join(", ")));
         }
         if !v.personal.is_empty() {

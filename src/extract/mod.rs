@@ -12,6 +12,7 @@ pub mod json;
 pub mod multipart;
 pub mod records;
 pub mod select;
+pub mod signals;
 pub mod tag;
 pub mod text;
 
@@ -42,6 +43,15 @@ pub enum SignalKind {
 }
 
 impl SignalKind {
+    pub const ALL: &[SignalKind] = &[
+        SignalKind::CountryField,
+        SignalKind::Ip,
+        SignalKind::Phone,
+        SignalKind::Locale,
+        SignalKind::TextIp,
+        SignalKind::TextPhone,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SignalKind::CountryField => "country_field",
@@ -71,6 +81,14 @@ pub struct PersonalField {
     pub pointer: Pointer,
 }
 
+/// A signal customs could not resolve to a country: which kind, and where (never the
+/// value). It makes the record's jurisdiction `unknown` (see [`tag`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unreadable {
+    pub kind: SignalKind,
+    pub pointer: Pointer,
+}
+
 /// One subject's data inside the request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Record {
@@ -79,9 +97,11 @@ pub struct Record {
     pub pointer: Pointer,
     pub personal: Vec<PersonalField>,
     pub evidence: Vec<Evidence>,
-    /// Signals that were present but said nothing (a private IP, a national phone
-    /// number with no other hint, an unrecognised country name).
-    pub unresolved_signals: usize,
+    /// Signals present that no reader could resolve (an unrecognised country name, a
+    /// national phone number with no other hint, a public address the GeoIP database does
+    /// not know, a locale whose region is not a country). Placeholders, private addresses
+    /// and bare languages say nothing on purpose and are not here.
+    pub unreadable: Vec<Unreadable>,
 }
 
 impl Record {
@@ -239,14 +259,19 @@ pub fn extract_each(
 ) -> Result<(&'static str, usize), InspectError> {
     struct Tagging<'a, 'b> {
         geo: &'a dyn GeoLookup,
+        placeholders: &'a signals::placeholder::Placeholders,
         each: &'b mut dyn FnMut(usize, Record),
     }
     impl records::RecordSink for Tagging<'_, '_> {
         fn record(&mut self, index: usize, raw: records::RawRecord) {
-            (self.each)(index, tag::tag(raw, self.geo));
+            (self.each)(index, tag::tag(raw, self.geo, self.placeholders));
         }
     }
-    let mut tagging = Tagging { geo, each };
+    let mut tagging = Tagging {
+        geo,
+        placeholders: &policy.placeholders,
+        each,
+    };
     let limit = if meta.max_body_bytes == 0 {
         usize::MAX
     } else {
@@ -316,6 +341,8 @@ fn body_records(
     body: &[u8],
     limits: Limits,
 ) -> Result<&'static str, InspectError> {
+    // A UTF-8 byte-order mark is no part of the document (RFC 8259 lets a parser skip it).
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     Ok(match classify(content_type, body, profile)? {
         Format::Empty => "empty",
         Format::Binary => "binary",

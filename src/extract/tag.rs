@@ -1,33 +1,56 @@
 //! Tagging: a record's signals become countries (with the kind of signal that said
 //! each), and the values are dropped. A national-notation phone number is read with the
 //! country the record's other signals point to.
+//!
+//! Every signal ends in one of three ways: a country (evidence); nothing on purpose (a
+//! placeholder such as `N/A`, a private or reserved address, a bare language such as
+//! `de`); or unreadable (anything else: an unrecognised country name, a public address
+//! the database does not know, a national phone number nothing places, a locale whose
+//! region is no country). An unreadable signal is kept, by kind and pointer, and makes
+//! the record's jurisdiction `unknown`: a notation nobody thought of fails closed.
 
 use super::records::RawRecord;
-use super::{Evidence, Record, SignalKind};
+use super::signals::placeholder::Placeholders;
+use super::{Evidence, Record, SignalKind, Unreadable};
 use crate::country::Country;
 use crate::geo::{self, GeoLookup};
 
-pub fn tag(raw: RawRecord, geo: &dyn GeoLookup) -> Record {
+/// What one signal said.
+enum Said {
+    Country(Country),
+    /// Nothing, on purpose.
+    Nothing,
+    Unreadable,
+}
+
+pub fn tag(raw: RawRecord, geo: &dyn GeoLookup, placeholders: &Placeholders) -> Record {
     let mut evidence = Vec::with_capacity(raw.signals.len());
-    let mut unresolved = 0;
+    let mut unreadable = Vec::new();
     let is_phone = |k: SignalKind| matches!(k, SignalKind::Phone | SignalKind::TextPhone);
     // Phones last: they are read with the country the other signals give.
     for s in &raw.signals {
-        let country = match s.kind {
-            SignalKind::CountryField => Country::parse_loose(&s.value),
-            SignalKind::Locale => locale_country(&s.value),
-            SignalKind::Ip | SignalKind::TextIp => {
-                geo::parse_ip(&s.value).and_then(|ip| geo.country_of(ip))
+        if is_phone(s.kind) {
+            continue;
+        }
+        if placeholders.holds(&s.value) {
+            continue;
+        }
+        match s.kind {
+            SignalKind::CountryField => {
+                let said = country_field(&s.value);
+                keep(&mut evidence, &mut unreadable, s.kind, said, &s.pointer);
             }
-            SignalKind::Phone | SignalKind::TextPhone => continue,
-        };
-        match country {
-            Some(country) => evidence.push(Evidence {
-                kind: s.kind,
-                country,
-                pointer: s.pointer.clone(),
-            }),
-            None => unresolved += 1,
+            SignalKind::Locale => {
+                let said = locale(&s.value);
+                keep(&mut evidence, &mut unreadable, s.kind, said, &s.pointer);
+            }
+            // A list of addresses (`X-Forwarded-For: client, proxy`): every one counts.
+            _ => {
+                for one in s.value.split([',', ' ', ';']).filter(|a| !a.is_empty()) {
+                    let said = ip(one, geo);
+                    keep(&mut evidence, &mut unreadable, s.kind, said, &s.pointer);
+                }
+            }
         }
     }
     // The hint for national numbers: a declared country first, then a locale, then an IP.
@@ -45,31 +68,103 @@ pub fn tag(raw: RawRecord, geo: &dyn GeoLookup) -> Record {
             .map(|e| e.country)
     });
     for s in raw.signals.iter().filter(|s| is_phone(s.kind)) {
-        // MSISDNs are often E.164 without the `+`: a long bare number with no national
-        // reading is tried as international.
-        let answer = geo::phone_country(&s.value, hint).or_else(|| {
-            let digits = s.value.trim();
-            (s.kind == SignalKind::Phone
-                && digits.len() >= 11
-                && digits.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| geo::phone_country(&format!("+{digits}"), None))
-            .flatten()
-        });
-        match answer {
-            Some(country) => evidence.push(Evidence {
-                kind: s.kind,
-                country,
-                pointer: s.pointer.clone(),
-            }),
-            None => unresolved += 1,
-        }
+        let said = if placeholders.holds(&s.value) {
+            Said::Nothing
+        } else {
+            match phone(&s.value, s.kind, hint) {
+                Some(c) => Said::Country(c),
+                None => Said::Unreadable,
+            }
+        };
+        keep(&mut evidence, &mut unreadable, s.kind, said, &s.pointer);
     }
     Record {
         pointer: raw.pointer,
         personal: raw.personal,
         evidence,
-        unresolved_signals: unresolved,
+        unreadable,
     }
+}
+
+fn keep(
+    evidence: &mut Vec<Evidence>,
+    unreadable: &mut Vec<Unreadable>,
+    kind: SignalKind,
+    said: Said,
+    pointer: &super::Pointer,
+) {
+    match said {
+        Said::Country(country) => evidence.push(Evidence {
+            kind,
+            country,
+            pointer: pointer.clone(),
+        }),
+        Said::Nothing => {}
+        Said::Unreadable => unreadable.push(Unreadable {
+            kind,
+            pointer: pointer.clone(),
+        }),
+    }
+}
+
+fn country_field(v: &str) -> Said {
+    match Country::parse_loose(v) {
+        Some(c) => Said::Country(c),
+        None => Said::Unreadable,
+    }
+}
+
+/// A locale: its region, nothing for a bare language (`de`, `zh-Hant`, `*`), else
+/// unreadable (a region that is no country: `es-419`, `en-XX`; a value that is no tag).
+fn locale(v: &str) -> Said {
+    if let Some(c) = locale_country(v) {
+        return Said::Country(c);
+    }
+    if bare_language(v) {
+        Said::Nothing
+    } else {
+        Said::Unreadable
+    }
+}
+
+/// `de`, `deu`, `zh-Hant`, `*`, or a list of such (`de, en;q=0.8`): languages only.
+fn bare_language(v: &str) -> bool {
+    v.split(',').all(|part| {
+        let tag = part.split(';').next().unwrap_or("").trim();
+        let mut subtags = tag.split(['-', '_']);
+        let lang = subtags.next().unwrap_or("");
+        let lang_ok = lang == "*"
+            || ((2..=3).contains(&lang.len()) && lang.bytes().all(|b| b.is_ascii_alphabetic()));
+        lang_ok && subtags.all(|s| s.len() == 4 && s.bytes().all(|b| b.is_ascii_alphabetic()))
+    })
+}
+
+/// An address: its country; nothing for a private, loopback or reserved one (it is not
+/// where the subject is); unreadable when it is no address or a public one the database
+/// does not place.
+fn ip(v: &str, geo: &dyn GeoLookup) -> Said {
+    match geo::parse_ip(v) {
+        None => Said::Unreadable,
+        Some(a) if !geo::is_public(a) => Said::Nothing,
+        Some(a) => match geo.country_of(a) {
+            Some(c) => Said::Country(c),
+            None => Said::Unreadable,
+        },
+    }
+}
+
+/// A phone number's country, read with `hint` for national notations.
+fn phone(v: &str, kind: SignalKind, hint: Option<Country>) -> Option<Country> {
+    // MSISDNs are often E.164 without the `+`: a long bare number with no national
+    // reading is tried as international.
+    geo::phone_country(v, hint).or_else(|| {
+        let digits = v.trim();
+        (kind == SignalKind::Phone
+            && digits.len() >= 11
+            && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| geo::phone_country(&format!("+{digits}"), None))
+        .flatten()
+    })
 }
 
 /// The region of a locale or Accept-Language value: `de-DE` → DE, `en_GB` → GB,
@@ -85,6 +180,11 @@ pub fn locale_country(v: &str) -> Option<Country> {
 
 /// The first two-letter subtag after the language that is a country.
 fn tag_region(tag: &str) -> Option<Country> {
+    // A POSIX locale's codeset and modifier (`de_DE.UTF-8`, `de_DE@euro`) are no subtags.
+    let tag = match tag.bytes().position(|b| b == b'.' || b == b'@') {
+        Some(end) => &tag[..end],
+        None => tag,
+    };
     // The subtags after the first, found by byte (`split` with a set of separators
     // cost ~10x as much, for every locale of every record).
     let sep = |b: &u8| *b == b'-' || *b == b'_';
@@ -121,6 +221,11 @@ mod tests {
         assert_eq!(locale_country("sr_Latn_RS").unwrap().as_str(), "RS");
         assert_eq!(locale_country(" fr-CA ;q=0.8").unwrap().as_str(), "CA");
         assert_eq!(locale_country("de;q=1,pt-BR").unwrap().as_str(), "BR");
+        // POSIX locales, and BCP 47 with extensions.
+        assert_eq!(locale_country("de_DE.UTF-8").unwrap().as_str(), "DE");
+        assert_eq!(locale_country("fr_FR@euro").unwrap().as_str(), "FR");
+        assert_eq!(locale_country("de-DE-u-co-phonebk").unwrap().as_str(), "DE");
+        assert_eq!(locale_country("en-GB-x-private").unwrap().as_str(), "GB");
         for none in [
             "", "-", "_", "en-", "en--", "-GB-", "GB", "en-GBR", "en-G", "x-ZZ",
         ] {
@@ -137,6 +242,7 @@ mod tests {
         fn by_split(v: &str) -> Option<Country> {
             for part in v.split(',') {
                 let tag = part.split(';').next().unwrap_or("").trim();
+                let tag = tag.split(['.', '@']).next().unwrap_or("");
                 for sub in tag.split(['-', '_']).skip(1) {
                     if sub.len() == 2
                         && let Some(c) = Country::from_alpha2(sub)

@@ -179,7 +179,15 @@ fn phones(text: &str, hits: &mut Vec<TextHit>) {
         let boundary =
             prev.is_none_or(|p| !p.is_alphanumeric() && p != '+' && p != '-' && p != '.');
         let starts_plus = (c == '+' || c == '＋') && boundary;
+        // `00` inside a longer run of digit groups (an IBAN's or an account number's
+        // `… 0040 0440 …`) is not an international prefix.
+        let inside_digits = chars[..i]
+            .iter()
+            .rev()
+            .find(|(_, p)| !matches!(p, ' ' | '\u{a0}'))
+            .is_some_and(|(_, p)| geo::unicode_digit(*p).is_some());
         let starts_00 = boundary
+            && !inside_digits
             && geo::unicode_digit(c) == Some('0')
             && chars.get(i + 1).and_then(|x| geo::unicode_digit(x.1)) == Some('0')
             && chars
@@ -404,6 +412,8 @@ mod tests {
             "ratio 3.14159 and 1.2.3",
             "a@b",
             "SKU 4415229011870001",
+            // The rest of an IBAN is not a Romanian phone number.
+            "IBAN DK50 0040 0440 1162 43 on file",
         ] {
             assert!(kinds(s).is_empty(), "{s}: {:?}", kinds(s));
         }

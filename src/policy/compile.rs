@@ -349,6 +349,8 @@ pub struct Policy {
     pub routes: Vec<Route>,
     pub profiles: Vec<Profile>,
     pub fields: FieldTable,
+    /// Values of signal fields that are not signals (`N/A`, `unknown`, `-`...).
+    pub placeholders: crate::extract::signals::placeholder::Placeholders,
     pub limits: Limits,
     pub admission: Admission,
     pub egress: Egress,

@@ -163,6 +163,8 @@ pub struct RawDetection {
     pub user_id: Vec<S<String>>,
     #[serde(default)]
     pub not_personal: Vec<S<String>>,
+    #[serde(default)]
+    pub placeholders: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -270,6 +272,7 @@ pub mod schema {
         "birth_date",
         "user_id",
         "not_personal",
+        "placeholders",
     ];
     pub const PROFILE: &[&str] = &["records", "ignore", "binary", "query", "headers", "cookies"];
 }

@@ -898,6 +898,11 @@ impl Validator<'_> {
             }
         }
 
+        let placeholders = crate::extract::signals::placeholder::Placeholders::new(
+            d.use_defaults.unwrap_or(true),
+            d.placeholders.iter().map(|p| p.get_ref().clone()),
+        );
+
         // limits
         let l = &raw.limits;
         let d = Limits::default();
@@ -951,6 +956,7 @@ impl Validator<'_> {
             routes,
             profiles,
             fields,
+            placeholders,
             jur_of_country,
         })
     }

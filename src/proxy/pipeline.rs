@@ -569,6 +569,11 @@ fn refuse(
 
 fn count_decision(m: &Metrics, policy: &Policy, d: &Decision) {
     let action = d.action.as_str();
+    for (kind, n) in &d.unreadable_signals {
+        m.unreadable_signals
+            .with_label_values(&[kind.as_str()])
+            .inc_by(*n);
+    }
     // Summed per jurisdiction by the decision: one counter lookup per jurisdiction.
     for (j, count) in &d.personal_per_jurisdiction {
         m.records.with_label_values(&[j, action]).inc_by(*count);

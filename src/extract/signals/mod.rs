@@ -1,0 +1,6 @@
+//! The signal readers' shared rules. A value in a signal field either names a country,
+//! says nothing on purpose (a placeholder, a private address, a bare language), or
+//! cannot be read: the last makes the record's jurisdiction `unknown`, never nothing
+//! ([`crate::extract::tag`] applies this to every kind).
+
+pub mod placeholder;

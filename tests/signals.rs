@@ -1,0 +1,254 @@
+//! Fail closed on every signal: a value in a signal field that customs cannot read makes
+//! its record's jurisdiction `unknown` (so the example policy, `strictest`, blocks it),
+//! never nothing. Placeholders are not signals. Generated, not listed: a US subject's
+//! record that the example policy forwards to the US CRM, given one more signal field
+//! whose value no reader resolves, is never forwarded; and a subject with a German signal
+//! in any notation the readers know is rerouted to the EU CRM, never sent to the US one.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::*;
+use customs::decide::Action;
+use customs::engine::{RequestView, evaluate_request};
+use customs::geo::MaxMindGeo;
+use customs::policy::Policy;
+use http::StatusCode;
+use proptest::prelude::*;
+
+fn engine() -> &'static (Policy, MaxMindGeo) {
+    static E: OnceLock<(Policy, MaxMindGeo)> = OnceLock::new();
+    E.get_or_init(|| {
+        let src = example_policy(
+            "http://127.0.0.1:1",
+            "http://127.0.0.1:2",
+            "http://127.0.0.1:3",
+        );
+        let (p, _) = customs::policy::load(&src).unwrap();
+        let g = MaxMindGeo::open(&root().join("geoip/geo-whois-asn-country.mmdb")).unwrap();
+        (p, g)
+    })
+}
+
+/// The decision for `body` sent to the US CRM, and the first verdict's evidence labels.
+fn to_crm(body: &str) -> (Action, Vec<String>, Vec<String>) {
+    let (policy, geo) = engine();
+    let uri: http::Uri = "/crm/v1/contacts".parse().unwrap();
+    let h = http::HeaderMap::new();
+    let req = RequestView {
+        absolute_authority: None,
+        method: "POST",
+        host: Some("localhost"),
+        path: uri.path(),
+        query: None,
+        content_type: Some("application/json"),
+        content_encoding: None,
+        headers: Some(&h),
+        body: body.as_bytes(),
+    };
+    let ev = evaluate_request(policy, geo, &req).unwrap();
+    let v = &ev.decision.verdicts[0];
+    let evidence = v
+        .evidence
+        .iter()
+        .map(ToString::to_string)
+        .chain(
+            v.unreadable
+                .iter()
+                .map(|k| format!("unreadable:{}", k.as_str())),
+        )
+        .collect();
+    let jurisdictions = v.jurisdictions.iter().map(|j| j.to_string()).collect();
+    (ev.decision.action, evidence, jurisdictions)
+}
+
+fn us_record_with(field: &str, value: &str) -> String {
+    serde_json::json!({
+        "email": "olivia.carter@example.org",
+        "last_login_ip": "8.8.8.8",
+        field: value,
+    })
+    .to_string()
+}
+
+#[test]
+fn a_us_record_alone_is_forwarded() {
+    let (action, evidence, j) = to_crm(&us_record_with("note", "hello"));
+    assert_eq!(
+        (action, evidence, j),
+        (Action::Allow, vec!["ip:US".into()], vec!["US".into()])
+    );
+}
+
+#[test]
+fn an_unreadable_signal_makes_the_record_unknown() {
+    for (field, value, kind) in [
+        ("nationality", "Deutschl4nd", "country_field"),
+        ("country", "Q7", "country_field"),
+        ("citizenship", "Kingdom of Nowhere", "country_field"),
+        ("locale", "es-419", "locale"),
+        ("locale", "en-XY", "locale"),
+        ("locale", "not a locale", "locale"),
+        ("phone", "not-a-number", "phone"),
+        ("phone", "12345", "phone"),
+        ("ip", "999.1.2.3", "ip"),
+        ("ip", "8.8.8.8, garbage", "ip"),
+    ] {
+        let (action, evidence, j) = to_crm(&us_record_with(field, value));
+        assert_eq!(action, Action::Block, "{field}={value:?}: {evidence:?}");
+        assert!(
+            evidence.contains(&format!("unreadable:{kind}")),
+            "{field}={value:?}: {evidence:?}"
+        );
+        assert!(
+            evidence.contains(&"ip:US".to_string()),
+            "the readable one still counts"
+        );
+        assert_eq!(j, ["US", "unknown"], "{field}={value:?}");
+    }
+}
+
+#[test]
+fn placeholders_and_private_addresses_say_nothing() {
+    for (field, value) in [
+        ("nationality", "N/A"),
+        ("country", "unknown"),
+        ("country", "XX"),
+        ("country", "-"),
+        ("locale", "de"),
+        ("locale", "zh-Hant"),
+        ("ip", "10.1.2.3"),
+        ("ip", "192.168.0.1, 8.8.4.4"),
+    ] {
+        let (action, evidence, _) = to_crm(&us_record_with(field, value));
+        assert_eq!(action, Action::Allow, "{field}={value:?}: {evidence:?}");
+        assert!(
+            !evidence.iter().any(|e| e.starts_with("unreadable")),
+            "{field}={value:?}: {evidence:?}"
+        );
+    }
+}
+
+/// A subject known only by an email and one signal.
+fn record_with(field: &str, value: &str) -> String {
+    serde_json::json!({"email": "lukas.weber@example.org", field: value}).to_string()
+}
+
+#[test]
+fn every_address_of_a_list_counts() {
+    // X-Forwarded-For style: a US proxy in front of a German client. US and EEA at once:
+    // no region allows both, so blocked.
+    let (action, evidence, j) = to_crm(&us_record_with(
+        "x_forwarded_for",
+        "85.214.132.117, 8.8.8.8",
+    ));
+    assert_eq!(action, Action::Block, "{evidence:?}");
+    assert!(evidence.contains(&"ip:DE".to_string()), "{evidence:?}");
+    assert_eq!(j, ["EEA", "US"]);
+    for v in [
+        "85.214.132.117:443",
+        "[::ffff:85.214.132.117]:8443",
+        "85.214.132.0/24",
+        "8.8.8.8,85.214.132.117",
+    ] {
+        let (action, evidence, _) = to_crm(&record_with("ip", v));
+        assert!(evidence.contains(&"ip:DE".to_string()), "{v}: {evidence:?}");
+        assert_ne!(action, Action::Allow, "{v}: {evidence:?}");
+    }
+}
+
+#[test]
+fn posix_locales_and_a_byte_order_mark() {
+    let (action, evidence, _) = to_crm(&record_with("locale", "de_DE.UTF-8"));
+    assert_eq!(action, Action::Reroute, "{evidence:?}");
+    assert_eq!(evidence, ["locale:DE"]);
+    let bom = format!("\u{feff}{}", record_with("locale", "de-DE"));
+    let (action, _, _) = to_crm(&bom);
+    assert_eq!(action, Action::Reroute);
+}
+
+/// Values no reader resolves: random words and codes that are neither countries nor
+/// placeholders. Each, in any signal field, keeps a US record from the US CRM.
+fn unreadable_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z]{5,9}land",
+        "[A-Z][0-9]",
+        "[0-9]{4}",
+        "[a-z]{2}-[0-9]{3}",
+        "[A-Z]{2}[0-9]{2}[A-Z]{2}",
+    ]
+    .prop_filter("readable", |v| {
+        customs::country::Country::parse_loose(v).is_none()
+            && !customs::extract::signals::placeholder::Placeholders::default().holds(v)
+    })
+}
+
+/// German in the notations the country reader knows.
+fn german() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("DE".to_string()),
+        Just("de".to_string()),
+        Just("DEU".to_string()),
+        Just("deu".to_string()),
+        Just("Germany".to_string()),
+        Just(" germany ".to_string()),
+        Just("GERMANY".to_string()),
+        Just("Deutschland".to_string()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 400,
+        failure_persistence: None,
+        rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(20261202),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn no_unreadable_signal_lets_a_record_through(
+        field in prop::sample::select(vec!["nationality", "citizenship", "country", "issuing_country", "locale", "phone", "ip"]),
+        value in unreadable_value(),
+    ) {
+        // (Digits in an IP field are an address in the legacy integer notation.)
+        prop_assume!(field != "ip" || customs::geo::parse_ip(&value).is_none());
+        let (action, evidence, _) = to_crm(&us_record_with(field, &value));
+        prop_assert_eq!(action, Action::Block, "{}={:?}: {:?}", field, value, evidence);
+    }
+
+    #[test]
+    fn a_german_signal_in_any_notation_keeps_a_record_from_the_us(
+        field in prop::sample::select(vec!["nationality", "citizenship", "country", "issuing_country", "residence"]),
+        value in german(),
+    ) {
+        let (action, evidence, _) = to_crm(&record_with(field, &value));
+        prop_assert_eq!(action, Action::Reroute, "{}={:?}: {:?}", field, value, evidence);
+    }
+}
+
+/// Through the proxy: the record with an unreadable nationality reaches no upstream.
+#[tokio::test]
+async fn through_the_proxy_an_unreadable_nationality_is_blocked_and_nothing_forwarded() {
+    let s = Setup::new().await;
+    let body = us_record_with("nationality", "Deutschl4nd");
+    let (status, _, b) = post(&s.proxy.url("/crm/v1/contacts"), "application/json", body).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        String::from_utf8_lossy(&b)
+    );
+    let v = json(&b);
+    assert_eq!(v["rules"], serde_json::json!(["unknown"]));
+    assert_eq!(s.total_received(), 0);
+    let m = s.proxy.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_unreadable_signals_total{kind="country_field"}"#
+        ),
+        1.0
+    );
+}
