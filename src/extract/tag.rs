@@ -27,27 +27,30 @@ pub fn tag(raw: RawRecord, geo: &dyn GeoLookup, placeholders: &Placeholders) -> 
     let mut evidence = Vec::with_capacity(raw.signals.len());
     let mut unreadable = Vec::new();
     let is_phone = |k: SignalKind| matches!(k, SignalKind::Phone | SignalKind::TextPhone);
-    // Phones last: they are read with the country the other signals give.
+    // Phones last: they are read with the country the other signals give. Each reader
+    // runs first; only a value it cannot read is asked whether it is a placeholder (the
+    // usual value never is).
     for s in &raw.signals {
         if is_phone(s.kind) {
             continue;
         }
-        if placeholders.holds(&s.value) {
-            continue;
-        }
         match s.kind {
             SignalKind::CountryField => {
-                let said = country_field(&s.value);
+                let said = unless_placeholder(country_field(&s.value), &s.value, placeholders);
                 keep(&mut evidence, &mut unreadable, s.kind, said, &s.pointer);
             }
             SignalKind::Locale => {
-                let said = locale(&s.value);
+                let said = unless_placeholder(locale(&s.value), &s.value, placeholders);
                 keep(&mut evidence, &mut unreadable, s.kind, said, &s.pointer);
             }
             // A list of addresses (`X-Forwarded-For: client, proxy`): every one counts.
+            _ if !s.value.bytes().any(|b| b == b',' || b == b' ' || b == b';') => {
+                let said = unless_placeholder(ip(&s.value, geo), &s.value, placeholders);
+                keep(&mut evidence, &mut unreadable, s.kind, said, &s.pointer);
+            }
             _ => {
                 for one in s.value.split([',', ' ', ';']).filter(|a| !a.is_empty()) {
-                    let said = ip(one, geo);
+                    let said = unless_placeholder(ip(one, geo), one, placeholders);
                     keep(&mut evidence, &mut unreadable, s.kind, said, &s.pointer);
                 }
             }
@@ -68,13 +71,9 @@ pub fn tag(raw: RawRecord, geo: &dyn GeoLookup, placeholders: &Placeholders) -> 
             .map(|e| e.country)
     });
     for s in raw.signals.iter().filter(|s| is_phone(s.kind)) {
-        let said = if placeholders.holds(&s.value) {
-            Said::Nothing
-        } else {
-            match phone(&s.value, s.kind, hint) {
-                Some(c) => Said::Country(c),
-                None => Said::Unreadable,
-            }
+        let said = match phone(&s.value, s.kind, hint) {
+            Some(c) => Said::Country(c),
+            None => unless_placeholder(Said::Unreadable, &s.value, placeholders),
         };
         keep(&mut evidence, &mut unreadable, s.kind, said, &s.pointer);
     }
@@ -83,6 +82,14 @@ pub fn tag(raw: RawRecord, geo: &dyn GeoLookup, placeholders: &Placeholders) -> 
         personal: raw.personal,
         evidence,
         unreadable,
+    }
+}
+
+/// An unreadable value that is a placeholder says nothing instead.
+fn unless_placeholder(said: Said, value: &str, placeholders: &Placeholders) -> Said {
+    match said {
+        Said::Unreadable if placeholders.holds(value) => Said::Nothing,
+        other => other,
     }
 }
 

@@ -3,9 +3,9 @@
 //! unreadable. Anything else a reader cannot resolve is unreadable. The built-in list is
 //! below; a policy adds its own under `[detection] placeholders`.
 
-/// The built-in placeholders, compared after trimming, case-insensitively. `XX` and `ZZ`
-/// are ISO 3166's user-assigned codes (never a country); `-`, `?` and the words are what
-/// forms and exports write for "not given".
+/// The built-in placeholders, compared after trimming, case-insensitively. `XX`, `ZZ` and
+/// `AA` are ISO 3166's user-assigned codes (never a country); `-`, `?` and the words are
+/// what forms and exports write for "not given". (`NA` alone is Namibia, not here.)
 pub const DEFAULTS: &[&str] = &[
     "",
     "-",
