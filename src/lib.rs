@@ -7,18 +7,21 @@
 //! # Layout
 //!
 //! - [`policy`]: the policy file: serde mirror (`raw`), validation with every diagnostic
-//!   and its line:column (`validate`, `diag`), and the runtime form (`compile`). No I/O.
+//!   and its line:column (`validate`, `diag`), the runtime form (`compile`), and what
+//!   changed between two policies (`diff`: which changes weaken). No I/O.
 //! - [`extract`]: from body bytes to records: content-type dispatch, a JSON tree that
-//!   keeps duplicate keys, the record finder, free-text detectors, and tagging.
+//!   keeps duplicate keys, the record finder, free-text detectors, and tagging (every
+//!   signal a country, nothing, or unreadable: `signals`).
 //! - [`geo`]: GeoIP (MaxMind DB via `maxminddb`) and phone numbering plans.
 //! - [`country`]: ISO 3166-1 codes, names, built-in groups (EU, EEA), bitsets.
 //! - [`decide`]: `evaluate(&Policy, &Facts, Destination) -> Decision`, or a `Decider` fed
 //!   one record at a time (as the engine does, while the body is walked); pure, never panics.
 //! - [`engine`]: route → extract → decide for one request; shared by the proxy and CLI.
 //! - [`cli`]: the subcommands (`check`, `explain`, `test`, `run`, `demo`).
-//! - [`proxy`]: the sidecar: server (accept loops, drain), pipeline (the request path),
-//!   upstream client, destination checks, egress-proxy mode, listener TLS, hot reload,
-//!   and `respond`, the one place outcomes become responses.
+//! - [`proxy`]: the sidecar: server (accept loops, drain, connection limit), pipeline
+//!   (the request path), the memory budget, upstream client (idle timeouts, one retry of a
+//!   request never read), destination checks, egress-proxy mode, listener TLS, hot reload
+//!   of settled files, and `respond`, the one place outcomes become responses.
 //! - [`metrics`]: every Prometheus metric, in one place.
 //! - [`audit`]: the decision log line: ids, rules, jurisdictions, counts; never values.
 

@@ -407,3 +407,54 @@ expect.records = [{{ pointer = "/user", jurisdictions = ["US"] }}]
     ]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// `check` says what the rules cover; `check --against RUNNING NEW` names every change
+/// and marks the ones that weaken the policy, in text and JSON; an empty file is invalid.
+#[test]
+fn check_reports_coverage_and_what_a_new_policy_changes() {
+    let out = customs(&["check", "config/policy.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("coverage: EEA 37 countries, UK 1 country, US 1 country; 210 other countries follow `[unassigned] treat_as = \"strictest\"`"),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new.toml");
+    let src = std::fs::read_to_string(root().join("config/policy.toml")).unwrap();
+    let weaker = src.replacen(
+        "allowed_regions = [\"eu\"]\non_violation = \"reroute\"",
+        "allowed_regions = [\"eu\"]\non_violation = \"shadow\"",
+        1,
+    );
+    assert_ne!(weaker, src);
+    std::fs::write(&new, &weaker).unwrap();
+    let new_path = new.to_str().unwrap();
+    let out = customs(&["check", "--against", "config/policy.toml", new_path]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("1 change, 1 weakening:\n  jurisdiction `EEA`: on violation `reroute` (enforce) → `shadow` (enforce) [weakens: enforcement_relaxed]"),
+        "{text}"
+    );
+    let out = customs(&[
+        "check",
+        "--against",
+        "config/policy.toml",
+        new_path,
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["weakening"], 1);
+    assert_eq!(v["changes"][0]["weakens"], "enforcement_relaxed");
+    assert_eq!(v["coverage"]["unassigned"], 210);
+    std::fs::write(&new, "").unwrap();
+    let out = customs(&["check", new_path]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the policy has no jurisdictions: it would protect nobody"),
+        "{err}"
+    );
+}
