@@ -950,7 +950,9 @@ fn a_drain_cut_short_by_its_timeout_exits_non_zero_and_says_how_many() {
 
 /// The memory budget as the kernel sees it: the binary's peak resident memory while
 /// many large uploads arrive at once stays under the budget plus its resident memory
-/// when idle (and a margin for the allocator's slack: `RELIABILITY.md`).
+/// when idle plus a stated cost per open connection (`RELIABILITY.md`). Every upload is
+/// forwarded whole or refused with a clean `503` (the refused body is read and dropped,
+/// so the caller sees the response, not a reset).
 #[test]
 fn large_uploads_to_the_binary_stay_within_budget_plus_baseline() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -999,7 +1001,9 @@ fn large_uploads_to_the_binary_stay_within_budget_plus_baseline() {
     let received = sink.bodies.lock().unwrap().clone();
     assert_eq!(received.len(), ok);
     assert!(received.iter().all(|r| *r == size));
-    let margin = 32 * 1024 * 1024;
+    // What each open connection costs beside its body (hyper's buffers, the task, the
+    // allocator's slack): ~85 KiB measured with 400; 100 KiB allowed, and 16 MiB.
+    let margin = 16 * 1024 * 1024 + n as u64 * 100 * 1024;
     eprintln!(
         "{n} uploads of {size} B to the binary: {ok} forwarded, {refused} refused 503; peak RSS {} MiB (idle {} MiB, budget {} MiB)",
         peak >> 20,

@@ -691,24 +691,42 @@ async fn admit_body(
         return Err(Failure::TooLarge { limit });
     }
     let wait = policy.admission.wait;
+    let mut body = Limited::new(body, limit);
     if let Some(n) = declared.and_then(|n| usize::try_from(n).ok())
         && held.grow(n, wait).await.is_err()
     {
+        discard(body, policy.server.body_timeout);
         return Err(Failure::Overloaded);
     }
     // Bounded in time too: a caller trickling its body would hold memory (up to the
     // limit) and a connection for as long as it liked.
     let read = tokio::time::timeout(
         policy.server.body_timeout,
-        read_body(body, limit, declared, held, wait),
+        read_body(&mut body, limit, declared, held, wait),
     );
     match read.await {
         Err(_) => Err(Failure::BodyTimeout),
         Ok(Ok(b)) => Ok(b),
         Ok(Err(ReadError::TooLarge)) => Err(Failure::TooLarge { limit }),
-        Ok(Err(ReadError::Overloaded)) => Err(Failure::Overloaded),
+        Ok(Err(ReadError::Overloaded)) => {
+            discard(body, policy.server.body_timeout);
+            Err(Failure::Overloaded)
+        }
         Ok(Err(ReadError::Broken)) => Err(Failure::BodyRead),
     }
+}
+
+/// Reads the rest of a refused body and drops it, frame by frame (holding none of it),
+/// for at most `within`: the caller is still sending it, and a connection closed on
+/// unread bytes is reset, so the caller would see a reset instead of the `503`. (nginx's
+/// lingering close does the same.) The response says `Connection: close`.
+fn discard(mut body: Limited<Incoming>, within: std::time::Duration) {
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(within, async {
+            while let Some(Ok(_)) = body.frame().await {}
+        })
+        .await;
+    });
 }
 
 /// The body decoded (content-encoding), within the budget: room for the decoded size cap
@@ -757,13 +775,12 @@ const RESERVE_STEP: usize = 64 * 1024;
 /// chunks are collected and joined, and budget is reserved as they arrive (twice the
 /// bytes read, for the join).
 async fn read_body(
-    body: Incoming,
+    body: &mut Limited<Incoming>,
     limit: usize,
     declared: Option<u64>,
     held: &mut Reservation,
     wait: std::time::Duration,
 ) -> Result<Bytes, ReadError> {
-    let mut body = Limited::new(body, limit);
     let broken = |e: Box<dyn std::error::Error + Send + Sync>| {
         if e.downcast_ref::<LengthLimitError>().is_some() {
             ReadError::TooLarge
