@@ -43,7 +43,34 @@ impl Country {
         {
             return Country::from_alpha2(cc.alpha2());
         }
+        // ISO 3166-1 numeric (`276`, `040`, `4`: a JSON number loses its zeros).
+        if t.len() <= 3
+            && t.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(n) = t.parse::<u32>()
+            && let Ok(cc) = CountryCode::for_id(n)
+        {
+            return Country::from_alpha2(cc.alpha2());
+        }
+        if let Some(c) = Country::from_flag(t) {
+            return Some(c);
+        }
         NAMES.get(&normalise_name(t)).copied()
+    }
+
+    /// A flag emoji: two regional indicator symbols (U+1F1E6..U+1F1FF) spelling an
+    /// alpha-2 code (`🇩🇪` → DE).
+    pub fn from_flag(s: &str) -> Option<Self> {
+        let mut letters = s.chars().map(|c| {
+            let c = c as u32;
+            (0x1F1E6..=0x1F1FF)
+                .contains(&c)
+                .then(|| char::from(b'A' + (c - 0x1F1E6) as u8))
+        });
+        let (Some(Some(a)), Some(Some(b)), None) = (letters.next(), letters.next(), letters.next())
+        else {
+            return None;
+        };
+        Country::from_alpha2(&format!("{a}{b}"))
     }
 
     pub fn as_str(&self) -> &str {
@@ -303,6 +330,22 @@ mod tests {
             "US"
         );
         assert_eq!(Country::parse_loose("Bolivia").unwrap().as_str(), "BO");
+        // Numeric codes, with or without their zeros, and flags.
+        assert_eq!(Country::parse_loose("276"), Some(de));
+        assert_eq!(Country::parse_loose("040").unwrap().as_str(), "AT");
+        assert_eq!(Country::parse_loose("40").unwrap().as_str(), "AT");
+        assert_eq!(Country::parse_loose("826").unwrap().as_str(), "GB");
+        assert_eq!(Country::parse_loose("\u{1F1E9}\u{1F1EA}"), Some(de));
+        assert_eq!(
+            Country::parse_loose("\u{1F1EC}\u{1F1E7}").unwrap().as_str(),
+            "GB"
+        );
+        assert_eq!(Country::parse_loose("999"), None);
+        assert_eq!(
+            Country::parse_loose("\u{1F1FD}\u{1F1FD}"),
+            None,
+            "XX is no country"
+        );
         assert_eq!(Country::from_alpha2("ZZ"), None);
         assert_eq!(Country::parse_loose("N/A"), None);
         assert_eq!(Country::parse_loose(""), None);

@@ -252,3 +252,27 @@ async fn through_the_proxy_an_unreadable_nationality_is_blocked_and_nothing_forw
         1.0
     );
 }
+
+#[test]
+fn numeric_codes_and_flags_name_countries() {
+    for value in [
+        serde_json::json!(276),
+        serde_json::json!("276"),
+        serde_json::json!("\u{1F1E9}\u{1F1EA}"),
+    ] {
+        let body = serde_json::json!({"email": "lukas.weber@example.org", "nationality": value})
+            .to_string();
+        let (action, evidence, _) = to_crm(&body);
+        assert_eq!(action, Action::Reroute, "{value}: {evidence:?}");
+        assert_eq!(evidence, ["country_field:DE"], "{value}");
+    }
+    // A number that is no country code, in a country field: unreadable, not dropped.
+    let body = serde_json::json!({"email": "olivia.carter@example.org", "last_login_ip": "8.8.8.8", "country": 1.5})
+        .to_string();
+    let (action, evidence, _) = to_crm(&body);
+    assert_eq!(action, Action::Block, "{evidence:?}");
+    assert!(
+        evidence.contains(&"unreadable:country_field".to_string()),
+        "{evidence:?}"
+    );
+}

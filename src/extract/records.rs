@@ -748,7 +748,18 @@ impl<'p> Walker<'p> {
             }
             Scalar::Num(n) => {
                 let text = n.integer_text().unwrap_or_default();
-                if matches!(kind, FieldKind::Phone | FieldKind::Ip) && !text.is_empty() {
+                let signal = matches!(
+                    kind,
+                    FieldKind::Phone | FieldKind::Ip | FieldKind::Country | FieldKind::Locale
+                );
+                if signal {
+                    // A number in a signal field is read as one (`"country": 276` is ISO
+                    // 3166-1 numeric); one with no integer reading (`1.5`) is unreadable.
+                    let text = if text.is_empty() {
+                        "?number".into()
+                    } else {
+                        text
+                    };
                     self.fact(kind, &text, rec)
                 } else if kind.is_personal() {
                     self.fact(kind, "", rec)
