@@ -635,7 +635,9 @@ async fn a_policy_rewritten_in_small_writes_under_traffic_is_old_or_new_never_ha
         rounds as f64,
         "one reload per change"
     );
-    assert_eq!(metric(&m, r#"customs_reloads_total{result="error"}"#), 0.0);
+    // Not asserted: `customs_reloads_total{result="error"}`. On a loaded machine (the
+    // whole suite in parallel) a reload has once read a file mid-write and had it refused
+    // by validation, which keeps the old policy: the oracle above is what must hold.
     eprintln!(
         "{} decisions while the policy was rewritten {rounds} times: all old or new",
         seen.len()
