@@ -82,6 +82,22 @@ pub struct Verdict {
     pub outcome: Outcome,
 }
 
+impl Verdict {
+    /// What the signals said, as `explain` writes it: `ip:GB`, ..., then
+    /// `unreadable:<kind>` for each kind that could not be read.
+    pub fn evidence_labels(&self) -> Vec<String> {
+        self.evidence
+            .iter()
+            .map(ToString::to_string)
+            .chain(
+                self.unreadable
+                    .iter()
+                    .map(|k| format!("unreadable:{}", k.as_str())),
+            )
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
     pub action: Action,

@@ -49,16 +49,7 @@ fn to_crm(body: &str) -> (Action, Vec<String>, Vec<String>) {
     };
     let ev = evaluate_request(policy, geo, &req).unwrap();
     let v = &ev.decision.verdicts[0];
-    let evidence = v
-        .evidence
-        .iter()
-        .map(ToString::to_string)
-        .chain(
-            v.unreadable
-                .iter()
-                .map(|k| format!("unreadable:{}", k.as_str())),
-        )
-        .collect();
+    let evidence = v.evidence_labels();
     let jurisdictions = v.jurisdictions.iter().map(|j| j.to_string()).collect();
     (ev.decision.action, evidence, jurisdictions)
 }
@@ -184,7 +175,7 @@ fn unreadable_value() -> impl Strategy<Value = String> {
     })
 }
 
-/// German in the notations the country reader knows.
+/// German in the notations the country reader knows (a new notation is one line here).
 fn german() -> impl Strategy<Value = String> {
     prop_oneof![
         Just("DE".to_string()),
@@ -195,6 +186,8 @@ fn german() -> impl Strategy<Value = String> {
         Just(" germany ".to_string()),
         Just("GERMANY".to_string()),
         Just("Deutschland".to_string()),
+        Just("276".to_string()),
+        Just("\u{1F1E9}\u{1F1EA}".to_string()),
     ]
 }
 

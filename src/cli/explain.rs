@@ -220,17 +220,8 @@ fn human(policy: &Policy, ev: &Evaluation, d: &Decision) -> String {
                     .join(", ")
             }
         ));
-        if !v.evidence.is_empty() || !v.unreadable.is_empty() {
-            let evidence: Vec<String> = v
-                .evidence
-                .iter()
-                .map(ToString::to_string)
-                .chain(
-                    v.unreadable
-                        .iter()
-                        .map(|k| format!("unreadable:{}", k.as_str())),
-                )
-                .collect();
+        let evidence = v.evidence_labels();
+        if !evidence.is_empty() {
             o.push_str(&format!("      evidence      {}\n", evidence.join(", ")));
         }
         if !v.personal.is_empty() {
