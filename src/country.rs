@@ -28,8 +28,10 @@ impl Country {
         }
     }
 
-    /// Parses what a country field may hold: alpha-2, alpha-3 or a common English name
-    /// (`"DE"`, `"deu"`, `"Germany"`, `"United Kingdom"`, `"UK"`).
+    /// Parses what a country field may hold: alpha-2, alpha-3, ISO numeric, a flag, a
+    /// name in any of CLDR's languages the table holds, or a nationality adjective
+    /// (`"DE"`, `"deu"`, `"276"`, `"Germany"`, `"Deutschland"`, `"Allemagne"`, `"deutsch"`,
+    /// `"française"`, `"United Kingdom"`, `"UK"`).
     pub fn parse_loose(s: &str) -> Option<Self> {
         let t = crate::trim(s);
         if t.is_empty() || t.len() > 64 {
@@ -247,7 +249,15 @@ const ALIASES: &[(&str, &str)] = &[
 ];
 
 static NAMES: LazyLock<HashMap<String, Country>> = LazyLock::new(|| {
-    let mut m = HashMap::new();
+    let mut m = HashMap::with_capacity(crate::tables::names::NAMES.len() + 300);
+    // Names and nationality adjectives in the languages of the built-in groups and
+    // others (generated from CLDR; ambiguous names are not in it), then the ISO names
+    // and the aliases below, which win where they differ.
+    for (name, code) in crate::tables::names::NAMES {
+        if let Some(c) = Country::from_alpha2(code) {
+            m.insert((*name).to_string(), c);
+        }
+    }
     for cc in CountryCode::iter() {
         let Some(c) = Country::from_alpha2(cc.alpha2()) else {
             continue;

@@ -350,6 +350,20 @@ pub fn phone_country(raw: &str, default: Option<Country>) -> Option<Country> {
     answer
 }
 
+/// A national number that `country`'s numbering plan holds valid (no fallback for
+/// fictional ranges: free text names many numbers that are no phones), as E.164.
+pub fn valid_national_phone(raw: &str, country: Country) -> Option<String> {
+    let normalised = PhoneDigits::of(raw)?;
+    if normalised.as_str().starts_with('+') {
+        return None;
+    }
+    let region = country.as_str().parse::<phonenumber::country::Id>().ok()?;
+    let number = phonenumber::parse(Some(region), normalised.as_str()).ok()?;
+    let id = number.country().id()?;
+    (phonenumber::is_valid(&number) && id.as_ref() == country.as_str())
+        .then(|| number.format().mode(phonenumber::Mode::E164).to_string())
+}
+
 /// Loads the numbering-plan metadata (lazily built on first use, which takes a while in
 /// debug builds) so that the first request does not pay for it.
 pub fn warm_up() {

@@ -41,6 +41,7 @@ pub mod geo;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;
+pub mod tables;
 
 /// `s.trim()`, without walking Unicode's whitespace tables for the usual value, which
 /// starts and ends with a visible ASCII character and so has nothing to trim.

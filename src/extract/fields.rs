@@ -15,12 +15,16 @@ pub enum FieldKind {
     Ip,
     Phone,
     Locale,
+    /// An IANA time zone (`Europe/Berlin`), placed by tzdata's zone table.
+    TimeZone,
     // personal, no signal
     Email,
     Name,
     Address,
     DeviceId,
     DocumentNumber,
+    /// A payment card number (personal; a card names no country).
+    PaymentCard,
     Location,
     BirthDate,
     UserId,
@@ -33,7 +37,7 @@ impl FieldKind {
     pub fn is_personal(self) -> bool {
         !matches!(
             self,
-            FieldKind::Country | FieldKind::Locale | FieldKind::NotPersonal
+            FieldKind::Country | FieldKind::Locale | FieldKind::TimeZone | FieldKind::NotPersonal
         )
     }
     /// Whether a field of this kind makes a nested object a subject of its own rather
@@ -58,11 +62,13 @@ impl FieldKind {
             FieldKind::Ip => "ip",
             FieldKind::Phone => "phone",
             FieldKind::Locale => "locale",
+            FieldKind::TimeZone => "time_zone",
             FieldKind::Email => "email",
             FieldKind::Name => "name",
             FieldKind::Address => "address",
             FieldKind::DeviceId => "device_id",
             FieldKind::DocumentNumber => "document_number",
+            FieldKind::PaymentCard => "payment_card",
             FieldKind::Location => "location",
             FieldKind::BirthDate => "birth_date",
             FieldKind::UserId => "user_id",
@@ -107,6 +113,14 @@ pub const DEFAULTS: &[(FieldKind, &[&str])] = &[
             "signupcountry",
             "geocountry",
             "ipcountry",
+            "passportcountry",
+            "documentcountry",
+            "issuingstate",
+            "countryofbirth",
+            "birthcountry",
+            "countryofcitizenship",
+            "nationalitycode",
+            "gl",
         ],
     ),
     (
@@ -170,6 +184,23 @@ pub const DEFAULTS: &[(FieldKind, &[&str])] = &[
             "preferredlanguage",
             "userlocale",
             "uilocale",
+            "hl",
+        ],
+    ),
+    (
+        FieldKind::TimeZone,
+        &[
+            "timezone",
+            "tz",
+            "tzid",
+            "tzname",
+            "timezoneid",
+            "timezonename",
+            "ianatimezone",
+            "olsontimezone",
+            "zoneinfo",
+            "usertimezone",
+            "localtimezone",
         ],
     ),
     (
@@ -258,6 +289,37 @@ pub const DEFAULTS: &[(FieldKind, &[&str])] = &[
             "licensenumber",
             "idnumber",
             "idcard",
+            "iban",
+            "bankaccount",
+            "bankaccountnumber",
+            "nino",
+            "nationalinsurancenumber",
+            "nhsnumber",
+            "nif",
+            "nie",
+            "dni",
+            "pesel",
+            "codicefiscale",
+            "fiscalcode",
+            "personnummer",
+            "hetu",
+            "personalidentitycode",
+            "bsn",
+            "steuerid",
+            "taxnumber",
+        ],
+    ),
+    (
+        FieldKind::PaymentCard,
+        &[
+            "cardnumber",
+            "cardno",
+            "creditcard",
+            "creditcardnumber",
+            "ccnumber",
+            "debitcard",
+            "paymentcard",
+            "pan",
         ],
     ),
     (

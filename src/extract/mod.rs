@@ -40,6 +40,11 @@ pub enum SignalKind {
     TextIp,
     /// A phone number found in free text.
     TextPhone,
+    /// An IANA time zone (`Europe/Berlin`).
+    TimeZone,
+    /// An identity document or account number whose format is a country's (an IBAN's
+    /// prefix, a National Insurance number, a PESEL...), in a field or in free text.
+    Identifier,
 }
 
 impl SignalKind {
@@ -50,6 +55,8 @@ impl SignalKind {
         SignalKind::Locale,
         SignalKind::TextIp,
         SignalKind::TextPhone,
+        SignalKind::TimeZone,
+        SignalKind::Identifier,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +67,8 @@ impl SignalKind {
             SignalKind::Locale => "locale",
             SignalKind::TextIp => "text_ip",
             SignalKind::TextPhone => "text_phone",
+            SignalKind::TimeZone => "time_zone",
+            SignalKind::Identifier => "identifier",
         }
     }
 }

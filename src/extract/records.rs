@@ -14,6 +14,7 @@ use super::select::Selector;
 
 use super::fields::{FieldKind, FieldTable};
 use super::json::{self, Doc, Fields, JsonError, Node, Scalar};
+use super::signals::ids;
 use super::text::{self, TextHitKind};
 use super::{InspectError, PersonalField, Pointer, SignalKind};
 use crate::policy::compile::{Limits, Profile};
@@ -786,6 +787,12 @@ impl<'p> Walker<'p> {
             FieldKind::Locale => Some(SignalKind::Locale),
             FieldKind::Ip => Some(SignalKind::Ip),
             FieldKind::Phone => Some(SignalKind::Phone),
+            FieldKind::TimeZone => Some(SignalKind::TimeZone),
+            // An identifier whose format is a country's says where it was issued; any
+            // other document number (a passport's) is personal and no signal.
+            FieldKind::DocumentNumber if ids::read(value).is_some_and(|i| i.country.is_some()) => {
+                Some(SignalKind::Identifier)
+            }
             _ => None,
         };
         if kind.is_personal() {
@@ -810,6 +817,7 @@ impl<'p> Walker<'p> {
                 | FieldKind::Ip
                 | FieldKind::Country
                 | FieldKind::Locale
+                | FieldKind::TimeZone
                 | FieldKind::Email
         ) && !value.is_empty()
         {
@@ -901,6 +909,14 @@ impl<'p> Walker<'p> {
                 TextHitKind::Email => (FieldKind::Email, None),
                 TextHitKind::Phone => (FieldKind::Phone, Some(SignalKind::TextPhone)),
                 TextHitKind::Ip => (FieldKind::Ip, Some(SignalKind::TextIp)),
+                TextHitKind::Id(ids::IdKind::Card) => (FieldKind::PaymentCard, None),
+                TextHitKind::Id(kind) => (
+                    FieldKind::DocumentNumber,
+                    // (every other kind names a country: see `ids`)
+                    ids::read(&h.value)
+                        .filter(|i| i.kind == kind && i.country.is_some())
+                        .map(|_| SignalKind::Identifier),
+                ),
             };
             let pointer = Pointer::from(self.ptr.as_str());
             let raw = self.slot(r)?;

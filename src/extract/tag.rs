@@ -10,7 +10,9 @@
 //! the record's jurisdiction `unknown`: a notation nobody thought of fails closed.
 
 use super::records::RawRecord;
+use super::signals::ids;
 use super::signals::placeholder::Placeholders;
+use super::signals::zone::{self, Zone};
 use super::{Evidence, Record, SignalKind, Unreadable};
 use crate::country::Country;
 use crate::geo::{self, GeoLookup};
@@ -41,6 +43,18 @@ pub fn tag(raw: RawRecord, geo: &dyn GeoLookup, placeholders: &Placeholders) -> 
             }
             SignalKind::Locale => {
                 let said = unless_placeholder(locale(&s.value), &s.value, placeholders);
+                keep(&mut evidence, &mut unreadable, s.kind, said, &s.pointer);
+            }
+            SignalKind::TimeZone => {
+                let said = unless_placeholder(time_zone(&s.value), &s.value, placeholders);
+                keep(&mut evidence, &mut unreadable, s.kind, said, &s.pointer);
+            }
+            // Only identifiers whose format names a country become signals.
+            SignalKind::Identifier => {
+                let said = match ids::read(&s.value).and_then(|i| i.country) {
+                    Some(c) => Said::Country(c),
+                    None => Said::Unreadable,
+                };
                 keep(&mut evidence, &mut unreadable, s.kind, said, &s.pointer);
             }
             // A list of addresses (`X-Forwarded-For: client, proxy`): every one counts.
@@ -118,6 +132,14 @@ fn country_field(v: &str) -> Said {
     match Country::parse_loose(v) {
         Some(c) => Said::Country(c),
         None => Said::Unreadable,
+    }
+}
+
+fn time_zone(v: &str) -> Said {
+    match zone::read(v) {
+        Zone::Country(c) => Said::Country(c),
+        Zone::NoPlace => Said::Nothing,
+        Zone::Unreadable => Said::Unreadable,
     }
 }
 

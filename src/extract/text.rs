@@ -12,6 +12,8 @@ pub enum TextHitKind {
     Email,
     Phone,
     Ip,
+    /// An identity document, account or card number ([`super::signals::ids`]).
+    Id(super::signals::ids::IdKind),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +41,9 @@ pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
     if shape.has(NON_ASCII) || (shape.has(DIGIT) && shape.has(PLUS | PAREN | DOUBLE_ZERO)) {
         phones(text, &mut hits);
     }
+    if shape.digits >= 7 && shape.has(LETTER) {
+        national_phones(text, &mut hits);
+    }
     if ipv4 && shape.has(DIGIT) && shape.has(DOT) {
         ipv4s(text, &mut hits);
     }
@@ -46,6 +51,14 @@ pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
     // unless it compresses zeros with `::`: times like `21:14:03` need no parsing.
     if shape.colons >= 6 || shape.has(DOUBLE_COLON) {
         ipv6s(text, &mut hits);
+    }
+    if shape.has(DIGIT) {
+        for (id, span) in super::signals::ids::scan(text) {
+            hits.push(TextHit {
+                kind: TextHitKind::Id(id.kind),
+                value: text[span].to_string(),
+            });
+        }
     }
     hits
 }
@@ -60,6 +73,7 @@ const DOUBLE_ZERO: u16 = 64;
 const COLON: u16 = 128;
 const ZERO: u16 = 256;
 const DOUBLE_COLON: u16 = 512;
+const LETTER: u16 = 1024;
 
 /// The byte classes a detector needs, for every byte value.
 const CLASS: [u16; 256] = {
@@ -83,6 +97,8 @@ const CLASS: [u16; 256] = {
             COLON
         } else if c >= 0x80 {
             NON_ASCII
+        } else if c.is_ascii_alphabetic() {
+            LETTER
         } else {
             0
         };
@@ -95,6 +111,7 @@ const CLASS: [u16; 256] = {
 struct Shape {
     classes: u16,
     colons: usize,
+    digits: usize,
 }
 
 impl Shape {
@@ -106,13 +123,22 @@ impl Shape {
         } else {
             0
         };
+        let digits = if classes & DIGIT != 0 {
+            b.iter().filter(|c| c.is_ascii_digit()).count()
+        } else {
+            0
+        };
         if classes & ZERO != 0 && b.windows(2).any(|w| w == b"00") {
             classes |= DOUBLE_ZERO;
         }
         if colons >= 2 && b.windows(2).any(|w| w == b"::") {
             classes |= DOUBLE_COLON;
         }
-        Shape { classes, colons }
+        Shape {
+            classes,
+            colons,
+            digits,
+        }
     }
 
     fn has(&self, any_of: u16) -> bool {
@@ -251,9 +277,13 @@ fn phones(text: &str, hits: &mut Vec<TextHit>) {
     }
 }
 
-/// `(212) 555-0147`: a North American number written the North American way.
+/// `(212) 555-0147` or `(212)555-0147`: a North American number written the North
+/// American way.
 fn nanp_at(chars: &[(usize, char)], i: usize) -> bool {
-    let pat = "(ddd) ddd-dddd";
+    nanp_pattern(chars, i, "(ddd) ddd-dddd") || nanp_pattern(chars, i, "(ddd)ddd-dddd")
+}
+
+fn nanp_pattern(chars: &[(usize, char)], i: usize, pat: &str) -> bool {
     let mut k = i;
     for p in pat.chars() {
         let Some((_, c)) = chars.get(k) else {
@@ -270,6 +300,88 @@ fn nanp_at(chars: &[(usize, char)], i: usize) -> bool {
         k += 1;
     }
     chars.get(k).is_none_or(|(_, c)| !c.is_alphanumeric())
+}
+
+/// National numbers where the text names their country shortly before: "my Japanese
+/// number is 090-1234-5678", "US: 415-555-0132", "UK mobile 07700 900123". The country
+/// is a name or nationality word (any language the country table holds) or a code in
+/// capitals, within 40 bytes before the number; the number must be valid in that
+/// country's numbering plan (not merely of plausible length).
+fn national_phones(text: &str, hits: &mut Vec<TextHit>) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let boundary = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b"+-.".contains(&b[i - 1]));
+        if !(boundary && (b[i].is_ascii_digit() || b[i] == b'(')) {
+            i += 1;
+            continue;
+        }
+        // The run: digits and single phone separators.
+        let mut j = i;
+        let mut digits = 0;
+        let mut end = i;
+        while j < b.len() && j - i < 24 {
+            if b[j].is_ascii_digit() {
+                digits += 1;
+                end = j + 1;
+            } else if !(b" -./()".contains(&b[j]) && j > i && b[j - 1] != b[j]) && b[j] != b'(' {
+                break;
+            }
+            j += 1;
+        }
+        let glued = b.get(end).is_some_and(|c| c.is_ascii_alphanumeric());
+        if (7..=15).contains(&digits)
+            && !glued
+            && b[i..end].iter().any(|c| !c.is_ascii_digit() || digits >= 9)
+        {
+            let raw = &text[i..end];
+            let found = countries_named_before(&text[..i])
+                .into_iter()
+                .find_map(|c| geo::valid_national_phone(raw, c));
+            if let Some(e164) = found {
+                hits.push(TextHit {
+                    kind: TextHitKind::Phone,
+                    value: e164,
+                });
+            }
+            i = end.max(i + 1);
+        } else {
+            i = j.max(i + 1);
+        }
+    }
+}
+
+/// The countries that the words shortly before a position name, nearest first: a name
+/// or nationality (`Japanese`, `Germany`, `United States`), or a code in capitals
+/// (`US`, `DEU`); two-letter words in small letters (`at`, `is`) are words.
+fn countries_named_before(before: &str) -> Vec<crate::country::Country> {
+    let mut from = before.len().saturating_sub(40);
+    while !before.is_char_boundary(from) {
+        from += 1;
+    }
+    let window = &before[from..];
+    let words: Vec<&str> = window
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for (k, w) in words.iter().enumerate().rev() {
+        let code_like = w.len() <= 3;
+        if code_like && !w.bytes().all(|c| c.is_ascii_uppercase()) {
+            continue;
+        }
+        let pair = (k > 0).then(|| format!("{} {w}", words[k - 1]));
+        let found = pair
+            .as_deref()
+            .and_then(crate::country::Country::parse_loose)
+            .or_else(|| crate::country::Country::parse_loose(w));
+        if let Some(c) = found
+            && !out.contains(&c)
+        {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn ipv4s(text: &str, hits: &mut Vec<TextHit>) {
@@ -412,10 +524,14 @@ mod tests {
             "ratio 3.14159 and 1.2.3",
             "a@b",
             "SKU 4415229011870001",
-            // The rest of an IBAN is not a Romanian phone number.
-            "IBAN DK50 0040 0440 1162 43 on file",
         ] {
             assert!(kinds(s).is_empty(), "{s}: {:?}", kinds(s));
         }
+        // The rest of an IBAN is not a Romanian phone number: the whole is an IBAN.
+        let iban = super::super::signals::ids::IdKind::Iban;
+        assert_eq!(
+            kinds("IBAN DK50 0040 0440 1162 43 on file"),
+            [(TextHitKind::Id(iban), "DK50 0040 0440 1162 43".to_string())]
+        );
     }
 }

@@ -154,7 +154,11 @@ pub struct RawDetection {
     #[serde(default)]
     pub device_id: Vec<S<String>>,
     #[serde(default)]
+    pub time_zone: Vec<S<String>>,
+    #[serde(default)]
     pub document_number: Vec<S<String>>,
+    #[serde(default)]
+    pub payment_card: Vec<S<String>>,
     #[serde(default)]
     pub location: Vec<S<String>>,
     #[serde(default)]
@@ -267,7 +271,9 @@ pub mod schema {
         "name",
         "address",
         "device_id",
+        "time_zone",
         "document_number",
+        "payment_card",
         "location",
         "birth_date",
         "user_id",

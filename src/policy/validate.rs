@@ -870,7 +870,7 @@ impl Validator<'_> {
         // detection
         let d = &raw.detection;
         let mut fields = FieldTable::with_defaults(d.use_defaults.unwrap_or(true));
-        let lists: [(&[S<String>], FieldKind); 13] = [
+        let lists: [(&[S<String>], FieldKind); 15] = [
             (&d.country, FieldKind::Country),
             (&d.ip, FieldKind::Ip),
             (&d.phone, FieldKind::Phone),
@@ -879,7 +879,9 @@ impl Validator<'_> {
             (&d.name, FieldKind::Name),
             (&d.address, FieldKind::Address),
             (&d.device_id, FieldKind::DeviceId),
+            (&d.time_zone, FieldKind::TimeZone),
             (&d.document_number, FieldKind::DocumentNumber),
+            (&d.payment_card, FieldKind::PaymentCard),
             (&d.location, FieldKind::Location),
             (&d.birth_date, FieldKind::BirthDate),
             (&d.user_id, FieldKind::UserId),

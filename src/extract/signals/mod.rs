@@ -3,4 +3,6 @@
 //! cannot be read: the last makes the record's jurisdiction `unknown`, never nothing
 //! ([`crate::extract::tag`] applies this to every kind).
 
+pub mod ids;
 pub mod placeholder;
+pub mod zone;

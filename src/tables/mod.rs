@@ -1,0 +1,10 @@
+//! Generated data tables. `scripts/gen-signal-tables.py` writes them from public
+//! sources (Unicode CLDR, i18n-nationality, tzdata); nothing here is typed by hand, and
+//! each file names its sources and versions.
+
+#[rustfmt::skip]
+pub mod names;
+#[rustfmt::skip]
+pub mod zones;
+#[rustfmt::skip]
+pub mod iban;
