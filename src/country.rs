@@ -59,6 +59,27 @@ impl Country {
         NAMES.get(&normalise_name(t)).copied()
     }
 
+    /// The country a name or nationality written as `words` names (`["United",
+    /// "States"]`, `["deutsch"]`), by the same table as [`Country::parse_loose`]. Made
+    /// for scanning prose: ASCII words are normalised on the stack, nothing allocated.
+    pub fn from_name_words(words: &[&str]) -> Option<Self> {
+        let mut buf = [0u8; 64];
+        let mut n = 0;
+        for w in words {
+            for b in w.bytes() {
+                if !b.is_ascii() {
+                    return NAMES.get(&normalise_name(&words.concat())).copied();
+                }
+                if b.is_ascii_alphanumeric() {
+                    *buf.get_mut(n)? = b.to_ascii_lowercase();
+                    n += 1;
+                }
+            }
+        }
+        let key = std::str::from_utf8(buf.get(..n)?).ok()?;
+        NAMES.get(key).copied()
+    }
+
     /// A flag emoji: two regional indicator symbols (U+1F1E6..U+1F1FF) spelling an
     /// alpha-2 code (`🇩🇪` → DE).
     pub fn from_flag(s: &str) -> Option<Self> {

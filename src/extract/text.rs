@@ -370,11 +370,17 @@ fn countries_named_before(before: &str) -> Vec<crate::country::Country> {
         if code_like && !w.bytes().all(|c| c.is_ascii_uppercase()) {
             continue;
         }
-        let pair = (k > 0).then(|| format!("{} {w}", words[k - 1]));
-        let found = pair
-            .as_deref()
-            .and_then(crate::country::Country::parse_loose)
-            .or_else(|| crate::country::Country::parse_loose(w));
+        use crate::country::Country;
+        let pair = (k > 0)
+            .then(|| Country::from_name_words(&[words[k - 1], w]))
+            .flatten();
+        let found = pair.or_else(|| {
+            if code_like {
+                Country::parse_loose(w)
+            } else {
+                Country::from_name_words(&[w])
+            }
+        });
         if let Some(c) = found
             && !out.contains(&c)
         {

@@ -126,8 +126,15 @@ pub fn scan(text: &str) -> Vec<(Id, std::ops::Range<usize>)> {
     if text.bytes().filter(u8::is_ascii_digit).count() < 6 {
         return out;
     }
-    let lower_text = text.to_ascii_lowercase();
+    let lower_text = std::cell::OnceCell::new();
     let tokens = tokens(text);
+    let digits_in = |t: &std::ops::Range<usize>| {
+        text.as_bytes()[t.clone()]
+            .iter()
+            .filter(|b| b.is_ascii_digit())
+            .count()
+    };
+    let token_digits: Vec<usize> = tokens.iter().map(digits_in).collect();
     let mut i = 0;
     while i < tokens.len() {
         let mut best = None;
@@ -144,14 +151,27 @@ pub fn scan(text: &str) -> Vec<(Id, std::ops::Range<usize>)> {
             }
             j += 1;
         }
+        let mut digits: usize = token_digits[i..j].iter().sum();
+        let mut alnum: usize = tokens[i..j].iter().map(|t| t.len()).sum();
         for end in (i + 1..=j).rev() {
+            if end < j {
+                digits -= token_digits[end];
+                alnum -= tokens[end].len();
+            }
+            // Every identifier has at least six digits among at least eight characters
+            // (a National Insurance number): shorter spans are not compacted or tried.
+            if digits < 6 || alnum < 8 {
+                continue;
+            }
             let span = tokens[i].start..tokens[end - 1].end;
             let raw = &text[span.clone()];
             let Some(compact) = compact(raw) else {
                 continue;
             };
-            let found = classify(&compact, raw, false)
-                .or_else(|| with_context(&compact, raw, &lower_text[..span.start]));
+            let found = classify(&compact, raw, false).or_else(|| {
+                let lower = lower_text.get_or_init(|| text.to_ascii_lowercase());
+                with_context(&compact, raw, &lower[..span.start])
+            });
             // A National Insurance number without its suffix letter, followed by one
             // more character (`AB 12 34 56 H`): a wrong suffix, no number.
             let cut_short = |f: &Id| {
