@@ -76,8 +76,11 @@ impl Country {
                 }
             }
         }
-        let key = std::str::from_utf8(buf.get(..n)?).ok()?;
-        NAMES.get(key).copied()
+        let key = buf.get(..n)?;
+        if !NAME_FILTER.may_hold(key) {
+            return None;
+        }
+        NAMES.get(std::str::from_utf8(key).ok()?).copied()
     }
 
     /// A flag emoji: two regional indicator symbols (U+1F1E6..U+1F1FF) spelling an
@@ -213,6 +216,43 @@ static VALID: LazyLock<CountrySet> = LazyLock::new(|| {
     s
 });
 
+/// A Bloom filter over the ASCII names in [`NAMES`] (two bits of a 64-bit FNV-1a hash
+/// in 2^18): prose words are turned away before hashing with SipHash, wrongly let
+/// through about one time in a hundred, and a name is never turned away.
+struct NameFilter(Box<[u64]>);
+
+impl NameFilter {
+    const BITS: u32 = 18;
+
+    fn hash(key: &[u8]) -> u64 {
+        key.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    }
+
+    fn slots(key: &[u8]) -> [usize; 2] {
+        let h = Self::hash(key);
+        let mask = (1u64 << Self::BITS) - 1;
+        [(h & mask) as usize, ((h >> 32) & mask) as usize]
+    }
+
+    fn may_hold(&self, key: &[u8]) -> bool {
+        Self::slots(key)
+            .iter()
+            .all(|i| self.0[i / 64] & (1 << (i % 64)) != 0)
+    }
+}
+
+static NAME_FILTER: LazyLock<NameFilter> = LazyLock::new(|| {
+    let mut bits = vec![0u64; (1 << NameFilter::BITS) / 64].into_boxed_slice();
+    for key in NAMES.keys().filter(|k| k.is_ascii()) {
+        for i in NameFilter::slots(key.as_bytes()) {
+            bits[i / 64] |= 1 << (i % 64);
+        }
+    }
+    NameFilter(bits)
+});
+
 fn normalise_name(s: &str) -> String {
     s.chars()
         .filter(|c| c.is_alphanumeric())
@@ -341,6 +381,29 @@ pub const BUILTIN_SETS: &[&str] = &["EU", "EEA"];
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_words_find_every_name_the_shape_filter_passes() {
+        // The filter turns words away before hashing: it must never turn a name away.
+        // (Non-ASCII words take the allocating path, which the filter does not guard;
+        // names over 64 bytes are longer than the window prose is read in.)
+        for (key, c) in NAMES.iter().filter(|(k, _)| k.is_ascii() && k.len() <= 64) {
+            assert_eq!(Country::from_name_words(&[key]), Some(*c), "{key}");
+        }
+        let de = Country::from_alpha2("DE");
+        assert_eq!(Country::from_name_words(&["Deutschland"]), de);
+        assert_eq!(
+            Country::from_name_words(&["Österreich"]),
+            Country::from_alpha2("AT")
+        );
+        assert_eq!(
+            Country::from_name_words(&["United", "States"]),
+            Country::from_alpha2("US")
+        );
+        for word in ["account", "standing", "ticket", "since", "good"] {
+            assert_eq!(Country::from_name_words(&[word]), None, "{word}");
+        }
+    }
 
     #[test]
     fn parses_codes_and_names() {

@@ -115,26 +115,28 @@ fn id(kind: IdKind, country: Option<Country>) -> Id {
 /// The identifier a whole field value is, if it is one (a field named for it, such as
 /// `iban` or `ssn`, may hold the bare form).
 pub fn read(value: &str) -> Option<Id> {
-    let compact = compact(value)?;
-    classify(&compact, value, true)
+    let mut buf = [0; COMPACT_MAX];
+    let compact = compact(value, &mut buf)?;
+    classify(compact, value, true)
 }
 
 /// Every identifier in free text.
 pub fn scan(text: &str) -> Vec<(Id, std::ops::Range<usize>)> {
     let mut out = Vec::new();
-    // The shortest identifier (a National Insurance number) has six digits.
-    if text.bytes().filter(u8::is_ascii_digit).count() < 6 {
+    // Every identifier has six digits or more, and one of digits alone has nine or more
+    // (see [`plausible`]): dates and counters are not tokenised.
+    let (digits, letters) = text.bytes().fold((0, 0), |(d, l), b| {
+        (
+            d + usize::from(b.is_ascii_digit()),
+            l + usize::from(b.is_ascii_alphabetic()),
+        )
+    });
+    if digits < 6 || (letters == 0 && digits < 9) {
         return out;
     }
     let lower_text = std::cell::OnceCell::new();
-    let tokens = tokens(text);
-    let digits_in = |t: &std::ops::Range<usize>| {
-        text.as_bytes()[t.clone()]
-            .iter()
-            .filter(|b| b.is_ascii_digit())
-            .count()
-    };
-    let token_digits: Vec<usize> = tokens.iter().map(digits_in).collect();
+    let mut buf = [0; COMPACT_MAX];
+    let (tokens, token_digits) = tokens(text);
     let mut i = 0;
     while i < tokens.len() {
         let mut best = None;
@@ -165,12 +167,13 @@ pub fn scan(text: &str) -> Vec<(Id, std::ops::Range<usize>)> {
             }
             let span = tokens[i].start..tokens[end - 1].end;
             let raw = &text[span.clone()];
-            let Some(compact) = compact(raw) else {
+            let Some(compact) = compact(raw, &mut buf).filter(|c| plausible(c, digits)) else {
                 continue;
             };
-            let found = classify(&compact, raw, false).or_else(|| {
-                let lower = lower_text.get_or_init(|| text.to_ascii_lowercase());
-                with_context(&compact, raw, &lower[..span.start])
+            let found = classify(compact, raw, false).or_else(|| {
+                with_context(compact, raw, || {
+                    &lower_text.get_or_init(|| text.to_ascii_lowercase())[..span.start]
+                })
             });
             // A National Insurance number without its suffix letter, followed by one
             // more character (`AB 12 34 56 H`): a wrong suffix, no number.
@@ -199,11 +202,12 @@ pub fn scan(text: &str) -> Vec<(Id, std::ops::Range<usize>)> {
 
 /// A bare digits-only identifier, taken from text when a naming word comes shortly
 /// before it ("PESEL: 44051401359").
-fn with_context(compact: &str, raw: &str, before: &str) -> Option<Id> {
+fn with_context<'t>(compact: &str, raw: &str, before: impl FnOnce() -> &'t str) -> Option<Id> {
     let found = classify(compact, raw, true)?;
     if !found.kind.needs_context() {
         return None;
     }
+    let before = before();
     let window = &before[before.len().saturating_sub(40)..];
     found
         .kind
@@ -213,10 +217,11 @@ fn with_context(compact: &str, raw: &str, before: &str) -> Option<Id> {
         .then_some(found)
 }
 
-/// Runs of ASCII letters and digits, by byte offset.
-fn tokens(text: &str) -> Vec<std::ops::Range<usize>> {
+/// Runs of ASCII letters and digits, by byte offset, and how many digits each holds.
+fn tokens(text: &str) -> (Vec<std::ops::Range<usize>>, Vec<usize>) {
     let b = text.as_bytes();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(8);
+    let mut digits = Vec::with_capacity(8);
     let mut i = 0;
     while i < b.len() {
         if b[i].is_ascii_alphanumeric() {
@@ -229,12 +234,13 @@ fn tokens(text: &str) -> Vec<std::ops::Range<usize>> {
             let glued_before = start > 0 && glued(b.get(start - 1));
             if !(glued(b.get(i)) || glued_before) {
                 out.push(start..i);
+                digits.push(b[start..i].iter().filter(|c| c.is_ascii_digit()).count());
             }
         } else {
             i += 1;
         }
     }
-    out
+    (out, digits)
 }
 
 /// Whether two tokens may be parts of one identifier: one space, dash or dot between.
@@ -242,23 +248,45 @@ fn joinable(text: &str, end: usize, start: usize) -> bool {
     start == end + 1 && matches!(text.as_bytes()[end], b' ' | b'-' | b'.')
 }
 
-/// Letters and digits, upper case; `None` if the value holds anything but those and
-/// single spaces, dashes, `+` (a Swedish century sign) or dots.
-fn compact(value: &str) -> Option<String> {
+const COMPACT_MAX: usize = 48;
+
+/// Letters and digits, upper case, written into `buf`; `None` if the value holds
+/// anything but those and single spaces, dashes, `+` (a Swedish century sign) or dots.
+fn compact<'b>(value: &str, buf: &'b mut [u8; COMPACT_MAX]) -> Option<&'b str> {
     let v = crate::trim(value);
-    if v.len() > 48 || v.is_empty() {
+    if v.len() > COMPACT_MAX || v.is_empty() {
         return None;
     }
-    let mut out = String::with_capacity(v.len());
+    let mut n = 0;
     for b in v.bytes() {
         match b {
-            b'0'..=b'9' | b'A'..=b'Z' => out.push(b as char),
-            b'a'..=b'z' => out.push(b.to_ascii_uppercase() as char),
+            b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z' => {
+                buf[n] = b.to_ascii_uppercase();
+                n += 1;
+            }
             b' ' | b'-' | b'.' | b'+' => {}
             _ => return None,
         }
     }
-    Some(out)
+    std::str::from_utf8(&buf[..n])
+        .ok()
+        .filter(|c| !c.is_empty())
+}
+
+/// Whether a compacted span with `digits` digits has the length and letters of some
+/// identifier [`classify`] knows: digits only (9 to 19), 8 to 11 characters with at
+/// most three letters (NINO, NIF, NIE, henkilötunnus), 16 (codice fiscale), or two
+/// letters and two digits leading at least 15 (IBAN). Spans of prose are not tried.
+fn plausible(compact: &str, digits: usize) -> bool {
+    let c = compact.as_bytes();
+    let letters = c.len() - digits;
+    let iban_like = c.len() >= 15
+        && c[..2].iter().all(u8::is_ascii_alphabetic)
+        && c[2..4].iter().all(u8::is_ascii_digit);
+    (letters == 0 && (9..=19).contains(&c.len()))
+        || ((8..=11).contains(&c.len()) && letters <= 3)
+        || c.len() == 16
+        || iban_like
 }
 
 /// Which identifier `compact` is. `bare`: a field's value, where a digits-only format
