@@ -412,13 +412,67 @@ struct PhoneDigits {
     len: u8,
 }
 
+/// The number a phone value writes, without what surrounds it in common notations: a
+/// `tel:` (RFC 3966), `sip:`/`sips:` (RFC 3261: the user part) or `callto:` scheme, an
+/// `;ext=` parameter, and an extension written after the number (`x123`, `ext. 123`,
+/// `#123`). Anything else after the number (other URI parameters, a second number after
+/// `x`) leaves the value unreadable: `None`, never a shorter reading.
+fn phone_core(v: &str) -> Option<&str> {
+    let lower_starts =
+        |p: &str| v.len() >= p.len() && v.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+    let mut v = v;
+    for scheme in ["tel:", "sips:", "sip:", "callto:"] {
+        if lower_starts(scheme) {
+            v = &v[scheme.len()..];
+            if scheme.starts_with("sip") {
+                // The user part; the host says nothing about the subject.
+                v = v.split_once('@').map_or(v, |(user, _)| user);
+            }
+            // URI parameters: an extension only.
+            if let Some((number, params)) = v.split_once(';') {
+                let ext = params
+                    .strip_prefix("ext=")
+                    .or_else(|| params.strip_prefix("EXT="))?;
+                if !is_extension(ext) {
+                    return None;
+                }
+                v = number;
+            }
+            break;
+        }
+    }
+    // An extension after the number: `x`, `ext`, `ext.`, `#` and digits only.
+    let b = v.as_bytes();
+    let mark = b
+        .iter()
+        .position(|c| matches!(c, b'x' | b'X' | b'#') || c.eq_ignore_ascii_case(&b'e'));
+    match mark {
+        None => Some(v),
+        Some(at) => {
+            let rest = &v[at..];
+            let ext = ["ext.", "ext", "x", "#"].iter().find_map(|m| {
+                (rest.len() >= m.len()
+                    && rest.as_bytes()[..m.len()].eq_ignore_ascii_case(m.as_bytes()))
+                .then(|| &rest[m.len()..])
+            })?;
+            is_extension(ext).then_some(&v[..at])
+        }
+    }
+}
+
+/// An extension: one to six digits, spaces around them allowed.
+fn is_extension(s: &str) -> bool {
+    let s = s.trim();
+    (1..=6).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 impl PhoneDigits {
     /// `raw` normalised (see [`normalise_phone`]), written byte by byte.
     fn of(raw: &str) -> Option<Self> {
         let mut digits = [0u8; 17];
         let mut n = 0;
         let mut plus = false;
-        for ch in crate::trim(raw).chars() {
+        for ch in phone_core(crate::trim(raw))?.chars() {
             if let Some(d) = unicode_digit(ch) {
                 // More than 17 digits: not a phone number.
                 *digits.get_mut(n)? = d as u8;
@@ -524,6 +578,35 @@ mod tests {
 
     fn c(s: &str) -> Option<Country> {
         Country::from_alpha2(s)
+    }
+
+    #[test]
+    fn phone_uris_and_extensions_are_read_as_their_number() {
+        for v in [
+            "tel:+49-30-1234567",
+            "TEL:+49 30 1234567",
+            "sip:+49301234567@voip.example.net",
+            "sips:+49301234567@voip.example.net;transport=tls",
+            "callto:+49301234567",
+            "tel:+49-30-1234567;ext=22",
+            "+49 30 1234567 x22",
+            "+49 30 1234567 ext. 22",
+            "+49 30 1234567 EXT 22",
+            "+49 30 1234567#22",
+        ] {
+            assert_eq!(normalise_phone(v).as_deref(), Some("+49301234567"), "{v}");
+        }
+        // What is not a number and an extension stays unreadable, never a shorter reading.
+        for v in [
+            "tel:+14155550112;phone-context=+49",
+            "tel:+14155550112;ext=22;isub=1",
+            "+1 415 555 0112 x +49 30 1234567",
+            "+1 415 555 0112 ext 4930123456789",
+            "+1 415 555 0112 e 22",
+            "mailto:+14155550112",
+        ] {
+            assert_eq!(normalise_phone(v), None, "{v}");
+        }
     }
 
     #[test]

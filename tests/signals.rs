@@ -364,3 +364,20 @@ fn numeric_codes_and_flags_name_countries() {
         "{evidence:?}"
     );
 }
+
+/// A phone field in a URI or with an extension is read as its number: a German number
+/// keeps the record from the US CRM; a value with anything more is unreadable (blocked).
+#[test]
+fn phone_uris_and_extensions_are_signals() {
+    for value in [
+        "tel:+49-30-1234567",
+        "sip:+49301234567@voip.example.net",
+        "+49 30 1234567 ext. 22",
+    ] {
+        let (action, evidence, _) = to_crm(&record_with("phone", value));
+        assert_eq!(action, Action::Reroute, "{value}: {evidence:?}");
+    }
+    let (action, evidence, _) =
+        to_crm(&us_record_with("phone", "+1 415 555 0112 x +49 30 1234567"));
+    assert_eq!(action, Action::Block, "{evidence:?}");
+}
