@@ -381,3 +381,26 @@ fn phone_uris_and_extensions_are_signals() {
         to_crm(&us_record_with("phone", "+1 415 555 0112 x +49 30 1234567"));
     assert_eq!(action, Action::Block, "{evidence:?}");
 }
+
+/// Identifiers whose format names a country are signals in fields and in prose: a NINO
+/// says GB, an SSN US, a card nothing (personal, no country).
+#[test]
+fn identifiers_name_their_country_in_fields_and_prose() {
+    for (field, value, want) in [
+        ("nino", "AB 12 34 56 C", "identifier:GB"),
+        ("note", "her NI number is AB 12 34 56 C", "identifier:GB"),
+        ("ssn", "536-90-4399", "identifier:US"),
+        ("note", "SSN 536-90-4399 on file", "identifier:US"),
+    ] {
+        let (action, evidence, _) = to_crm(&record_with(field, value));
+        assert!(
+            evidence.iter().any(|e| e == want),
+            "{field}={value}: {action:?} {evidence:?}"
+        );
+    }
+    let (action, evidence, _) = to_crm(&us_record_with("note", "card 4111 1111 1111 1111"));
+    assert_eq!(
+        (action, evidence),
+        (Action::Allow, vec!["ip:US".to_string()])
+    );
+}
