@@ -237,13 +237,7 @@ fn germany_is_read_in_the_languages_of_the_groups() {
     // Adjectives come from i18n-nationality, which has eight languages: in the others
     // they are not read yet, and fail closed (unknown, so the example policy blocks).
     for adjective in ["niemiecka", "alemã", "německá", "német", "germană"] {
-        let body = serde_json::json!({
-            "email": "lukas.weber@example.org",
-            "last_login_ip": "8.8.8.8",
-            "nationality": adjective,
-        })
-        .to_string();
-        let (action, evidence, _) = to_crm(&body);
+        let (action, evidence, _) = to_crm(&us_record_with("nationality", adjective));
         assert_eq!(action, Action::Block, "{adjective}: {evidence:?}");
         assert!(
             evidence.contains(&"unreadable:country_field".to_string()),
