@@ -383,7 +383,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn name_words_find_every_name_the_shape_filter_passes() {
+    fn name_words_find_every_name_the_name_filter_passes() {
         // The filter turns words away before hashing: it must never turn a name away.
         // (Non-ASCII words take the allocating path, which the filter does not guard;
         // names over 64 bytes are longer than the window prose is read in.)

@@ -418,46 +418,45 @@ struct PhoneDigits {
 /// `#123`). Anything else after the number (other URI parameters, a second number after
 /// `x`) leaves the value unreadable: `None`, never a shorter reading.
 fn phone_core(v: &str) -> Option<&str> {
-    let lower_starts =
-        |p: &str| v.len() >= p.len() && v.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes());
     let mut v = v;
-    for scheme in ["tel:", "sips:", "sip:", "callto:"] {
-        if lower_starts(scheme) {
-            v = &v[scheme.len()..];
-            if scheme.starts_with("sip") {
-                // The user part; the host says nothing about the subject.
-                v = v.split_once('@').map_or(v, |(user, _)| user);
+    // (A number starts with a digit, `+` or `(`: only a value starting with a letter can
+    // carry a scheme.)
+    if v.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+        && let Some((scheme, rest)) = ["tel:", "sips:", "sip:", "callto:"]
+            .iter()
+            .find_map(|p| strip_prefix_ignore_case(v, p).map(|rest| (p, rest)))
+    {
+        v = rest;
+        if scheme.starts_with("sip") {
+            // The user part; the host says nothing about the subject.
+            v = v.split_once('@').map_or(v, |(user, _)| user);
+        }
+        // URI parameters: an extension only.
+        if let Some((number, params)) = v.split_once(';') {
+            if !strip_prefix_ignore_case(params, "ext=").is_some_and(is_extension) {
+                return None;
             }
-            // URI parameters: an extension only.
-            if let Some((number, params)) = v.split_once(';') {
-                let ext = params
-                    .strip_prefix("ext=")
-                    .or_else(|| params.strip_prefix("EXT="))?;
-                if !is_extension(ext) {
-                    return None;
-                }
-                v = number;
-            }
-            break;
+            v = number;
         }
     }
     // An extension after the number: `x`, `ext`, `ext.`, `#` and digits only.
-    let b = v.as_bytes();
-    let mark = b
+    let Some(at) = v
+        .bytes()
+        .position(|c| matches!(c.to_ascii_lowercase(), b'x' | b'#' | b'e'))
+    else {
+        return Some(v);
+    };
+    let ext = ["ext.", "ext", "x", "#"]
         .iter()
-        .position(|c| matches!(c, b'x' | b'X' | b'#') || c.eq_ignore_ascii_case(&b'e'));
-    match mark {
-        None => Some(v),
-        Some(at) => {
-            let rest = &v[at..];
-            let ext = ["ext.", "ext", "x", "#"].iter().find_map(|m| {
-                (rest.len() >= m.len()
-                    && rest.as_bytes()[..m.len()].eq_ignore_ascii_case(m.as_bytes()))
-                .then(|| &rest[m.len()..])
-            })?;
-            is_extension(ext).then_some(&v[..at])
-        }
-    }
+        .find_map(|m| strip_prefix_ignore_case(&v[at..], m))?;
+    is_extension(ext).then_some(&v[..at])
+}
+
+/// `s` without `prefix`, compared ignoring ASCII case.
+fn strip_prefix_ignore_case<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
+    let head = s.as_bytes().get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix.as_bytes())
+        .then(|| &s[prefix.len()..])
 }
 
 /// An extension: one to six digits, spaces around them allowed.
