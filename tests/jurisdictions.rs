@@ -292,10 +292,11 @@ fn query_headers_cookies_multipart_forms() {
         "/chat/x",
         J,
         None,
+        // `X-User-` is whose phone it is: the header is a phone field
         &[("x-user-phone", "+44 20 7946 0321")],
         b"{}",
         &["UK"],
-        "text_phone:GB",
+        "phone:GB",
     );
     check(
         "cookie",
@@ -338,5 +339,51 @@ fn query_headers_cookies_multipart_forms() {
         // `text` holds a bare email: no signal, so `unknown`.
         &["US", "unknown"],
         "text_phone:US",
+    );
+}
+
+/// A multipart form's text fields are one record, as a urlencoded form's are: the email
+/// in one part and the phone in another belong to one subject (a file part, or a JSON
+/// part, is a record of its own).
+#[test]
+fn multipart_text_fields_are_one_record() {
+    let src = common::example_policy(
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:2",
+        "http://127.0.0.1:3",
+    );
+    let (policy, _) = customs::policy::load(&src).unwrap();
+    let geo = MaxMindGeo::open(&common::root().join("geoip/geo-whois-asn-country.mmdb")).unwrap();
+    let body = b"--B\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\namelia.hart@example.org\r\n--B\r\nContent-Disposition: form-data; name=\"phone\"\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n+44 20 7946 0321\r\n--B\r\nContent-Disposition: form-data; name=\"cv\"; filename=\"cv.txt\"\r\nContent-Type: text/plain\r\n\r\nwrite to ava.jones@example.com\r\n--B--\r\n";
+    let h = http::HeaderMap::new();
+    let req = RequestView {
+        absolute_authority: None,
+        method: "POST",
+        host: Some("localhost"),
+        path: "/crm/v1/contacts",
+        query: None,
+        content_type: Some("multipart/form-data; boundary=B"),
+        content_encoding: None,
+        headers: Some(&h),
+        body,
+    };
+    let ev = evaluate_request(&policy, &geo, &req).unwrap();
+    let records: Vec<(String, Vec<String>)> = ev
+        .decision
+        .verdicts
+        .iter()
+        .map(|v| {
+            (
+                v.pointer.to_string(),
+                v.jurisdictions.iter().map(|j| j.to_string()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        records,
+        [
+            ("/cv".to_string(), vec!["unknown".to_string()]),
+            ("".to_string(), vec!["UK".to_string()]),
+        ]
     );
 }

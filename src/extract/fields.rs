@@ -443,12 +443,79 @@ impl FieldTable {
                 buf[n] = b.to_ascii_lowercase();
                 n += 1;
             } else if !b.is_ascii() {
-                return self.map.get(normalise_key(key).as_bytes()).copied();
+                return self.lookup(normalise_key(key).as_bytes());
             }
         }
-        self.map.get(&buf[..n]).copied()
+        self.lookup(&buf[..n])
+    }
+
+    /// A normalised name's kind: the name itself, or the name after header-style `x`s
+    /// (`X-User-Email`) and words for whose data it is (`customer_phone`,
+    /// `sender_country`): see [`ROLE_PREFIXES`].
+    fn lookup(&self, name: &[u8]) -> Option<FieldKind> {
+        self.get(name).or_else(|| self.after_roles(name, 3))
+    }
+
+    fn get(&self, name: &[u8]) -> Option<FieldKind> {
+        self.map.get(name).copied()
+    }
+
+    /// The kind of `name` after up to `words` leading words of [`ROLE_PREFIXES`] or
+    /// header-style `x`s (`X-User-Customer-Phone`).
+    fn after_roles(&self, name: &[u8], words: usize) -> Option<FieldKind> {
+        if words == 0 {
+            return None;
+        }
+        ["x"].iter().chain(ROLE_PREFIXES).find_map(|role| {
+            let rest = name
+                .strip_prefix(role.as_bytes())
+                .filter(|r| !r.is_empty())?;
+            self.get(rest).or_else(|| self.after_roles(rest, words - 1))
+        })
     }
 }
+
+/// Words before a field name that say whose data the field holds, not what it is:
+/// `customer_nationality` is a nationality, `X-User-IP` an IP address. A name the table
+/// holds whole (`user_id`, `billing_country`, a policy's `not_personal`) keeps its own
+/// kind; these are tried only when it does not.
+pub const ROLE_PREFIXES: &[&str] = &[
+    "user",
+    "enduser",
+    "customer",
+    "client",
+    "contact",
+    "member",
+    "subscriber",
+    "account",
+    "owner",
+    "holder",
+    "sender",
+    "recipient",
+    "receiver",
+    "buyer",
+    "seller",
+    "payer",
+    "payee",
+    "patient",
+    "employee",
+    "applicant",
+    "passenger",
+    "traveler",
+    "traveller",
+    "guest",
+    "person",
+    "personal",
+    "profile",
+    "primary",
+    "subject",
+    "reporter",
+    "complainant",
+    "caller",
+    "author",
+    "real",
+    "my",
+];
 
 #[cfg(test)]
 mod tests {
@@ -471,5 +538,35 @@ mod tests {
         assert_eq!(t.classify("country_of_origin"), None);
         assert_eq!(t.classify("E-Mail"), Some(FieldKind::Email));
         assert_eq!(t.classify("build"), None);
+    }
+
+    #[test]
+    fn words_for_whose_data_it_is_keep_the_kind() {
+        let t = FieldTable::with_defaults(true);
+        for (k, kind) in [
+            ("customer_nationality", FieldKind::Country),
+            ("senderCountry", FieldKind::Country),
+            ("X-User-Last-Login-IP", FieldKind::Ip),
+            ("X-Client-IP", FieldKind::Ip),
+            ("X-Real-IP", FieldKind::Ip),
+            ("x-user-customer-phone", FieldKind::Phone),
+            ("patientEmail", FieldKind::Email),
+            ("user_time_zone", FieldKind::TimeZone),
+        ] {
+            assert_eq!(t.classify(k), Some(kind), "{k}");
+        }
+        // a name the table holds whole keeps its kind; a role alone is no field
+        let mut t = t;
+        t.insert("customer_note", FieldKind::NotPersonal);
+        assert_eq!(t.classify("customer_note"), Some(FieldKind::NotPersonal));
+        for k in [
+            "customer",
+            "x",
+            "xylophone",
+            "user_agent",
+            "server_country_list",
+        ] {
+            assert_eq!(t.classify(k), None, "{k}");
+        }
     }
 }

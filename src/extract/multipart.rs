@@ -6,6 +6,8 @@ use super::InspectError;
 
 pub struct Part<'a> {
     pub name: Option<String>,
+    /// Whether the part is a file (`filename` in its disposition), not a form field.
+    pub file: bool,
     pub content_type: Option<String>,
     pub body: &'a [u8],
 }
@@ -87,18 +89,21 @@ fn part(raw: &[u8]) -> Result<Part<'_>, InspectError> {
         _ => return Err(InspectError::InvalidMultipart),
     };
     let mut name = None;
+    let mut file = false;
     let mut content_type = None;
     for h in headers.iter() {
         let v = String::from_utf8_lossy(h.value).into_owned();
         if h.name.eq_ignore_ascii_case("content-type") {
             content_type = Some(v);
         } else if h.name.eq_ignore_ascii_case("content-disposition") {
-            name = v.split(';').skip(1).find_map(|p| {
-                let (k, v) = p.split_once('=')?;
-                k.trim()
-                    .eq_ignore_ascii_case("name")
-                    .then(|| v.trim().trim_matches('"').to_string())
-            });
+            for p in v.split(';').skip(1) {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                let k = k.trim().to_ascii_lowercase();
+                if k == "name" {
+                    name = Some(v.trim().trim_matches('"').to_string());
+                }
+                file |= k.starts_with("filename");
+            }
         } else if h.name.eq_ignore_ascii_case("content-transfer-encoding") {
             let enc = v.trim().to_ascii_lowercase();
             if !matches!(enc.as_str(), "7bit" | "8bit" | "binary") {
@@ -111,6 +116,7 @@ fn part(raw: &[u8]) -> Result<Part<'_>, InspectError> {
     }
     Ok(Part {
         name,
+        file,
         content_type,
         body: &raw[consumed..],
     })
