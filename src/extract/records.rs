@@ -937,21 +937,28 @@ impl<'p> Walker<'p> {
 }
 
 /// The text a base64 or base64url string carries, if it carries text: at least 16
-/// characters of the alphabet, decoding to valid UTF-8 that is mostly printable.
+/// characters of the alphabet, decoding to valid UTF-8 that is mostly printable. Line
+/// breaks and other ASCII whitespace may wrap it at any width (MIME wraps at 76) once a
+/// first run of 16 characters shows it is no sentence.
 fn base64_text(t: &str) -> Option<String> {
     use base64::Engine;
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-    if t.len() < 16
-        || !t
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+/-_=".contains(&b))
-    {
+    let alphabet = |b: u8| b.is_ascii_alphanumeric() || b"+/-_=".contains(&b);
+    if t.len() < 16 {
         return None;
     }
+    let first_run = t.bytes().take_while(|b| alphabet(*b)).count();
+    let unwrapped: std::borrow::Cow<'_, str> = if first_run == t.len() {
+        t.into()
+    } else if first_run >= 16 && t.bytes().all(|b| alphabet(b) || b.is_ascii_whitespace()) {
+        t.split_ascii_whitespace().collect::<String>().into()
+    } else {
+        return None;
+    };
     // Hex ids and plain words are in the alphabet too, but decode to binary noise.
     let bytes = [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
         .iter()
-        .find_map(|e| e.decode(t).ok())?;
+        .find_map(|e| e.decode(unwrapped.as_bytes()).ok())?;
     let text = String::from_utf8(bytes).ok()?;
     let printable = text
         .chars()
@@ -1021,6 +1028,32 @@ mod tests {
 
     fn kinds(r: &RawRecord) -> Vec<&'static str> {
         r.personal.iter().map(|p| p.kind.as_str()).collect()
+    }
+
+    #[test]
+    fn base64_wrapped_at_any_width_is_read() {
+        use base64::Engine;
+        let inner = r#"{"email":"a@example.org","nationality":"DE"}"#;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(inner);
+        for sep in ["\n", "\r\n", " "] {
+            for width in [16, 20, 76] {
+                let wrapped: Vec<&str> = b64
+                    .as_bytes()
+                    .chunks(width)
+                    .map(|c| std::str::from_utf8(c).unwrap())
+                    .collect();
+                let doc = serde_json::json!({"blob": wrapped.join(sep)}).to_string();
+                let r = walk(&doc);
+                let vals: Vec<&str> = r
+                    .iter()
+                    .flat_map(|r| r.signals.iter().map(|s| s.value.as_str()))
+                    .collect();
+                assert_eq!(vals, ["DE"], "{sep:?} {width}");
+            }
+        }
+        // a sentence of short words in the alphabet is no base64
+        assert_eq!(base64_text("so this is just a sentence of words"), None);
+        assert_eq!(base64_text("short words then a run of text"), None);
     }
 
     #[test]
