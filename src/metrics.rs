@@ -100,6 +100,7 @@ pub const INSPECTION_REASONS: &[&str] = &[
     "invalid_utf8",
     "unsupported_content_type",
     "unsupported_content_encoding",
+    "unsupported_charset",
     "invalid_content_encoding",
     "decoded_too_large",
     "invalid_multipart",

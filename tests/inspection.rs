@@ -32,6 +32,14 @@ fn raw_deflate(b: &[u8]) -> Vec<u8> {
     e.write_all(b).unwrap();
     e.finish().unwrap()
 }
+/// UTF-16LE with its byte-order mark.
+fn utf16(b: &[u8]) -> Vec<u8> {
+    let mut out = vec![0xFF, 0xFE];
+    for u in String::from_utf8_lossy(b).encode_utf16() {
+        out.extend_from_slice(&u.to_le_bytes());
+    }
+    out
+}
 fn br(b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     brotli::BrotliCompress(&mut &b[..], &mut out, &Default::default()).unwrap();
@@ -485,6 +493,35 @@ fn evasions() -> Vec<Case> {
             "x-note",
             "part encodings hide content",
         ),
+        case(
+            "UTF-16 under its charset",
+            "application/json; charset=utf-16",
+            utf16(&record),
+            415,
+        ),
+        case(
+            "UTF-7 under its charset",
+            "text/plain; charset=utf-7",
+            "reach me at amelia+AEA-example.org",
+            415,
+        ),
+        case(
+            "Latin-1 beyond ASCII",
+            "application/x-www-form-urlencoded; charset=iso-8859-1",
+            b"name=Am\xe9lia&phone=%2B44+20+7946+0321".to_vec(),
+            415,
+        ),
+        case(
+            "a UTF-16 multipart field",
+            "multipart/form-data; boundary=B",
+            [
+                &b"--B\r\nContent-Disposition: form-data; name=\"phone\"\r\nContent-Type: text/plain; charset=utf-16le\r\n\r\n"[..],
+                &utf16(PHONE.as_bytes())[2..],
+                b"\r\n--B--\r\n",
+            ]
+            .concat(),
+            415,
+        ),
     ];
     // Bodies over max_body_bytes are covered by the proxy tests; keep this list focused.
     cases.retain(|c| !c.name.is_empty());
@@ -520,6 +557,12 @@ fn controls() -> Vec<Case> {
             "version strings that look like IPs",
             "application/json",
             r#"{"app_version":"38.4.1","build":"10.2.3.4","sdkVersion":"4.2.1.0","release":"2.0.0.1","lib":"v1.2.3.4"}"#,
+            200,
+        ),
+        case(
+            "a Latin-1 label on ASCII text",
+            "text/plain; charset=ISO-8859-1",
+            "release 4.2 rolled out to every region",
             200,
         ),
         case(
@@ -661,6 +704,7 @@ async fn inspection_suite() {
         "invalid_multipart",
         "invalid_utf8",
         "unsupported_content_type",
+        "unsupported_charset",
     ] {
         assert!(
             metric(

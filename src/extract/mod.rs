@@ -148,6 +148,8 @@ pub enum InspectError {
     InvalidUtf8,
     #[error("content type `{0}` cannot be inspected")]
     UnsupportedContentType(String),
+    #[error("charset `{0}` cannot be read")]
+    UnsupportedCharset(String),
     #[error("content encoding `{0}` cannot be decoded")]
     UnsupportedEncoding(String),
     #[error("the body is not valid `{0}` data")]
@@ -174,6 +176,7 @@ impl InspectError {
             InspectError::EmbeddingTooDeep(_) => "embedding_too_deep",
             InspectError::InvalidUtf8 => "invalid_utf8",
             InspectError::UnsupportedContentType(_) => "unsupported_content_type",
+            InspectError::UnsupportedCharset(_) => "unsupported_charset",
             InspectError::UnsupportedEncoding(_) => "unsupported_content_encoding",
             InspectError::InvalidEncoding(_) => "invalid_content_encoding",
             InspectError::DecodedTooLarge(_) => "decoded_too_large",
@@ -379,12 +382,21 @@ fn body_records(
         }
         Format::Multipart(boundary) => {
             let parts = multipart::parse(body, &boundary, limits.max_multipart_parts)?;
+            // Text fields of a form are one record, as a urlencoded form's are.
+            let mut fields = Vec::new();
             for (i, part) in parts.iter().enumerate() {
+                if let Some(field) = form_field(part)? {
+                    fields.push(field);
+                    continue;
+                }
                 let name = part.name.clone().unwrap_or_else(|| i.to_string());
                 walker.with_prefix(&format!("/{}", records::escape(&name)), |w| {
                     body_records(w, profile, part.content_type.as_deref(), part.body, limits)
                         .map(|_| ())
                 })?;
+            }
+            if !fields.is_empty() {
+                walker.envelope("", fields)?;
             }
             "multipart"
         }
@@ -405,6 +417,59 @@ enum Format<'a> {
     Json(Option<json::Doc<'a>>),
     Ndjson,
     Text,
+}
+
+/// A multipart part that is a form's text field (a name, no file, plain text or no
+/// type): its name and value.
+fn form_field(part: &multipart::Part<'_>) -> Result<Option<(String, String)>, InspectError> {
+    let (Some(name), false) = (&part.name, part.file) else {
+        return Ok(None);
+    };
+    if let Some(ct) = &part.content_type {
+        if !essence(ct).eq_ignore_ascii_case("text/plain") {
+            return Ok(None);
+        }
+        check_charset(ct, part.body)?;
+    }
+    Ok(std::str::from_utf8(part.body)
+        .ok()
+        .map(|v| (name.clone(), v.to_string())))
+}
+
+/// A content type without its parameters.
+fn essence(ct: &str) -> &str {
+    ct.split(';').next().unwrap_or("").trim()
+}
+
+/// The value of parameter `name` of a content type.
+fn param<'a>(ct: &'a str, name: &str) -> Option<&'a str> {
+    ct.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// Refuses a body whose declared charset would make its bytes other text than UTF-8
+/// reads: UTF-16, UTF-7, any multi-byte charset. A single-byte charset that agrees with
+/// ASCII (ISO-8859-*, windows-125*) reads the same while the body is ASCII.
+fn check_charset(content_type: &str, body: &[u8]) -> Result<(), InspectError> {
+    let Some(cs) = param(content_type, "charset") else {
+        return Ok(());
+    };
+    let cs = cs.to_ascii_lowercase();
+    if matches!(cs.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii") {
+        return Ok(());
+    }
+    let ascii_superset = ["iso-8859-", "iso8859-", "windows-125", "cp125"]
+        .iter()
+        .any(|p| cs.starts_with(p))
+        || matches!(cs.as_str(), "latin1" | "iso-latin-1" | "l1");
+    if ascii_superset && body.is_ascii() {
+        return Ok(());
+    }
+    Err(InspectError::UnsupportedCharset(bounded(&cs)))
 }
 
 fn bounded(s: &str) -> String {
@@ -442,12 +507,8 @@ fn classify<'a>(
         return Ok(Format::Empty);
     }
     let ct = content_type.unwrap_or("");
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    check_charset(ct, body)?;
+    let essence = essence(ct).to_ascii_lowercase();
     match essence.as_str() {
         "application/json" => return Ok(Format::Json(None)),
         "application/x-ndjson"
@@ -519,4 +580,39 @@ fn classify<'a>(
             bounded(&essence)
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charsets_other_than_utf8_are_refused_unless_they_read_the_same() {
+        for (ct, body) in [
+            ("application/json", &b"{}"[..]),
+            ("text/plain; charset=UTF-8", "é".as_bytes()),
+            ("text/plain; charset=\"utf8\"", b"x"),
+            ("text/plain; charset=us-ascii", b"x"),
+            (
+                "application/x-www-form-urlencoded; charset=ISO-8859-1",
+                b"a=b",
+            ),
+            ("text/csv; charset=windows-1252", b"a,b"),
+        ] {
+            assert_eq!(check_charset(ct, body), Ok(()), "{ct}");
+        }
+        for (ct, body) in [
+            ("application/json; charset=utf-16", &b"\xff\xfe{\0}\0"[..]),
+            ("text/plain; charset=UTF-7", b"a+AEA-b"),
+            ("text/plain; charset=iso-8859-1", b"Am\xe9lia"),
+            ("text/plain; charset=shift_jis", b"x"),
+            ("text/plain; charset=", b"x"),
+        ] {
+            assert_eq!(
+                check_charset(ct, body).map_err(|e| e.reason()),
+                Err("unsupported_charset"),
+                "{ct}"
+            );
+        }
+    }
 }

@@ -252,7 +252,9 @@ pub fn plain(
 /// The status for a body that could not be inspected.
 pub fn status_for_inspect(e: &InspectError) -> u16 {
     match e {
-        InspectError::UnsupportedContentType(_) | InspectError::UnsupportedEncoding(_) => 415,
+        InspectError::UnsupportedContentType(_)
+        | InspectError::UnsupportedCharset(_)
+        | InspectError::UnsupportedEncoding(_) => 415,
         InspectError::DecodedTooLarge(_) | InspectError::Limit { .. } => 413,
         InspectError::InvalidJson { .. }
         | InspectError::TooDeep
