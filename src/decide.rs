@@ -77,9 +77,23 @@ pub struct Verdict {
     pub evidence: Vec<Said>,
     /// Which kinds of signal could not be read (shown as `unreadable:<kind>`).
     pub unreadable: Vec<SignalKind>,
+    /// Where signals outside the record came from: the pointers of the contexts (an
+    /// ancestor's field, the query string's) that gave it signals.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<crate::extract::Pointer>,
     pub personal: Vec<FieldKind>,
     #[serde(flatten)]
     pub outcome: Outcome,
+}
+
+/// Whether `pointer` lies within the record at `record` (the body's record `""` holds
+/// the whole body, not the query string `?` or the headers `@header`).
+fn within(record: &str, pointer: &str) -> bool {
+    match pointer.strip_prefix(record) {
+        Some(rest) if record.is_empty() => !rest.starts_with(['?', '@']),
+        Some(rest) => rest.is_empty() || rest.starts_with(['/', '#']),
+        None => false,
+    }
 }
 
 impl Verdict {
@@ -412,6 +426,16 @@ impl<'p> Decider<'p> {
         let mut personal: Vec<FieldKind> = rec.personal.iter().map(|p| p.kind).collect();
         personal.sort();
         personal.dedup();
+        let mut context: Vec<crate::extract::Pointer> = rec
+            .evidence
+            .iter()
+            .map(|e| &e.pointer)
+            .chain(rec.unreadable.iter().map(|u| &u.pointer))
+            .filter(|p| !within(&rec.pointer, p))
+            .cloned()
+            .collect();
+        context.sort_unstable();
+        context.dedup();
         let mut jurisdictions: Vec<CompactString> = jurs
             .iter()
             .filter_map(|j| policy.jurisdictions.get(*j))
@@ -431,6 +455,7 @@ impl<'p> Decider<'p> {
             countries: rec.countries(),
             evidence,
             unreadable,
+            context,
             personal,
             outcome,
         })

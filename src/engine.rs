@@ -224,6 +224,7 @@ mod tests {
             countries: vec![],
             evidence: vec![],
             unreadable: vec![],
+            context: vec![],
             personal: vec![],
             outcome: Outcome::NotPersonal,
         }

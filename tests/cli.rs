@@ -458,3 +458,30 @@ fn check_reports_coverage_and_what_a_new_policy_changes() {
         "{err}"
     );
 }
+
+/// A batch's `country` is the context of its users: `explain` says which ancestor (and
+/// which query parameter) gave the record its signal.
+#[test]
+fn explain_names_the_context_a_record_inherited() {
+    let (code, v) = explain(&format!("{CRM}?gl=fr"), "batch-with-country.json", &[]);
+    assert_eq!(code, 2, "{v:#}");
+    assert_eq!(v["action"], "block");
+    let user = v["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["pointer"] == "/users/0")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(
+        user["context"],
+        serde_json::json!(["/country", "?/gl"]),
+        "{v:#}"
+    );
+    let ev: Vec<&str> = user["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(ev, ["country_field:DE", "country_field:FR", "ip:US"]);
+}

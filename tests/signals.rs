@@ -398,3 +398,49 @@ fn identifiers_name_their_country_in_fields_and_prose() {
         (Action::Allow, vec!["ip:US".to_string()])
     );
 }
+
+/// Record context through the proxy: a batch's `country`, JSON:API's `meta` and the
+/// query string's `country` give the records below them their signal. German subjects
+/// in them go to the EU CRM, byte for byte; a US subject under a German context is
+/// blocked; the US CRM receives nothing.
+#[tokio::test]
+async fn through_the_proxy_a_context_gives_its_records_their_country() {
+    let s = Setup::new().await;
+    let user = r#"{"email":"lukas.weber@example.org"}"#;
+    let rerouted = [
+        ("", format!(r#"{{"users":[{user}],"country":"DE"}}"#)),
+        (
+            "",
+            format!(
+                r#"{{"data":[{{"type":"people","attributes":{user},"meta":{{"locale":"de-DE"}}}}]}}"#
+            ),
+        ),
+        ("?country=DE", format!(r#"{{"users":[{user}]}}"#)),
+        ("?tz=Europe%2FBerlin", user.to_string()),
+    ];
+    for (n, (query, body)) in rerouted.iter().enumerate() {
+        let url = s.proxy.url(&format!("/crm/v1/contacts{query}"));
+        let (status, _, b) = post(&url, "application/json", body.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{body}: {}",
+            String::from_utf8_lossy(&b)
+        );
+        let got = s.crm_eu.received();
+        assert_eq!(got.len(), n + 1, "{body}");
+        assert_eq!(got[n].body, body.as_bytes(), "{body}");
+        assert_eq!(got[n].path_and_query, format!("/crm/v1/contacts{query}"));
+    }
+    let us_user = r#"{"email":"olivia.carter@example.org","last_login_ip":"8.8.8.8"}"#;
+    for (query, body) in [
+        ("", format!(r#"{{"country":"DE","users":[{us_user}]}}"#)),
+        ("?nationality=deutsch", format!(r#"[{us_user}]"#)),
+    ] {
+        let url = s.proxy.url(&format!("/crm/v1/contacts{query}"));
+        let (status, _, _) = post(&url, "application/json", body.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+    assert_eq!(s.crm_us.count(), 0);
+    assert_eq!(s.crm_eu.count(), rerouted.len());
+}

@@ -224,6 +224,10 @@ fn human(policy: &Policy, ev: &Evaluation, d: &Decision) -> String {
         if !evidence.is_empty() {
             o.push_str(&format!("      evidence      {}\n", evidence.join(", ")));
         }
+        if !v.context.is_empty() {
+            let from: Vec<&str> = v.context.iter().map(|p| p.as_str()).collect();
+            o.push_str(&format!("      context from  {}\n", from.join(", ")));
+        }
         if !v.personal.is_empty() {
             let kinds: Vec<&str> = v.personal.iter().map(|k| k.as_str()).collect();
             o.push_str(&format!("      personal      {}\n", kinds.join(", ")));

@@ -453,7 +453,7 @@ impl FieldTable {
     /// (`X-User-Email`) and words for whose data it is (`customer_phone`,
     /// `sender_country`): see [`ROLE_PREFIXES`].
     fn lookup(&self, name: &[u8]) -> Option<FieldKind> {
-        self.get(name).or_else(|| self.after_roles(name, 3))
+        self.get(name).or_else(|| self.after_roles(name, 4))
     }
 
     fn get(&self, name: &[u8]) -> Option<FieldKind> {

@@ -292,6 +292,12 @@ pub fn extract_each(
     let decoded = decode::decode(meta.content_encoding, body, limit)?;
     let mut walker =
         records::Walker::new(&policy.fields, profile, policy.limits).with_sink(&mut tagging);
+    let envelopes = envelopes(profile, meta);
+    // A query string, header or cookie signal that identifies no one is the context of
+    // the body's records (`?country=DE` beside a list of users).
+    for (prefix, pairs) in &envelopes {
+        walker.request_context(prefix, pairs);
+    }
     let format = body_records(
         &mut walker,
         profile,
@@ -299,50 +305,62 @@ pub fn extract_each(
         &decoded,
         policy.limits,
     )?;
-    if profile.query
-        && let Some(q) = meta.query
-        && !q.is_empty()
-    {
-        walker.envelope(
-            "?",
-            form_urlencoded::parse(q.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )?;
-    }
-    if let Some(h) = meta.headers {
-        let mut fields = Vec::new();
-        for name in &profile.headers {
-            for v in h.get_all(name.as_str()) {
-                fields.push((
-                    name.clone(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                ));
-            }
-        }
-        if !fields.is_empty() {
-            walker.envelope("@header", fields)?;
-        }
-        if !profile.cookies.is_empty() {
-            let all = profile.cookies.iter().any(|c| c == "*");
-            let mut cookies = Vec::new();
-            for v in h.get_all(http::header::COOKIE) {
-                for pair in String::from_utf8_lossy(v.as_bytes()).split(';') {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    let k = k.trim();
-                    if all || profile.cookies.iter().any(|c| c == k) {
-                        cookies.push((k.to_string(), v.trim().trim_matches('"').to_string()));
-                    }
-                }
-            }
-            if !cookies.is_empty() {
-                walker.envelope("@cookie", cookies)?;
-            }
-        }
+    walker.end_request_context();
+    for (prefix, pairs) in envelopes {
+        walker.envelope(prefix, pairs)?;
     }
     let found = walker.found();
     walker.finish();
     Ok((format, found))
+}
+
+/// The name/value pairs outside the body that the profile inspects: the query string,
+/// the named headers, the named cookies, each with its pointer prefix.
+fn envelopes(profile: &Profile, meta: BodyMeta<'_>) -> Vec<(&'static str, Vec<(String, String)>)> {
+    let mut out = Vec::new();
+    if profile.query
+        && let Some(q) = meta.query
+        && !q.is_empty()
+    {
+        out.push((
+            "?",
+            form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        ));
+    }
+    let Some(h) = meta.headers else {
+        return out;
+    };
+    let mut fields = Vec::new();
+    for name in &profile.headers {
+        for v in h.get_all(name.as_str()) {
+            fields.push((
+                name.clone(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            ));
+        }
+    }
+    if !fields.is_empty() {
+        out.push(("@header", fields));
+    }
+    if !profile.cookies.is_empty() {
+        let all = profile.cookies.iter().any(|c| c == "*");
+        let mut cookies = Vec::new();
+        for v in h.get_all(http::header::COOKIE) {
+            for pair in String::from_utf8_lossy(v.as_bytes()).split(';') {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                let k = k.trim();
+                if all || profile.cookies.iter().any(|c| c == k) {
+                    cookies.push((k.to_string(), v.trim().trim_matches('"').to_string()));
+                }
+            }
+        }
+        if !cookies.is_empty() {
+            out.push(("@cookie", cookies));
+        }
+    }
+    out
 }
 
 /// Reads the body's records by its (declared or sniffed) type.

@@ -20,6 +20,7 @@ use super::{InspectError, PersonalField, Pointer, SignalKind};
 use crate::policy::compile::{Limits, Profile};
 use compact_str::CompactString;
 
+mod context;
 mod stream;
 pub use stream::check_walks;
 
@@ -90,6 +91,12 @@ pub struct Walker<'p> {
     /// batch repeat the same keys in the same order, so most keys are classified by
     /// one comparison instead of normalising and hashing them again.
     key_cache: Vec<(CompactString, KeyInfo)>,
+    /// The signals of the contexts around the value being walked (see [`context`]):
+    /// every record opened below them starts with them.
+    inherited: Vec<RawSignal>,
+    /// Subject records open around the value being walked: an object inside one is part
+    /// of that subject, not a context.
+    in_subject: usize,
 }
 
 /// What the walker needs to know about an object key.
@@ -226,6 +233,8 @@ impl<'p> Walker<'p> {
             limits,
             depth: 0,
             versions: 0,
+            inherited: Vec::new(),
+            in_subject: 0,
             key_cache: KEY_CACHE
                 .try_with(|c| {
                     c.try_borrow_mut()
@@ -512,12 +521,14 @@ impl<'p> Walker<'p> {
         // them rarely reallocates.
         let index = self.found;
         self.found += 1;
+        let mut signals = Vec::with_capacity(4 + self.inherited.len());
+        signals.extend(self.inherited.iter().cloned());
         self.open.push((
             index,
             RawRecord {
                 pointer: Pointer::from(self.ptr.as_str()),
                 personal: Vec::with_capacity(8),
-                signals: Vec::with_capacity(4),
+                signals,
             },
         ));
         Ok(index)
@@ -618,6 +629,7 @@ impl<'p> Walker<'p> {
             large.resize(fields.len(), (KeyInfo::default(), ""));
             &mut large
         };
+        let doc_fields = fields;
         let fields = fields.members();
         for (i, m) in fields.iter().enumerate() {
             let k = doc.text(m.key());
@@ -625,17 +637,10 @@ impl<'p> Walker<'p> {
             let Some(kind) = keys[i].0.kind else {
                 continue;
             };
-            if kind == FieldKind::NotPersonal || !has_data(doc, &m.value()) {
+            if !has_data(doc, &m.value()) {
                 continue;
             }
-            match kind {
-                FieldKind::Name => name = true,
-                k if k.identifies() => {
-                    identity = true;
-                    strong = true;
-                }
-                _ => strong = true,
-            }
+            context::shape(&mut strong, &mut identity, &mut name, kind);
         }
         if name && strong {
             identity = true;
@@ -653,6 +658,15 @@ impl<'p> Walker<'p> {
         // is skipped without building its pointer, unless a record selector could name
         // it or it would cross the depth limit (both handled by `value`). Keys classified
         // as not personal are skipped whole, as `value` would.
+        // Outside any subject, an object that identifies no one is the context of the
+        // records below it; a subject's own object makes what is below it its part.
+        let pushed = if !identity && !forced && self.in_subject == 0 && self.absorbing == 0 {
+            self.push_context(doc, doc_fields, keys, strong)
+        } else {
+            0
+        };
+        let subject = opened && identity;
+        self.in_subject += usize::from(subject);
         let scalars_say_nothing = self.forced.is_empty() && self.depth < self.limits.max_depth;
         for (i, m) in fields.iter().enumerate() {
             let (info, k) = keys[i];
@@ -687,6 +701,8 @@ impl<'p> Walker<'p> {
             self.ptr.truncate(mark);
             r?;
         }
+        self.in_subject -= usize::from(subject);
+        self.pop_context(pushed);
         if opened && let Some(r) = rec {
             self.close(r);
         }
@@ -749,11 +765,7 @@ impl<'p> Walker<'p> {
             }
             Scalar::Num(n) => {
                 let text = n.integer_text().unwrap_or_default();
-                let signal = matches!(
-                    kind,
-                    FieldKind::Phone | FieldKind::Ip | FieldKind::Country | FieldKind::Locale
-                );
-                if signal {
+                if context::number_is_signal(kind) {
                     // A number in a signal field is read as one (`"country": 276` is ISO
                     // 3166-1 numeric); one with no integer reading (`1.5`) is unreadable.
                     let text = if text.is_empty() {
@@ -782,19 +794,7 @@ impl<'p> Walker<'p> {
             return Ok(()); // a lone name (a product's, a channel's) is no subject
         }
         let r = self.ensure(rec)?;
-        let signal = match kind {
-            FieldKind::Country => Some(SignalKind::CountryField),
-            FieldKind::Locale => Some(SignalKind::Locale),
-            FieldKind::Ip => Some(SignalKind::Ip),
-            FieldKind::Phone => Some(SignalKind::Phone),
-            FieldKind::TimeZone => Some(SignalKind::TimeZone),
-            // An identifier whose format is a country's says where it was issued; any
-            // other document number (a passport's) is personal and no signal.
-            FieldKind::DocumentNumber if ids::read(value).is_some_and(|i| i.country.is_some()) => {
-                Some(SignalKind::Identifier)
-            }
-            _ => None,
-        };
+        let signal = context::signal_kind(kind, value);
         if kind.is_personal() {
             let pointer = Pointer::from(self.ptr.as_str());
             self.slot(r)?.personal.push(PersonalField { kind, pointer });
@@ -1054,6 +1054,64 @@ mod tests {
         // a sentence of short words in the alphabet is no base64
         assert_eq!(base64_text("so this is just a sentence of words"), None);
         assert_eq!(base64_text("short words then a run of text"), None);
+    }
+
+    /// Each record's pointer and its signals' (pointer, value).
+    fn signals_of(json: &str) -> Vec<(String, Vec<(String, String)>)> {
+        walk(json)
+            .iter()
+            .map(|r| {
+                let s = r
+                    .signals
+                    .iter()
+                    .map(|s| (s.pointer.to_string(), s.value.to_string()))
+                    .collect();
+                (r.pointer.to_string(), s)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_context_gives_the_records_below_it_its_signals() {
+        let users = r#"[{"email":"a@example.org","ip":"8.8.8.8"},{"email":"b@example.org"}]"#;
+        let before = format!(r#"{{"country":"DE","users":{users}}}"#);
+        let after = format!(r#"{{"users":{users},"country":"DE"}}"#);
+        for doc in [&before, &after] {
+            let r = signals_of(doc);
+            let c = ("/country".to_string(), "DE".to_string());
+            let ip = ("/users/0/ip".to_string(), "8.8.8.8".to_string());
+            assert!(
+                r.contains(&("/users/0".into(), vec![c.clone(), ip])),
+                "{r:?}"
+            );
+            assert!(r.contains(&("/users/1".into(), vec![c.clone()])), "{r:?}");
+        }
+        // JSON:API: `meta` beside `attributes`; a query-like envelope of its own
+        let r = signals_of(
+            r#"{"data":{"type":"people","attributes":{"email":"a@example.org"},"meta":{"locale":"de-DE"}}}"#,
+        );
+        assert!(
+            r.contains(&(
+                "/data/attributes".into(),
+                vec![("/data/meta/locale".into(), "de-DE".into())]
+            )),
+            "{r:?}"
+        );
+        // A subject's own fields are no context of the subjects nested in it.
+        let r = signals_of(
+            r#"{"email":"a@example.org","country":"GB","reported_user":{"email":"b@example.org","team":{"locale":"de-DE","members":[{"email":"c@example.org"}]}}}"#,
+        );
+        assert!(
+            r.contains(&(
+                "/reported_user".into(),
+                vec![("/reported_user/team/locale".into(), "de-DE".into())]
+            )),
+            "{r:?}"
+        );
+        assert!(
+            r.contains(&("/reported_user/team/members/0".into(), vec![])),
+            "{r:?}"
+        );
     }
 
     #[test]

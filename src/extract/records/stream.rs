@@ -15,7 +15,10 @@
 
 use std::convert::Infallible;
 
+use compact_str::CompactString;
+
 use super::RawRecord;
+use super::context::{self, Relative};
 use super::{KeyInfo, Walker, escape_into, push_index, scalar_has_data};
 use crate::extract::fields::{FieldKind, FieldTable};
 use crate::extract::json::{self, Events, Scalar};
@@ -39,6 +42,7 @@ pub(super) fn walk(w: &mut Walker<'_>, body: &[u8]) -> Option<Result<(), Inspect
         walker: w,
         table: Vec::new(),
         open: Vec::new(),
+        contexts: Vec::new(),
     };
     match json::stream(text, &mut shapes) {
         Ok(true) => {}
@@ -46,9 +50,13 @@ pub(super) fn walk(w: &mut Walker<'_>, body: &[u8]) -> Option<Result<(), Inspect
         Err(never) => match never {},
     }
     let table = shapes.table;
+    let mut contexts = shapes.contexts;
+    contexts.sort_unstable_by_key(|(at, _)| *at);
     let mut walk = Walk {
         w,
         table: &table,
+        contexts: &contexts,
+        next_context: 0,
         next: 0,
         open: Vec::new(),
     };
@@ -62,11 +70,14 @@ pub(super) fn walk(w: &mut Walker<'_>, body: &[u8]) -> Option<Result<(), Inspect
     })
 }
 
-/// The first reading: each container's byte of [`DATA`], [`STRONG`], [`IDENTITY`].
+/// The first reading: each container's byte of [`DATA`], [`STRONG`], [`IDENTITY`], and
+/// the context signals of the objects that have some (see `context`), by their place
+/// in the table.
 struct Shapes<'a, 'p> {
     walker: &'a mut Walker<'p>,
     table: Vec<u8>,
     open: Vec<Shape>,
+    contexts: Vec<(usize, Vec<Relative>)>,
 }
 
 /// A container open in the first reading.
@@ -76,8 +87,12 @@ struct Shape {
     object: bool,
     /// Members (or elements) read so far.
     members: usize,
-    /// The kind of the current member's key.
+    /// The kind of the current member's key, and the key.
     kind: Option<FieldKind>,
+    key: CompactString,
+    /// Its own scalar signal fields, and its child contexts' (relative to it).
+    own: Vec<Relative>,
+    children: Vec<Relative>,
     data: bool,
     name: bool,
     strong: bool,
@@ -95,14 +110,32 @@ impl Shapes<'_, '_> {
         if !c.object || !data {
             return;
         }
-        match c.kind {
-            None | Some(FieldKind::NotPersonal) => {}
-            Some(FieldKind::Name) => c.name = true,
-            Some(k) if k.identifies() => {
-                c.identity = true;
-                c.strong = true;
-            }
-            Some(_) => c.strong = true,
+        if let Some(kind) = c.kind {
+            context::shape(&mut c.strong, &mut c.identity, &mut c.name, kind);
+        }
+    }
+
+    /// Object `c` closed: note the context it gives (its own signals when it identifies
+    /// no one, and its child contexts'), and hand its own to its parent as a child's.
+    fn context_closed(&mut self, c: Shape, identity: bool) {
+        if identity {
+            return;
+        }
+        let own = if c.strong { c.own } else { Vec::new() };
+        if !own.is_empty()
+            && let Some(parent) = self.open.last_mut()
+            && parent.object
+            && parent.kind.is_none()
+        {
+            let key = parent.key.clone();
+            parent
+                .children
+                .extend(own.iter().cloned().map(|r| r.under(&key)));
+        }
+        let mut all = own;
+        all.extend(c.children);
+        if !all.is_empty() {
+            self.contexts.push((c.at, all));
         }
     }
 }
@@ -116,6 +149,9 @@ impl Events for Shapes<'_, '_> {
             object,
             members: 0,
             kind: None,
+            key: CompactString::default(),
+            own: Vec::new(),
+            children: Vec::new(),
             data: false,
             name: false,
             strong: false,
@@ -133,11 +169,26 @@ impl Events for Shapes<'_, '_> {
             let i = c.members;
             c.members += 1;
             c.kind = self.walker.key_info_at(depth, i, key).kind;
+            c.key = key.into();
         }
         Ok(())
     }
 
     fn scalar(&mut self, value: Scalar<'_>) -> Result<(), Infallible> {
+        if let Some(c) = self.open.last_mut()
+            && c.object
+            && let Some(kind) = c.kind
+            && let Some((kind, value)) = context::scalar_signal(kind, value)
+        {
+            c.own.push(
+                Relative {
+                    rel: CompactString::default(),
+                    kind,
+                    value,
+                }
+                .under(&c.key),
+            );
+        }
         self.value_ended(scalar_has_data(value));
         Ok(())
     }
@@ -151,7 +202,11 @@ impl Events for Shapes<'_, '_> {
             if let Some(b) = self.table.get_mut(c.at) {
                 *b = bits;
             }
-            self.value_ended(c.data);
+            let data = c.data;
+            if c.object {
+                self.context_closed(c, identity);
+            }
+            self.value_ended(data);
         }
         Ok(())
     }
@@ -195,6 +250,9 @@ enum Open {
         key: KeyInfo,
         /// The pointer's length before the current member.
         mark: usize,
+        /// Context signals it pushed, and whether it is a subject's own object.
+        pushed: usize,
+        subject: bool,
         exit: Exit,
     },
     Array {
@@ -211,6 +269,9 @@ enum Open {
 struct Walk<'a, 'p> {
     w: &'a mut Walker<'p>,
     table: &'a [u8],
+    /// The first reading's contexts, by place in the table, and the next to look at.
+    contexts: &'a [(usize, Vec<Relative>)],
+    next_context: usize,
     /// The next container's place in the table.
     next: usize,
     open: Vec<Open>,
@@ -272,6 +333,21 @@ impl Walk<'_, '_> {
         }
     }
 
+    /// Pushes the context the first reading found for the container at `at`.
+    fn context(&mut self, at: usize) -> usize {
+        while self
+            .contexts
+            .get(self.next_context)
+            .is_some_and(|(c, _)| *c < at)
+        {
+            self.next_context += 1;
+        }
+        match self.contexts.get(self.next_context) {
+            Some((c, signals)) if *c == at => self.w.push_relative(signals),
+            _ => 0,
+        }
+    }
+
     /// A value below the innermost open container ended: its pointer goes.
     fn value_ended(&mut self) {
         if let Some(Open::Object { mark, .. } | Open::Array { mark, .. }) = self.open.last() {
@@ -284,10 +360,11 @@ impl Walk<'_, '_> {
     fn begin(
         &mut self,
         object: bool,
-        bits: u8,
+        at: usize,
         ctx: Option<usize>,
         exit: Exit,
     ) -> Result<(), InspectError> {
+        let bits = self.table.get(at).copied().unwrap_or(0);
         let open = if object {
             let strong = bits & STRONG != 0;
             let identity = bits & IDENTITY != 0;
@@ -296,6 +373,14 @@ impl Walk<'_, '_> {
                 _ if strong => (Some(self.w.new_record()?), true),
                 _ => (ctx, false),
             };
+            // As `Walker::object`: outside any subject, its context (see `context`).
+            let pushed = if !identity && self.w.in_subject == 0 && self.w.absorbing == 0 {
+                self.context(at)
+            } else {
+                0
+            };
+            let subject = opened && identity;
+            self.w.in_subject += usize::from(subject);
             Open::Object {
                 rec,
                 opened,
@@ -303,6 +388,8 @@ impl Walk<'_, '_> {
                 members: 0,
                 key: KeyInfo::default(),
                 mark: 0,
+                pushed,
+                subject,
                 exit,
             }
         } else {
@@ -323,7 +410,8 @@ impl Events for Walk<'_, '_> {
     type Error = InspectError;
 
     fn open(&mut self, object: bool) -> Result<(), InspectError> {
-        let bits = self.table.get(self.next).copied().unwrap_or(0);
+        let at = self.next;
+        let bits = self.table.get(at).copied().unwrap_or(0);
         self.next += 1;
         match self.want(false) {
             Want::Skip => {
@@ -338,7 +426,7 @@ impl Events for Walk<'_, '_> {
                     version,
                     close: None,
                 };
-                self.begin(object, bits, ctx, exit)
+                self.begin(object, at, ctx, exit)
             }
             Want::Classified { kind, rec } if !object => {
                 // `Walker::classified` walks each element, without counting depth.
@@ -370,7 +458,7 @@ impl Events for Walk<'_, '_> {
                     version: false,
                     close,
                 };
-                self.begin(true, bits, ctx, exit)
+                self.begin(true, at, ctx, exit)
             }
         }
     }
@@ -424,8 +512,15 @@ impl Events for Walk<'_, '_> {
     fn close(&mut self) -> Result<(), InspectError> {
         let exit = match self.open.pop() {
             Some(Open::Object {
-                rec, opened, exit, ..
+                rec,
+                opened,
+                pushed,
+                subject,
+                exit,
+                ..
             }) => {
+                self.w.in_subject -= usize::from(subject);
+                self.w.pop_context(pushed);
                 if opened && let Some(r) = rec {
                     self.w.close(r);
                 }
@@ -605,6 +700,11 @@ mod tests {
             r#"{"internal": {"email": "a@example.org"}, "app_version": "1.2.3.4", "x": 5}"#,
             r#""a@example.org""#,
             r#"[0, 0, 0, "8.8.8.8"]"#,
+            // Contexts: before and after the subjects, a child's, none inside a subject.
+            r#"{"country": "DE", "users": [{"email": "a@example.org"}, {"phone": "+44 20 7946 0321"}]}"#,
+            r#"{"users": [{"email": "a@example.org"}], "locale": "de-DE", "x~/y": {"ip": 276}}"#,
+            r#"{"data": {"attributes": {"email": "a@example.org"}, "meta": {"country": "DE", "deep": {"country": "FR"}}}}"#,
+            r#"{"email": "a@example.org", "team": {"country": "DE", "members": [{"email": "b@example.org"}]}}"#,
         ] {
             assert!(
                 check_walks(&fields, &profile, Limits::default(), doc.as_bytes()),
