@@ -167,6 +167,26 @@ impl Subject {
         }
         m
     }
+    /// The record without its German signal, and the signal's field and value apart.
+    fn split(&self) -> (Map<String, Value>, Option<(String, Value)>) {
+        let mut m = self.record();
+        let german = self.german.map(|i| {
+            let field = (FIELD_STYLES[self.style].1)(NOTATIONS[i].1);
+            let v = m.remove(&field).unwrap_or(Value::Null);
+            (field, v)
+        });
+        (m, german)
+    }
+
+    /// Whether the German signal is in a field the readers know by name (not in one
+    /// whose value is read as free text, `note`), so it can be a container's.
+    fn in_a_signal_field(&self) -> bool {
+        static TABLE: OnceLock<customs::extract::fields::FieldTable> = OnceLock::new();
+        let table = TABLE.get_or_init(|| customs::extract::fields::FieldTable::with_defaults(true));
+        self.german
+            .is_none_or(|i| table.classify(NOTATIONS[i].1).is_some())
+    }
+
     fn class(&self) -> &'static str {
         self.german.map_or("control", |i| NOTATIONS[i].0)
     }
@@ -206,6 +226,15 @@ enum Placement {
     Query,
     Headers,
     Cookies,
+    /// The German signal on the batch around the records (before them, or after).
+    ContextBefore,
+    ContextAfter,
+    /// JSON:API: the signal in `meta` beside the record's `attributes`.
+    JsonApiMeta,
+    /// The signal in the query string, the record in the body.
+    QueryContext,
+    /// The signal in a header, the record in the body.
+    HeaderContext,
 }
 
 const PLACEMENTS: &[Placement] = &[
@@ -225,7 +254,22 @@ const PLACEMENTS: &[Placement] = &[
     Placement::Query,
     Placement::Headers,
     Placement::Cookies,
+    Placement::ContextBefore,
+    Placement::ContextAfter,
+    Placement::JsonApiMeta,
+    Placement::QueryContext,
+    Placement::HeaderContext,
 ];
+
+impl Placement {
+    fn is_context(self) -> bool {
+        use Placement::*;
+        matches!(
+            self,
+            ContextBefore | ContextAfter | JsonApiMeta | QueryContext | HeaderContext
+        )
+    }
+}
 
 /// How the body is encoded on the wire.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -367,6 +411,7 @@ impl Case {
         use Placement::*;
         match placement {
             Query | Headers | Cookies => encoding == Encoding::Identity,
+            QueryContext | HeaderContext => encoding != Encoding::Utf16,
             Form | MultipartFields | MultipartJsonPart => encoding != Encoding::UnicodeEscapes,
             _ => true,
         }
@@ -478,9 +523,54 @@ impl Case {
                     .collect();
                 w.headers.push(("cookie".into(), jar.join("; ")));
             }
+            ContextBefore | ContextAfter | JsonApiMeta | QueryContext | HeaderContext => {
+                self.context_wire(&mut w)
+            }
         }
         self.encode(&mut w);
         w
+    }
+
+    /// The record in the body, its German signal on a container or outside the body.
+    fn context_wire(&self, w: &mut Wire) {
+        use Placement::*;
+        let (record, german) = self.subject.split();
+        let record = Value::Object(record);
+        let (field, value) = german.unwrap_or_else(|| ("note".into(), json!("")));
+        let body = match self.placement {
+            ContextBefore => {
+                let mut m = Map::new();
+                m.insert(field.clone(), value.clone());
+                m.insert("users".into(), json!([neighbour(), record]));
+                Value::Object(m)
+            }
+            ContextAfter => {
+                let mut m = Map::new();
+                m.insert("users".into(), json!([record, neighbour()]));
+                m.insert(field.clone(), value.clone());
+                Value::Object(m)
+            }
+            JsonApiMeta => {
+                let mut meta = Map::new();
+                meta.insert(field.clone(), value.clone());
+                json!({"data": [{"type": "contacts", "attributes": record, "meta": meta}]})
+            }
+            _ => json!({"users": [record]}),
+        };
+        let text = match value {
+            Value::String(s) => s,
+            v => v.to_string(),
+        };
+        match self.placement {
+            QueryContext => w.query = Some(form(&[(field, text)])),
+            HeaderContext => {
+                let name = field.replace(['_', ' '], "-").to_lowercase();
+                w.headers.push((format!("x-user-{name}"), text));
+            }
+            _ => {}
+        }
+        w.content_type = Some("application/json".into());
+        w.body = self.json_body(&body).into_bytes();
     }
 
     fn encode(&self, w: &mut Wire) {
@@ -549,18 +639,22 @@ fn subject() -> impl Strategy<Value = Subject> {
 
 /// A placement, then an encoding that fits it.
 fn case() -> impl Strategy<Value = Case> {
-    (subject(), prop::sample::select(PLACEMENTS)).prop_flat_map(|(subject, placement)| {
-        let fitting: Vec<Encoding> = ENCODINGS
-            .iter()
-            .copied()
-            .filter(|e| Case::fits(placement, *e))
-            .collect();
-        prop::sample::select(fitting).prop_map(move |encoding| Case {
-            subject: subject.clone(),
-            placement,
-            encoding,
+    (subject(), prop::sample::select(PLACEMENTS))
+        .prop_filter("a context holds signal fields", |(s, p)| {
+            !p.is_context() || s.in_a_signal_field()
         })
-    })
+        .prop_flat_map(|(subject, placement)| {
+            let fitting: Vec<Encoding> = ENCODINGS
+                .iter()
+                .copied()
+                .filter(|e| Case::fits(placement, *e))
+                .collect();
+            prop::sample::select(fitting).prop_map(move |encoding| Case {
+                subject: subject.clone(),
+                placement,
+                encoding,
+            })
+        })
 }
 
 fn config(cases: u32) -> Config {
@@ -857,6 +951,8 @@ fn strings(v: &Value, out: &mut Vec<String>) {
             ] {
                 if let Ok(b) = e.decode(&compact)
                     && let Ok(t) = String::from_utf8(b)
+                    && !t.is_empty()
+                    && t.len() < s.len()
                 {
                     strings(&Value::String(t), out);
                 }
