@@ -32,6 +32,10 @@ pub fn scan(text: &str) -> Vec<TextHit> {
 /// under a `version` or `build` key: `4.2.1.0` is a version there).
 pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
     let mut hits = Vec::new();
+    // A timestamp, and nothing else, hides nothing (the most common string with digits).
+    if is_timestamp(text.as_bytes()) {
+        return hits;
+    }
     // One pass over the bytes says which detectors can possibly match; most strings
     // (names, timestamps, ids, enum values) need none of them.
     let shape = Shape::of(text.as_bytes());
@@ -53,7 +57,7 @@ pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
         ipv6s(text, &mut hits);
     }
     if shape.has(DIGIT) {
-        for (id, span) in super::signals::ids::scan(text) {
+        for (id, span) in super::signals::ids::scan_counted(text, shape.digits, shape.has(LETTER)) {
             hits.push(TextHit {
                 kind: TextHitKind::Id(id.kind),
                 value: text[span].to_string(),
@@ -61,6 +65,43 @@ pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
         }
     }
     hits
+}
+
+/// An RFC 3339 / ISO 8601 date and time, whole: `2026-11-20T21:14:03Z`, with a space
+/// for the `T`, fractional seconds, and a `Z` or `±hh:mm` offset (or none).
+fn is_timestamp(b: &[u8]) -> bool {
+    fn digits(b: &[u8], pattern: &[u8]) -> bool {
+        b.len() >= pattern.len()
+            && pattern.iter().zip(b).all(|(p, c)| {
+                if *p == b'd' {
+                    c.is_ascii_digit()
+                } else {
+                    p == c
+                }
+            })
+    }
+    if b.len() < 19 || !digits(b, b"dddd-dd-dd") || !matches!(b[10], b'T' | b't' | b' ') {
+        return false;
+    }
+    if !digits(&b[11..], b"dd:dd:dd") {
+        return false;
+    }
+    let mut rest = &b[19..];
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return false;
+        }
+        rest = &frac[n..];
+    }
+    match rest {
+        [] | [b'Z' | b'z'] => true,
+        [b'+' | b'-', offset @ ..] => {
+            digits(offset, b"dd:dd") && offset.len() == 5
+                || digits(offset, b"dddd") && offset.len() == 4
+        }
+        _ => false,
+    }
 }
 
 const AT: u16 = 1;
@@ -311,8 +352,13 @@ fn national_phones(text: &str, hits: &mut Vec<TextHit>) {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
+        // to the next digit or parenthesis: most bytes of prose are neither
+        match b[i..].iter().position(|c| c.is_ascii_digit() || *c == b'(') {
+            Some(k) => i += k,
+            None => break,
+        }
         let boundary = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b"+-.".contains(&b[i - 1]));
-        if !(boundary && (b[i].is_ascii_digit() || b[i] == b'(')) {
+        if !boundary {
             i += 1;
             continue;
         }
@@ -360,10 +406,16 @@ fn countries_named_before(before: &str) -> Vec<crate::country::Country> {
         from += 1;
     }
     let window = &before[from..];
-    let words: Vec<&str> = window
-        .split(|c: char| !c.is_alphabetic())
-        .filter(|w| !w.is_empty())
-        .collect();
+    // At most 20 words fit in 40 bytes: on the stack.
+    let mut words = [""; 20];
+    let mut n = 0;
+    for w in window.split(|c: char| !c.is_alphabetic()) {
+        if !w.is_empty() && n < words.len() {
+            words[n] = w;
+            n += 1;
+        }
+    }
+    let words = &words[..n];
     let mut out = Vec::new();
     for (k, w) in words.iter().enumerate().rev() {
         let code_like = w.len() <= 3;
@@ -451,6 +503,28 @@ mod tests {
 
     fn kinds(s: &str) -> Vec<(TextHitKind, String)> {
         scan(s).into_iter().map(|h| (h.kind, h.value)).collect()
+    }
+
+    #[test]
+    fn a_whole_timestamp_hides_nothing() {
+        for t in [
+            "2026-11-20T21:14:03Z",
+            "2026-11-20 21:14:03",
+            "2026-11-20T21:14:03.123456+01:00",
+            "2026-11-20T21:14:03-0500",
+        ] {
+            assert!(is_timestamp(t.as_bytes()), "{t}");
+        }
+        for t in [
+            "2026-11-20T21:14:03Z +49 30 1234567",
+            "2026-11-20T21:14:03+49 30 1234567",
+            "2026-11-20T21:14:03.+0100",
+            "2026-11-20",
+            "+49 30 12345678901",
+        ] {
+            assert!(!is_timestamp(t.as_bytes()), "{t}");
+        }
+        assert!(!kinds("2026-11-20T21:14:03Z DE89 3704 0044 0532 0130 00").is_empty());
     }
 
     #[test]

@@ -122,16 +122,22 @@ pub fn read(value: &str) -> Option<Id> {
 
 /// Every identifier in free text.
 pub fn scan(text: &str) -> Vec<(Id, std::ops::Range<usize>)> {
-    let mut out = Vec::new();
-    // Every identifier has six digits or more, and one of digits alone has nine or more
-    // (see [`plausible`]): dates and counters are not tokenised.
     let (digits, letters) = text.bytes().fold((0, 0), |(d, l), b| {
         (
             d + usize::from(b.is_ascii_digit()),
             l + usize::from(b.is_ascii_alphabetic()),
         )
     });
-    if digits < 6 || (letters == 0 && digits < 9) {
+    scan_counted(text, digits, letters > 0)
+}
+
+/// As [`scan`], told how many ASCII digits `text` holds and whether it holds an ASCII
+/// letter (the text reader has counted them).
+pub fn scan_counted(text: &str, digits: usize, letters: bool) -> Vec<(Id, std::ops::Range<usize>)> {
+    let mut out = Vec::new();
+    // Every identifier has six digits or more, and one of digits alone has nine or more
+    // (see [`plausible`]): dates and counters are not tokenised.
+    if digits < 6 || (!letters && digits < 9) {
         return out;
     }
     let lower_text = std::cell::OnceCell::new();
@@ -139,6 +145,19 @@ pub fn scan(text: &str) -> Vec<(Id, std::ops::Range<usize>)> {
     let (tokens, token_digits) = tokens(text);
     let mut i = 0;
     while i < tokens.len() {
+        // A run of joined tokens with fewer than six digits holds no identifier: skip it.
+        let mut run_end = i + 1;
+        let mut run_digits = token_digits[i];
+        while run_end < tokens.len()
+            && joinable(text, tokens[run_end - 1].end, tokens[run_end].start)
+        {
+            run_digits += token_digits[run_end];
+            run_end += 1;
+        }
+        if run_digits < 6 {
+            i = run_end;
+            continue;
+        }
         let mut best = None;
         // Longest first: an IBAN's groups, a card's four groups, then shorter spans.
         let mut j = i;
@@ -217,11 +236,14 @@ fn with_context<'t>(compact: &str, raw: &str, before: impl FnOnce() -> &'t str) 
         .then_some(found)
 }
 
-/// Runs of ASCII letters and digits, by byte offset, and how many digits each holds.
+/// Runs of ASCII letters and digits, by byte offset, and how many digits each holds. A
+/// word of five letters or more is no part of any identifier (an IBAN's letter groups
+/// have four, a codice fiscale's letters are one token with its digits): it is left
+/// out, so the tokens either side of it are not joinable.
 fn tokens(text: &str) -> (Vec<std::ops::Range<usize>>, Vec<usize>) {
     let b = text.as_bytes();
-    let mut out = Vec::with_capacity(8);
-    let mut digits = Vec::with_capacity(8);
+    let mut out = Vec::with_capacity(16);
+    let mut digits = Vec::with_capacity(16);
     let mut i = 0;
     while i < b.len() {
         if b[i].is_ascii_alphanumeric() {
@@ -232,9 +254,11 @@ fn tokens(text: &str) -> (Vec<std::ops::Range<usize>>, Vec<usize>) {
             // A token glued to other letters (`é`, `ß`) is part of a word.
             let glued = |at: Option<&u8>| at.is_some_and(|c| *c >= 0x80);
             let glued_before = start > 0 && glued(b.get(start - 1));
-            if !(glued(b.get(i)) || glued_before) {
+            let d = b[start..i].iter().filter(|c| c.is_ascii_digit()).count();
+            let word = d == 0 && i - start >= 5;
+            if !(glued(b.get(i)) || glued_before || word) {
                 out.push(start..i);
-                digits.push(b[start..i].iter().filter(|c| c.is_ascii_digit()).count());
+                digits.push(d);
             }
         } else {
             i += 1;
