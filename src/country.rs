@@ -83,6 +83,15 @@ impl Country {
         NAMES.get(std::str::from_utf8(key).ok()?).copied()
     }
 
+    /// As [`Country::from_name_words`], for a [`NameKey`] built from `words`: a key
+    /// the name filter turns away is no name, without normalising `words` again.
+    pub fn from_name_key(key: NameKey, words: &[&str]) -> Option<Self> {
+        if key.len == 0 || key.len > 64 || !NAME_FILTER.may_hold_hash(key.hash) {
+            return None;
+        }
+        Self::from_name_words(words)
+    }
+
     /// A flag emoji: two regional indicator symbols (U+1F1E6..U+1F1FF) spelling an
     /// alpha-2 code (`🇩🇪` → DE).
     pub fn from_flag(s: &str) -> Option<Self> {
@@ -216,6 +225,45 @@ static VALID: LazyLock<CountrySet> = LazyLock::new(|| {
     s
 });
 
+/// The name filter's hash of ASCII words as [`Country::from_name_words`] normalises
+/// them, built a word at a time: a two-word name's key is its first word's, extended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameKey {
+    hash: u64,
+    len: usize,
+}
+
+impl NameKey {
+    pub const EMPTY: NameKey = NameKey {
+        hash: NameFilter::BASIS,
+        len: 0,
+    };
+
+    /// This key extended with one lowercase ASCII letter or a digit.
+    pub fn push_lower(self, b: u8) -> NameKey {
+        NameKey {
+            hash: NameFilter::step(self.hash, b),
+            len: self.len + 1,
+        }
+    }
+
+    /// This key extended with `word`'s letters and digits, lowercased; `None` when
+    /// `word` is not ASCII (then only [`Country::from_name_words`] reads it).
+    pub fn then(self, word: &str) -> Option<NameKey> {
+        let mut k = self;
+        for b in word.bytes() {
+            if !b.is_ascii() {
+                return None;
+            }
+            if b.is_ascii_alphanumeric() {
+                k.hash = NameFilter::step(k.hash, b.to_ascii_lowercase());
+                k.len += 1;
+            }
+        }
+        Some(k)
+    }
+}
+
 /// A Bloom filter over the ASCII names in [`NAMES`] (two bits of a 64-bit FNV-1a hash
 /// in 2^18): prose words are turned away before hashing with SipHash, wrongly let
 /// through about one time in a hundred, and a name is never turned away.
@@ -224,20 +272,27 @@ struct NameFilter(Box<[u64]>);
 impl NameFilter {
     const BITS: u32 = 18;
 
-    fn hash(key: &[u8]) -> u64 {
-        key.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-        })
+    const BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+
+    fn step(h: u64, b: u8) -> u64 {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     }
 
-    fn slots(key: &[u8]) -> [usize; 2] {
-        let h = Self::hash(key);
+    fn hash(key: &[u8]) -> u64 {
+        key.iter().fold(Self::BASIS, |h, b| Self::step(h, *b))
+    }
+
+    fn slots(h: u64) -> [usize; 2] {
         let mask = (1u64 << Self::BITS) - 1;
         [(h & mask) as usize, ((h >> 32) & mask) as usize]
     }
 
     fn may_hold(&self, key: &[u8]) -> bool {
-        Self::slots(key)
+        self.may_hold_hash(Self::hash(key))
+    }
+
+    fn may_hold_hash(&self, h: u64) -> bool {
+        Self::slots(h)
             .iter()
             .all(|i| self.0[i / 64] & (1 << (i % 64)) != 0)
     }
@@ -246,7 +301,7 @@ impl NameFilter {
 static NAME_FILTER: LazyLock<NameFilter> = LazyLock::new(|| {
     let mut bits = vec![0u64; (1 << NameFilter::BITS) / 64].into_boxed_slice();
     for key in NAMES.keys().filter(|k| k.is_ascii()) {
-        for i in NameFilter::slots(key.as_bytes()) {
+        for i in NameFilter::slots(NameFilter::hash(key.as_bytes())) {
             bits[i / 64] |= 1 << (i % 64);
         }
     }

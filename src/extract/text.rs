@@ -401,11 +401,15 @@ fn national_phones(text: &str, hits: &mut Vec<TextHit>) {
 /// or nationality (`Japanese`, `Germany`, `United States`), or a code in capitals
 /// (`US`, `DEU`); two-letter words in small letters (`at`, `is`) are words.
 fn countries_named_before(before: &str) -> Vec<crate::country::Country> {
+    use crate::country::{Country, NameKey};
     let mut from = before.len().saturating_sub(40);
     while !before.is_char_boundary(from) {
         from += 1;
     }
     let window = &before[from..];
+    if window.is_ascii() {
+        return ascii_countries_named(window);
+    }
     // At most 20 words fit in 40 bytes: on the stack.
     let mut words = [""; 20];
     let mut n = 0;
@@ -422,7 +426,7 @@ fn countries_named_before(before: &str) -> Vec<crate::country::Country> {
         if code_like && !w.bytes().all(|c| c.is_ascii_uppercase()) {
             continue;
         }
-        use crate::country::Country;
+        // two words first (`United States`)
         let pair = (k > 0)
             .then(|| Country::from_name_words(&[words[k - 1], w]))
             .flatten();
@@ -430,9 +434,72 @@ fn countries_named_before(before: &str) -> Vec<crate::country::Country> {
             if code_like {
                 Country::parse_loose(w)
             } else {
-                Country::from_name_words(&[w])
+                match NameKey::EMPTY.then(w) {
+                    Some(key) => Country::from_name_key(key, &[w]),
+                    None => Country::from_name_words(&[w]),
+                }
             }
         });
+        if let Some(c) = found
+            && !out.contains(&c)
+        {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// [`countries_named_before`] for an ASCII window: its words found, and each hashed
+/// alone and after the word before it, in one pass over the bytes.
+fn ascii_countries_named(window: &str) -> Vec<crate::country::Country> {
+    use crate::country::{Country, NameKey};
+    let b = window.as_bytes();
+    // (start, end, the word's key, the key of the word before and this one)
+    let mut words = [(0usize, 0usize, NameKey::EMPTY, NameKey::EMPTY); 20];
+    let mut n = 0;
+    let mut i = 0;
+    while i < b.len() && n < words.len() {
+        if !b[i].is_ascii_alphabetic() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut alone = NameKey::EMPTY;
+        let mut pair = if n > 0 {
+            words[n - 1].2
+        } else {
+            NameKey::EMPTY
+        };
+        while let Some(&c) = b.get(i).filter(|c| c.is_ascii_alphabetic()) {
+            let lower = c | 0x20;
+            alone = alone.push_lower(lower);
+            pair = pair.push_lower(lower);
+            i += 1;
+        }
+        words[n] = (start, i, alone, pair);
+        n += 1;
+    }
+    let mut out = Vec::new();
+    for k in (0..n).rev() {
+        let (start, end, alone, pair) = words[k];
+        let w = &window[start..end];
+        let code_like = w.len() <= 3;
+        if code_like && !w.bytes().all(|c| c.is_ascii_uppercase()) {
+            continue;
+        }
+        let found = (k > 0)
+            .then(|| {
+                let (s0, e0, ..) = words[k - 1];
+                Country::from_name_key(pair, &[&window[s0..e0], w])
+            })
+            .flatten()
+            .or_else(|| {
+                if code_like {
+                    Country::parse_loose(w)
+                } else {
+                    Country::from_name_key(alone, &[w])
+                }
+            });
         if let Some(c) = found
             && !out.contains(&c)
         {

@@ -140,18 +140,45 @@ pub fn scan_counted(text: &str, digits: usize, letters: bool) -> Vec<(Id, std::o
     if digits < 6 || (!letters && digits < 9) {
         return out;
     }
+    // A short text's tokens on the stack; a long one's on the heap.
+    let mut small = [Token::default(); 64];
+    let n = tokens_into(text, &mut small);
+    if n <= small.len() {
+        scan_tokens(text, &small[..n], &mut out);
+    } else {
+        let mut large = vec![Token::default(); n];
+        tokens_into(text, &mut large);
+        scan_tokens(text, &large, &mut out);
+    }
+    out
+}
+
+/// A run of ASCII letters and digits in the text, and how many digits it holds.
+#[derive(Debug, Clone, Copy, Default)]
+struct Token {
+    start: usize,
+    end: usize,
+    digits: usize,
+}
+
+impl Token {
+    fn len(&self) -> usize {
+        self.end - self.start
+    }
+}
+
+fn scan_tokens(text: &str, tokens: &[Token], out: &mut Vec<(Id, std::ops::Range<usize>)>) {
     let lower_text = std::cell::OnceCell::new();
     let mut buf = [0; COMPACT_MAX];
-    let (tokens, token_digits) = tokens(text);
     let mut i = 0;
     while i < tokens.len() {
         // A run of joined tokens with fewer than six digits holds no identifier: skip it.
         let mut run_end = i + 1;
-        let mut run_digits = token_digits[i];
+        let mut run_digits = tokens[i].digits;
         while run_end < tokens.len()
             && joinable(text, tokens[run_end - 1].end, tokens[run_end].start)
         {
-            run_digits += token_digits[run_end];
+            run_digits += tokens[run_end].digits;
             run_end += 1;
         }
         if run_digits < 6 {
@@ -162,26 +189,23 @@ pub fn scan_counted(text: &str, digits: usize, letters: bool) -> Vec<(Id, std::o
         // Longest first: an IBAN's groups, a card's four groups, then shorter spans.
         let mut j = i;
         let mut len = 0;
-        while j < tokens.len() {
-            if j > i && !joinable(text, tokens[j - 1].end, tokens[j].start) {
-                break;
-            }
-            len += tokens[j].end - tokens[j].start;
+        while j < run_end {
+            len += tokens[j].len();
             if len > 34 {
                 break;
             }
             j += 1;
         }
-        let mut digits: usize = token_digits[i..j].iter().sum();
-        let mut alnum: usize = tokens[i..j].iter().map(|t| t.len()).sum();
+        let mut digits: usize = tokens[i..j].iter().map(|t| t.digits).sum();
+        let mut alnum: usize = tokens[i..j].iter().map(Token::len).sum();
         for end in (i + 1..=j).rev() {
             if end < j {
-                digits -= token_digits[end];
+                digits -= tokens[end].digits;
                 alnum -= tokens[end].len();
             }
             // Every identifier has at least six digits among at least eight characters
-            // (a National Insurance number): shorter spans are not compacted or tried.
-            if digits < 6 || alnum < 8 {
+            // (a National Insurance number), and a length and letters some format has.
+            if digits < 6 || alnum < 8 || !plausible_shape(alnum, digits) {
                 continue;
             }
             let span = tokens[i].start..tokens[end - 1].end;
@@ -189,7 +213,10 @@ pub fn scan_counted(text: &str, digits: usize, letters: bool) -> Vec<(Id, std::o
             let Some(compact) = compact(raw, &mut buf).filter(|c| plausible(c, digits)) else {
                 continue;
             };
+            // (only digits-only kinds are taken on a naming word's say-so)
+            let digits_only = digits == compact.len();
             let found = classify(compact, raw, false).or_else(|| {
+                digits_only.then_some(())?;
                 with_context(compact, raw, || {
                     &lower_text.get_or_init(|| text.to_ascii_lowercase())[..span.start]
                 })
@@ -216,7 +243,6 @@ pub fn scan_counted(text: &str, digits: usize, letters: bool) -> Vec<(Id, std::o
             None => i += 1,
         }
     }
-    out
 }
 
 /// A bare digits-only identifier, taken from text when a naming word comes shortly
@@ -236,35 +262,63 @@ fn with_context<'t>(compact: &str, raw: &str, before: impl FnOnce() -> &'t str) 
         .then_some(found)
 }
 
-/// Runs of ASCII letters and digits, by byte offset, and how many digits each holds. A
-/// word of five letters or more is no part of any identifier (an IBAN's letter groups
-/// have four, a codice fiscale's letters are one token with its digits): it is left
-/// out, so the tokens either side of it are not joinable.
-fn tokens(text: &str) -> (Vec<std::ops::Range<usize>>, Vec<usize>) {
-    let b = text.as_bytes();
-    let mut out = Vec::with_capacity(16);
-    let mut digits = Vec::with_capacity(16);
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_alphanumeric() {
-            let start = i;
-            while i < b.len() && b[i].is_ascii_alphanumeric() {
-                i += 1;
-            }
-            // A token glued to other letters (`é`, `ß`) is part of a word.
-            let glued = |at: Option<&u8>| at.is_some_and(|c| *c >= 0x80);
-            let glued_before = start > 0 && glued(b.get(start - 1));
-            let d = b[start..i].iter().filter(|c| c.is_ascii_digit()).count();
-            let word = d == 0 && i - start >= 5;
-            if !(glued(b.get(i)) || glued_before || word) {
-                out.push(start..i);
-                digits.push(d);
-            }
-        } else {
+/// Runs of ASCII letters and digits, by byte offset, and how many digits each holds,
+/// written into `into` as far as it goes; returns how many there are. A word of five
+/// letters or more is no part of any identifier (an IBAN's letter groups have four, a
+/// codice fiscale's letters are one token with its digits): it is left out, so the
+/// tokens either side of it are not joinable.
+fn tokens_into(text: &str, into: &mut [Token]) -> usize {
+    // 1: an ASCII letter, 2: a digit, 0: anything else
+    const CLASS: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let mut i = 0;
+        while i < 256 {
+            let c = i as u8;
+            t[i] = if c.is_ascii_alphabetic() {
+                1
+            } else if c.is_ascii_digit() {
+                2
+            } else {
+                0
+            };
             i += 1;
         }
+        t
+    };
+    let b = text.as_bytes();
+    let mut n = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if CLASS[b[i] as usize] == 0 {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut digits = 0;
+        while let Some(&c) = b.get(i) {
+            let class = CLASS[c as usize];
+            if class == 0 {
+                break;
+            }
+            digits += usize::from(class == 2);
+            i += 1;
+        }
+        // A token glued to other letters (`é`, `ß`) is part of a word.
+        let glued = |at: Option<&u8>| at.is_some_and(|c| *c >= 0x80);
+        let glued_before = start > 0 && glued(b.get(start - 1));
+        let word = digits == 0 && i - start >= 5;
+        if !(glued(b.get(i)) || glued_before || word) {
+            if let Some(t) = into.get_mut(n) {
+                *t = Token {
+                    start,
+                    end: i,
+                    digits,
+                };
+            }
+            n += 1;
+        }
     }
-    (out, digits)
+    n
 }
 
 /// Whether two tokens may be parts of one identifier: one space, dash or dot between.
@@ -297,20 +351,29 @@ fn compact<'b>(value: &str, buf: &'b mut [u8; COMPACT_MAX]) -> Option<&'b str> {
         .filter(|c| !c.is_empty())
 }
 
+/// Whether a span of `alnum` letters and digits, `digits` of them digits, has the
+/// length and letters of some identifier (as [`plausible`], before compacting it).
+fn plausible_shape(alnum: usize, digits: usize) -> bool {
+    let letters = alnum - digits;
+    (letters == 0 && (9..=19).contains(&alnum))
+        // NINO, DNI/NIF, NIE
+        || ((8..=9).contains(&alnum) && (1..=3).contains(&letters))
+        // henkilötunnus: nine digits, a check character and maybe a century letter
+        || ((10..=11).contains(&alnum) && (1..=2).contains(&letters))
+        || alnum == 16
+        || (alnum >= 15 && letters >= 2)
+}
+
 /// Whether a compacted span with `digits` digits has the length and letters of some
-/// identifier [`classify`] knows: digits only (9 to 19), 8 to 11 characters with at
-/// most three letters (NINO, NIF, NIE, henkilötunnus), 16 (codice fiscale), or two
-/// letters and two digits leading at least 15 (IBAN). Spans of prose are not tried.
+/// identifier [`classify`] knows ([`plausible_shape`]), an IBAN's two letters and two
+/// digits leading when it is that long and lettered. Spans of prose are not tried.
 fn plausible(compact: &str, digits: usize) -> bool {
     let c = compact.as_bytes();
     let letters = c.len() - digits;
     let iban_like = c.len() >= 15
         && c[..2].iter().all(u8::is_ascii_alphabetic)
         && c[2..4].iter().all(u8::is_ascii_digit);
-    (letters == 0 && (9..=19).contains(&c.len()))
-        || ((8..=11).contains(&c.len()) && letters <= 3)
-        || c.len() == 16
-        || iban_like
+    plausible_shape(c.len(), digits) && (c.len() < 15 || letters < 2 || c.len() == 16 || iban_like)
 }
 
 /// Which identifier `compact` is. `bare`: a field's value, where a digits-only format
