@@ -92,6 +92,29 @@ const NOTATIONS: &[(&str, &str, &str)] = &[
         "note",
         r#""refund to DE89 3704 0044 0532 0130 00 please""#,
     ),
+    (
+        "value_object",
+        "country",
+        r#"{"code": "DE", "name": "Germany"}"#,
+    ),
+    (
+        "value_object",
+        "nationality",
+        r#"{"iso2": "DE", "flag": "x"}"#,
+    ),
+    (
+        "value_object",
+        "phone",
+        r#"{"number": "+49 30 1234567", "type": "mobile"}"#,
+    ),
+    (
+        "value_object",
+        "timezone",
+        r#"{"id": "Europe/Berlin", "offset": 60}"#,
+    ),
+    ("list", "nationalities", r#"["US", "DE"]"#),
+    ("list", "countries", r#"[{"code": "DE"}]"#),
+    ("list", "phone_numbers", r#"["+49 30 1234567"]"#),
     ("unreadable", "nationality", r#""Deutschl4nd""#),
     ("unreadable", "country", r#""Q7""#),
     ("unreadable", "phone", r#""+49 30 12""#),
@@ -178,13 +201,16 @@ impl Subject {
         (m, german)
     }
 
-    /// Whether the German signal is in a field the readers know by name (not in one
-    /// whose value is read as free text, `note`), so it can be a container's.
+    /// Whether the German signal is a scalar in a field the readers know by name (not
+    /// in one whose value is read as free text, `note`), so it can be a container's. (A
+    /// context's signals are its scalar fields: an object or a list on a container is
+    /// not read as context yet, SECURITY.md.)
     fn in_a_signal_field(&self) -> bool {
         static TABLE: OnceLock<customs::extract::fields::FieldTable> = OnceLock::new();
         let table = TABLE.get_or_init(|| customs::extract::fields::FieldTable::with_defaults(true));
-        self.german
-            .is_none_or(|i| table.classify(NOTATIONS[i].1).is_some())
+        self.german.is_none_or(|i| {
+            table.classify(NOTATIONS[i].1).is_some() && !NOTATIONS[i].2.starts_with(['{', '['])
+        })
     }
 
     fn class(&self) -> &'static str {

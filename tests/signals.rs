@@ -444,3 +444,32 @@ async fn through_the_proxy_a_context_gives_its_records_their_country() {
     assert_eq!(s.crm_us.count(), 0);
     assert_eq!(s.crm_eu.count(), rerouted.len());
 }
+
+/// A signal field holding an object names its value in members (`code`, `name`,
+/// `number`...), and a plural field holds a list: each is read; an unreadable one is
+/// unknown; the object's other members (`calling_code`) are not signals.
+#[test]
+fn signal_objects_and_lists_are_read() {
+    for (field, value) in [
+        ("country", r#"{"code": "DE", "name": "Germany"}"#),
+        ("nationality", r#"{"iso2": "de"}"#),
+        ("phone", r#"{"number": "+49 30 1234567", "type": "mobile"}"#),
+        ("nationalities", r#"["US", "DE"]"#),
+        ("countries", r#"[{"code": "DE"}]"#),
+    ] {
+        let mut record: serde_json::Value =
+            serde_json::from_str(&us_record_with("note", "")).unwrap();
+        record[field] = serde_json::from_str(value).unwrap();
+        let (action, evidence, j) = to_crm(&record.to_string());
+        assert_eq!(action, Action::Block, "{field}: {evidence:?}");
+        assert!(j.contains(&"EEA".to_string()), "{field}: {evidence:?}");
+    }
+    let mut us: serde_json::Value = serde_json::from_str(&us_record_with("note", "")).unwrap();
+    us["country"] =
+        serde_json::json!({"name": "United States", "code": "US", "calling_code": "+1"});
+    assert_eq!(to_crm(&us.to_string()).0, Action::Allow);
+    us["country"] = serde_json::json!({"name": "Atlantis"});
+    let (action, evidence, _) = to_crm(&us.to_string());
+    assert_eq!(action, Action::Block);
+    assert!(evidence.contains(&"unreadable:country_field".to_string()));
+}

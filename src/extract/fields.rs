@@ -453,7 +453,32 @@ impl FieldTable {
     /// (`X-User-Email`) and words for whose data it is (`customer_phone`,
     /// `sender_country`): see [`ROLE_PREFIXES`].
     fn lookup(&self, name: &[u8]) -> Option<FieldKind> {
-        self.get(name).or_else(|| self.after_roles(name, 4))
+        self.get(name)
+            .or_else(|| self.after_roles(name, 4))
+            .or_else(|| self.plural(name))
+    }
+
+    /// A plural's kind (`nationalities`, `phone_numbers`, `ip_addresses`): the
+    /// singular's, as a name of its own or after role words.
+    fn plural(&self, name: &[u8]) -> Option<FieldKind> {
+        let mut buf = [0u8; 64];
+        let singular: &[u8] = if let Some(stem) = name.strip_suffix(b"ies") {
+            let n = stem.len();
+            buf.get_mut(..n)?.copy_from_slice(stem);
+            *buf.get_mut(n)? = b'y';
+            &buf[..=n]
+        } else if let Some(stem) = name.strip_suffix(b"sses") {
+            let n = stem.len();
+            buf.get_mut(..n)?.copy_from_slice(stem);
+            buf.get_mut(n..n + 2)?.copy_from_slice(b"ss");
+            &buf[..n + 2]
+        } else {
+            name.strip_suffix(b"s").filter(|s| !s.ends_with(b"s"))?
+        };
+        if singular.is_empty() {
+            return None;
+        }
+        self.get(singular).or_else(|| self.after_roles(singular, 4))
     }
 
     fn get(&self, name: &[u8]) -> Option<FieldKind> {
@@ -473,6 +498,61 @@ impl FieldTable {
             self.get(rest).or_else(|| self.after_roles(rest, words - 1))
         })
     }
+}
+
+/// Whether `key`, a member of an object that is the value of a signal field of `kind`
+/// (`"country": {"code": "DE", "name": "Germany"}`), names that object's value: then it
+/// is read as a field of `kind`, whatever the key means elsewhere (`name`). Other members
+/// (`calling_code`, `flag`, `currency`) are read as they would be anywhere.
+pub fn names_the_value(kind: FieldKind, key: &str) -> bool {
+    let mut buf = [0u8; 24];
+    let mut n = 0;
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() {
+            let Some(slot) = buf.get_mut(n) else {
+                return false;
+            };
+            *slot = b.to_ascii_lowercase();
+            n += 1;
+        }
+    }
+    let k = &buf[..n];
+    let any: &[&[u8]] = &[b"value", b"code", b"name", b"label", b"text"];
+    let of_kind: &[&[u8]] = match kind {
+        FieldKind::Country => &[
+            b"iso",
+            b"isocode",
+            b"iso2",
+            b"iso3",
+            b"alpha2",
+            b"alpha3",
+            b"cca2",
+            b"cca3",
+            b"ccn3",
+            b"numeric",
+            b"numericcode",
+            b"common",
+            b"official",
+            b"shortname",
+            b"longname",
+            b"country",
+            b"countrycode",
+        ],
+        FieldKind::Phone => &[
+            b"number",
+            b"e164",
+            b"international",
+            b"full",
+            b"raw",
+            b"formatted",
+            b"phone",
+        ],
+        FieldKind::Ip => &[b"address", b"ip", b"addr"],
+        FieldKind::Locale => &[b"tag", b"locale", b"id"],
+        FieldKind::TimeZone => &[b"id", b"zone", b"tz", b"iana", b"timezone"],
+        _ => return false,
+    };
+    any.contains(&k) || of_kind.contains(&k)
 }
 
 /// Words before a field name that say whose data the field holds, not what it is:
@@ -559,12 +639,22 @@ mod tests {
         let mut t = t;
         t.insert("customer_note", FieldKind::NotPersonal);
         assert_eq!(t.classify("customer_note"), Some(FieldKind::NotPersonal));
+        for (k, kind) in [
+            ("nationalities", FieldKind::Country),
+            ("citizenships", FieldKind::Country),
+            ("phone_numbers", FieldKind::Phone),
+            ("ip_addresses", FieldKind::Ip),
+            ("customerEmails", FieldKind::Email),
+        ] {
+            assert_eq!(t.classify(k), Some(kind), "{k}");
+        }
         for k in [
             "customer",
             "x",
             "xylophone",
             "user_agent",
             "server_country_list",
+            "status",
         ] {
             assert_eq!(t.classify(k), None, "{k}");
         }

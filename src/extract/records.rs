@@ -97,6 +97,9 @@ pub struct Walker<'p> {
     /// Subject records open around the value being walked: an object inside one is part
     /// of that subject, not a context.
     in_subject: usize,
+    /// The object about to be walked is the value of a signal field of this kind
+    /// (`"country": {"code": "DE"}`): see [`super::fields::names_the_value`].
+    value_of: Option<FieldKind>,
 }
 
 /// What the walker needs to know about an object key.
@@ -163,6 +166,18 @@ fn has_data(d: &Doc<'_>, n: &Node) -> bool {
         Node::Arr(a) => d.items(*a).iter().any(|v| has_data(d, &v)),
         Node::Obj(o) => d.fields(*o).iter().any(|(_, v)| has_data(d, &v)),
     }
+}
+
+/// Whether fields of `kind` are signals (where the subject is).
+fn signal_field(kind: FieldKind) -> bool {
+    matches!(
+        kind,
+        FieldKind::Country
+            | FieldKind::Phone
+            | FieldKind::Ip
+            | FieldKind::Locale
+            | FieldKind::TimeZone
+    )
 }
 
 /// Whether a scalar is data: a number or a string that is not blank.
@@ -235,6 +250,7 @@ impl<'p> Walker<'p> {
             versions: 0,
             inherited: Vec::new(),
             in_subject: 0,
+            value_of: None,
             key_cache: KEY_CACHE
                 .try_with(|c| {
                     c.try_borrow_mut()
@@ -631,9 +647,15 @@ impl<'p> Walker<'p> {
         };
         let doc_fields = fields;
         let fields = fields.members();
+        let value_of = self.value_of.take();
         for (i, m) in fields.iter().enumerate() {
             let k = doc.text(m.key());
             keys[i] = (self.key_info(i, k), k);
+            if let Some(kind) = value_of
+                && super::fields::names_the_value(kind, k)
+            {
+                keys[i].0.kind = Some(kind);
+            }
             let Some(kind) = keys[i].0.kind else {
                 continue;
             };
@@ -642,8 +664,12 @@ impl<'p> Walker<'p> {
             }
             context::shape(&mut strong, &mut identity, &mut name, kind);
         }
-        if name && strong {
+        // (the value of a signal field is a part of its record, never a subject)
+        if name && strong && value_of.is_none() {
             identity = true;
+        }
+        if value_of.is_some() {
+            identity = false;
         }
         let (rec, opened) = if forced {
             (ctx, false)
@@ -732,6 +758,10 @@ impl<'p> Walker<'p> {
                 Ok(())
             }
             Node::Obj(_) => {
+                // An object under a signal field holds its value in named members.
+                if signal_field(kind) {
+                    self.value_of = Some(kind);
+                }
                 if kind.is_personal() && kind != FieldKind::Name && has_data(doc, v) {
                     let r = self.ensure(rec)?;
                     let pointer = Pointer::from(self.ptr.as_str());

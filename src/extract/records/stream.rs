@@ -90,6 +90,9 @@ struct Shape {
     /// The kind of the current member's key, and the key.
     kind: Option<FieldKind>,
     key: CompactString,
+    /// The value of a signal field of this kind (an object), or the elements' kind
+    /// (an array under a signal field).
+    value_of: Option<FieldKind>,
     /// Its own scalar signal fields, and its child contexts' (relative to it).
     own: Vec<Relative>,
     children: Vec<Relative>,
@@ -144,11 +147,20 @@ impl Events for Shapes<'_, '_> {
     type Error = Infallible;
 
     fn open(&mut self, object: bool) -> Result<(), Infallible> {
+        // As `Walker::classified`: a container under a signal field (or in an array
+        // under one) holds that field's value.
+        let value_of = match self.open.last() {
+            Some(p) if p.object => p.kind,
+            Some(p) => p.value_of,
+            None => None,
+        }
+        .filter(|k| super::signal_field(*k));
         self.open.push(Shape {
             at: self.table.len(),
             object,
             members: 0,
             kind: None,
+            value_of,
             key: CompactString::default(),
             own: Vec::new(),
             children: Vec::new(),
@@ -169,6 +181,12 @@ impl Events for Shapes<'_, '_> {
             let i = c.members;
             c.members += 1;
             c.kind = self.walker.key_info_at(depth, i, key).kind;
+            if let Some(kind) = c.value_of
+                && c.object
+                && crate::extract::fields::names_the_value(kind, key)
+            {
+                c.kind = Some(kind);
+            }
             c.key = key.into();
         }
         Ok(())
@@ -195,7 +213,8 @@ impl Events for Shapes<'_, '_> {
 
     fn close(&mut self) -> Result<(), Infallible> {
         if let Some(c) = self.open.pop() {
-            let identity = c.identity || (c.name && c.strong);
+            let identity =
+                (c.identity || (c.name && c.strong)) && !(c.object && c.value_of.is_some());
             let bits = (u8::from(c.data) * DATA)
                 | (u8::from(c.strong) * STRONG)
                 | (u8::from(identity) * IDENTITY);
@@ -253,6 +272,8 @@ enum Open {
         /// Context signals it pushed, and whether it is a subject's own object.
         pushed: usize,
         subject: bool,
+        /// The value of a signal field of this kind (see `Walker::value_of`).
+        value_of: Option<FieldKind>,
         exit: Exit,
     },
     Array {
@@ -363,6 +384,7 @@ impl Walk<'_, '_> {
         at: usize,
         ctx: Option<usize>,
         exit: Exit,
+        value_of: Option<FieldKind>,
     ) -> Result<(), InspectError> {
         let bits = self.table.get(at).copied().unwrap_or(0);
         let open = if object {
@@ -390,6 +412,7 @@ impl Walk<'_, '_> {
                 mark: 0,
                 pushed,
                 subject,
+                value_of,
                 exit,
             }
         } else {
@@ -426,7 +449,7 @@ impl Events for Walk<'_, '_> {
                     version,
                     close: None,
                 };
-                self.begin(object, at, ctx, exit)
+                self.begin(object, at, ctx, exit, None)
             }
             Want::Classified { kind, rec } if !object => {
                 // `Walker::classified` walks each element, without counting depth.
@@ -458,7 +481,13 @@ impl Events for Walk<'_, '_> {
                     version: false,
                     close,
                 };
-                self.begin(true, at, ctx, exit)
+                self.begin(
+                    true,
+                    at,
+                    ctx,
+                    exit,
+                    Some(kind).filter(|k| super::signal_field(*k)),
+                )
             }
         }
     }
@@ -466,7 +495,11 @@ impl Events for Walk<'_, '_> {
     fn key(&mut self, name: &str) -> Result<(), InspectError> {
         let depth = self.w.depth;
         let Some(Open::Object {
-            members, key, mark, ..
+            members,
+            key,
+            mark,
+            value_of,
+            ..
         }) = self.open.last_mut()
         else {
             return Ok(());
@@ -474,6 +507,11 @@ impl Events for Walk<'_, '_> {
         let i = *members;
         *members += 1;
         *key = self.w.key_info_at(depth, i, name);
+        if let Some(kind) = *value_of
+            && crate::extract::fields::names_the_value(kind, name)
+        {
+            key.kind = Some(kind);
+        }
         *mark = self.w.ptr.len();
         if key.kind != Some(FieldKind::NotPersonal) {
             self.w.ptr.push('/');
