@@ -140,6 +140,26 @@ const FIELD_STYLES: &[Style] = &[
     ("X-User- header style", |f| {
         format!("X-User-{}", f.replace('_', "-"))
     }),
+    ("Cyrillic lookalikes", |f| {
+        f.chars()
+            .map(|c| match c {
+                'o' => '\u{043e}',
+                'a' => '\u{0430}',
+                'e' => '\u{0435}',
+                'c' => '\u{0441}',
+                'p' => '\u{0440}',
+                c => c,
+            })
+            .collect()
+    }),
+    ("full-width", |f| {
+        f.chars()
+            .map(|c| match c {
+                '!'..='~' => char::from_u32(u32::from(c) - 0x21 + 0xFF01).unwrap_or(c),
+                c => c,
+            })
+            .collect()
+    }),
 ];
 
 fn camel(f: &str, upper_first: bool) -> String {
@@ -669,6 +689,12 @@ fn case() -> impl Strategy<Value = Case> {
         .prop_filter("a context holds signal fields", |(s, p)| {
             !p.is_context() || s.in_a_signal_field()
         })
+        .prop_filter("header names are ASCII", |(s, p)| {
+            let ascii = s
+                .german
+                .is_none_or(|i| (FIELD_STYLES[s.style].1)(NOTATIONS[i].1).is_ascii());
+            ascii || !matches!(p, Placement::Headers | Placement::HeaderContext)
+        })
         .prop_flat_map(|(subject, placement)| {
             let fitting: Vec<Encoding> = ENCODINGS
                 .iter()
@@ -719,6 +745,7 @@ fn profile_section() -> String {
         .chain(US_SIGNALS.iter().map(|s| s.0))
         .chain(["email"])
         .flat_map(|f| FIELD_STYLES.iter().map(move |(_, style)| style(f)))
+        .filter(|f| f.is_ascii())
         .map(|f| format!("\"x-user-{}\"", f.replace(['_', ' '], "-").to_lowercase()))
         .collect();
     headers.sort();

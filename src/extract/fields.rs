@@ -81,11 +81,27 @@ impl FieldKind {
 pub fn normalise_key(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
     for c in key.chars() {
-        if c.is_alphanumeric() {
+        if let Some(a) = imitated(c) {
+            out.push(char::from(a.to_ascii_lowercase()));
+        } else if c.is_alphanumeric() {
             out.extend(c.to_lowercase());
         }
     }
     out
+}
+
+/// The ASCII letter or digit a non-ASCII character imitates (a Cyrillic `о`, a
+/// full-width `ｃ`, a mathematical `𝐜`), by NFKC and Unicode's confusables
+/// (`scripts/gen-confusables.py`): a key spelled with them is the key it imitates.
+pub fn imitated(c: char) -> Option<u8> {
+    if c.is_ascii() {
+        return None;
+    }
+    let table = crate::tables::confusables::CONFUSABLES;
+    table
+        .binary_search_by_key(&u32::from(c), |(cp, _)| *cp)
+        .ok()
+        .map(|i| table[i].1)
 }
 
 /// The built-in field names (normalised). Good enough for unknown payloads; a policy
@@ -618,6 +634,26 @@ mod tests {
         assert_eq!(t.classify("country_of_origin"), None);
         assert_eq!(t.classify("E-Mail"), Some(FieldKind::Email));
         assert_eq!(t.classify("build"), None);
+    }
+
+    #[test]
+    fn lookalike_letters_are_the_letters_they_imitate() {
+        let t = FieldTable::with_defaults(true);
+        for k in [
+            "c\u{043e}untry",                                           // Cyrillic о
+            "\u{0441}ountry",                                           // Cyrillic с
+            "\u{ff43}\u{ff4f}\u{ff55}\u{ff4e}\u{ff54}\u{ff52}\u{ff59}", // full-width
+            "n\u{0430}tionality",                                       // Cyrillic а
+            "\u{1d41c}ountry",                                          // mathematical bold c
+            "NATI\u{039f}NALITY",                                       // Greek capital omicron
+        ] {
+            assert_eq!(t.classify(k), Some(FieldKind::Country), "{k}");
+        }
+        assert_eq!(t.classify("e\u{2010}mail"), Some(FieldKind::Email));
+        assert_eq!(t.classify("\u{0435}mail"), Some(FieldKind::Email));
+        assert_eq!(imitated('\u{ff10}'), Some(b'0'));
+        assert_eq!(imitated('é'), None);
+        assert_eq!(t.classify("страна"), None);
     }
 
     #[test]
