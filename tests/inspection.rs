@@ -560,6 +560,18 @@ fn controls() -> Vec<Case> {
             200,
         ),
         case(
+            "a version in prose",
+            "application/json",
+            r#"{"text":"deployed 5.4.0.1 to eu-west-1, next build 38.4.1.0","channel":"ops"}"#,
+            200,
+        ),
+        case(
+            "a version in markup",
+            "application/xml",
+            "<release><version>5.4.0.1</version><region>eu-west-1</region></release>",
+            200,
+        ),
+        case(
             "a Latin-1 label on ASCII text",
             "text/plain; charset=ISO-8859-1",
             "release 4.2 rolled out to every region",

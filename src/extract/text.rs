@@ -536,6 +536,7 @@ fn ipv4s(text: &str, hits: &mut Vec<TextHit>) {
             && !glued
             && let Ok(ip) = tok.parse::<std::net::Ipv4Addr>()
             && geo::is_public(IpAddr::V4(ip))
+            && !a_version_by_its_words(&text[..i], ip)
         {
             hits.push(TextHit {
                 kind: TextHitKind::Ip,
@@ -544,6 +545,55 @@ fn ipv4s(text: &str, hits: &mut Vec<TextHit>) {
         }
         i = j.max(i + 1);
     }
+}
+
+/// Words that, shortly before a dotted quad, say it is a version (`deployed 5.4.0.1`,
+/// `<version>5.4.0.1</version>`, `build 38.4.1.0`).
+const VERSION_WORDS: &[&str] = &[
+    "version",
+    "ver",
+    "release",
+    "released",
+    "build",
+    "deploy",
+    "deployed",
+    "deploying",
+    "upgrade",
+    "upgraded",
+    "upgrading",
+    "update",
+    "updated",
+    "firmware",
+    "sdk",
+    "patch",
+    "rolled",
+    "rollout",
+    "tag",
+    "tagged",
+    "image",
+    "package",
+    "bump",
+    "bumped",
+];
+
+/// A dotted quad is a version, not an address, when a version word is one of the three
+/// words before it and every part is below 100 (versions count up slowly; addresses
+/// take any octet): `deployed 5.4.0.1 to eu-west-1`. An address with an octet of 100 or
+/// more is read whatever the words say.
+fn a_version_by_its_words(before: &str, ip: std::net::Ipv4Addr) -> bool {
+    if ip.octets().iter().any(|o| *o >= 100) {
+        return false;
+    }
+    let mut from = before.len().saturating_sub(40);
+    while !before.is_char_boundary(from) {
+        from += 1;
+    }
+    before[from..]
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .rev()
+        .take(3)
+        .any(|w| VERSION_WORDS.iter().any(|v| w.eq_ignore_ascii_case(v)))
 }
 
 fn ipv6s(text: &str, hits: &mut Vec<TextHit>) {
@@ -570,6 +620,30 @@ mod tests {
 
     fn kinds(s: &str) -> Vec<(TextHitKind, String)> {
         scan(s).into_iter().map(|h| (h.kind, h.value)).collect()
+    }
+
+    #[test]
+    fn version_numbers_in_prose_are_not_addresses() {
+        for t in [
+            "deployed 5.4.0.1 to eu-west-1",
+            "<version>5.4.0.1</version>",
+            "upgraded the SDK to 38.4.1.0 today",
+            "Release: 81.2.6.14",
+        ] {
+            assert_eq!(kinds(t), vec![], "{t}");
+        }
+        // public addresses in prose still are, and an octet of 100 or more is no version
+        for t in [
+            "login from 5.4.0.1 failed",
+            "deployed from 81.2.69.142",
+            "version 85.214.132.117",
+        ] {
+            assert!(
+                kinds(t).iter().any(|(k, _)| *k == TextHitKind::Ip),
+                "{t}: {:?}",
+                kinds(t)
+            );
+        }
     }
 
     #[test]
