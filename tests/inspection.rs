@@ -560,6 +560,12 @@ fn controls() -> Vec<Case> {
             200,
         ),
         case(
+            "an order number with 00 and a calling code",
+            "application/json",
+            r#"{"text":"order 0034567890124 shipped, invoice DK50 0040 0440 1162 44","channel":"ops"}"#,
+            200,
+        ),
+        case(
             "a version in prose",
             "application/json",
             r#"{"text":"deployed 5.4.0.1 to eu-west-1, next build 38.4.1.0","channel":"ops"}"#,

@@ -288,9 +288,15 @@ fn phones(text: &str, hits: &mut Vec<TextHit>) {
         // A phone number does not run straight into letters or more digits.
         let next = chars.get(last_digit_end).map(|x| x.1);
         let glued = next.is_some_and(|n| n.is_alphanumeric() && geo::unicode_digit(n).is_none());
-        if (7..=15).contains(&digits) && !glued {
-            let from = chars[start].0;
-            let to = chars.get(last_digit_end).map(|x| x.0).unwrap_or(text.len());
+        let from = chars[start].0;
+        let to = chars.get(last_digit_end).map(|x| x.0).unwrap_or(text.len());
+        // `00` and a calling code in one unbroken run of digits is as often an order
+        // number or the rest of an IBAN: a phone only after a word saying so.
+        let unbroken_00 = starts_00 && text[from..to].bytes().all(|c| c.is_ascii_digit());
+        if (7..=15).contains(&digits)
+            && !glued
+            && (!unbroken_00 || a_phone_word_before(&text[..from]))
+        {
             let raw = &text[from..to];
             let country = if starts_nanp {
                 crate::country::Country::from_alpha2("US")
@@ -316,6 +322,61 @@ fn phones(text: &str, hits: &mut Vec<TextHit>) {
             i += 1;
         }
     }
+}
+
+/// Words that, shortly before a number, say it is a phone number (in the languages of
+/// the built-in groups and English).
+const PHONE_WORDS: &[&str] = &[
+    "phone",
+    "tel",
+    "telephone",
+    "mobile",
+    "cell",
+    "call",
+    "ring",
+    "text",
+    "sms",
+    "whatsapp",
+    "signal",
+    "fax",
+    "number",
+    "contact",
+    "reach",
+    "dial",
+    "telefon",
+    "telefoon",
+    "handy",
+    "nummer",
+    "rufnummer",
+    "mobil",
+    "numero",
+    "número",
+    "telefono",
+    "teléfono",
+    "móvil",
+    "movil",
+    "cellulare",
+    "téléphone",
+    "portable",
+    "numer",
+    "komórka",
+    "telemóvel",
+    "telefonszám",
+    "puhelin",
+    "matkapuhelin",
+    "τηλέφωνο",
+    "κινητό",
+];
+
+fn a_phone_word_before(before: &str) -> bool {
+    let mut from = before.len().saturating_sub(40);
+    while !before.is_char_boundary(from) {
+        from += 1;
+    }
+    before[from..]
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+        .any(|w| PHONE_WORDS.iter().any(|p| w.to_lowercase() == *p))
 }
 
 /// `(212) 555-0147` or `(212)555-0147`: a North American number written the North
@@ -620,6 +681,25 @@ mod tests {
 
     fn kinds(s: &str) -> Vec<(TextHitKind, String)> {
         scan(s).into_iter().map(|h| (h.kind, h.value)).collect()
+    }
+
+    #[test]
+    fn an_unbroken_run_with_00_is_a_phone_only_after_a_phone_word() {
+        for t in ["order 0034567890124 shipped", "ref 004915112345678"] {
+            assert_eq!(kinds(t), vec![], "{t}");
+        }
+        for t in [
+            "call me on 004915112345678",
+            "meine Nummer: 004915112345678",
+            "0049 151 12345678",
+            "+4915112345678",
+        ] {
+            assert!(
+                kinds(t).iter().any(|(k, _)| *k == TextHitKind::Phone),
+                "{t}: {:?}",
+                kinds(t)
+            );
+        }
     }
 
     #[test]
