@@ -115,6 +115,21 @@ const NOTATIONS: &[(&str, &str, &str)] = &[
     ("list", "nationalities", r#"["US", "DE"]"#),
     ("list", "countries", r#"[{"code": "DE"}]"#),
     ("list", "phone_numbers", r#"["+49 30 1234567"]"#),
+    (
+        "key_value",
+        "custom_fields",
+        r#"[{"key": "nationality", "value": "DE"}]"#,
+    ),
+    (
+        "key_value",
+        "attributes",
+        r#"[{"value": "Europe/Berlin", "name": "time_zone"}]"#,
+    ),
+    (
+        "key_value",
+        "extra",
+        r#"[{"type": "phone", "value": "+49 30 1234567"}]"#,
+    ),
     ("unreadable", "nationality", r#""Deutschl4nd""#),
     ("unreadable", "country", r#""Q7""#),
     ("unreadable", "phone", r#""+49 30 12""#),

@@ -21,6 +21,7 @@ use crate::policy::compile::{Limits, Profile};
 use compact_str::CompactString;
 
 mod context;
+mod kv;
 mod stream;
 pub use stream::check_walks;
 
@@ -648,6 +649,10 @@ impl<'p> Walker<'p> {
         let doc_fields = fields;
         let fields = fields.members();
         let value_of = self.value_of.take();
+        let pair = match value_of {
+            None if doc_fields.len() == 2 => kv::pair(self.fields, doc, doc_fields),
+            _ => None,
+        };
         for (i, m) in fields.iter().enumerate() {
             let k = doc.text(m.key());
             keys[i] = (self.key_info(i, k), k);
@@ -655,6 +660,15 @@ impl<'p> Walker<'p> {
                 && super::fields::names_the_value(kind, k)
             {
                 keys[i].0.kind = Some(kind);
+            }
+            if let Some((name, value, kind)) = pair {
+                keys[i].0.kind = if i == value {
+                    Some(kind)
+                } else if i == name {
+                    None
+                } else {
+                    keys[i].0.kind
+                };
             }
             let Some(kind) = keys[i].0.kind else {
                 continue;
@@ -1142,6 +1156,20 @@ mod tests {
             r.contains(&("/reported_user/team/members/0".into(), vec![])),
             "{r:?}"
         );
+    }
+
+    #[test]
+    fn key_value_pairs_are_the_fields_they_name() {
+        let r = signals_of(
+            r#"{"email":"a@example.org","ip":"8.8.8.8","custom_fields":[{"key":"nationality","value":"DE"},{"value":"Europe/Berlin","name":"time_zone"},{"key":"plan","value":"gold"}]}"#,
+        );
+        assert_eq!(r.len(), 1, "{r:?}");
+        let values: Vec<&str> = r[0].1.iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(values, ["8.8.8.8", "DE", "Europe/Berlin"], "{r:?}");
+        assert_eq!(r[0].1[1].0, "/custom_fields/0/value");
+        // `name` in a pair names the field: it is no person's name
+        let w = walk(r#"{"name":"country","value":"DE"}"#);
+        assert!(w.iter().all(|r| r.personal.is_empty()), "{w:?}");
     }
 
     #[test]

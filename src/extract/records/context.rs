@@ -120,9 +120,23 @@ impl Walker<'_> {
             let child = doc.fields(child);
             let mut child_keys = Vec::with_capacity(child.len());
             let (mut s, mut id, mut name) = (false, false, false);
+            let pair = if child.len() == 2 {
+                super::kv::pair(self.fields, doc, child)
+            } else {
+                None
+            };
             for (j, c) in child.members().iter().enumerate() {
                 let k = doc.text(c.key());
-                let info = self.key_info_at(self.depth + 1, j, k);
+                let mut info = self.key_info_at(self.depth + 1, j, k);
+                if let Some((n, v, kind)) = pair {
+                    info.kind = if j == v {
+                        Some(kind)
+                    } else if j == n {
+                        None
+                    } else {
+                        info.kind
+                    };
+                }
                 child_keys.push((info, k));
                 if let Some(kind) = info.kind
                     && has_data(doc, &c.value())

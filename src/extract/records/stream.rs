@@ -19,6 +19,7 @@ use compact_str::CompactString;
 
 use super::RawRecord;
 use super::context::{self, Relative};
+use super::kv;
 use super::{KeyInfo, Walker, escape_into, push_index, scalar_has_data};
 use crate::extract::fields::{FieldKind, FieldTable};
 use crate::extract::json::{self, Events, Scalar};
@@ -43,6 +44,7 @@ pub(super) fn walk(w: &mut Walker<'_>, body: &[u8]) -> Option<Result<(), Inspect
         table: Vec::new(),
         open: Vec::new(),
         contexts: Vec::new(),
+        pairs: Vec::new(),
     };
     match json::stream(text, &mut shapes) {
         Ok(true) => {}
@@ -52,11 +54,15 @@ pub(super) fn walk(w: &mut Walker<'_>, body: &[u8]) -> Option<Result<(), Inspect
     let table = shapes.table;
     let mut contexts = shapes.contexts;
     contexts.sort_unstable_by_key(|(at, _)| *at);
+    let mut pairs = shapes.pairs;
+    pairs.sort_unstable_by_key(|(at, _)| *at);
     let mut walk = Walk {
         w,
         table: &table,
         contexts: &contexts,
         next_context: 0,
+        pairs: &pairs,
+        next_pair: 0,
         next: 0,
         open: Vec::new(),
     };
@@ -78,6 +84,8 @@ struct Shapes<'a, 'p> {
     table: Vec<u8>,
     open: Vec<Shape>,
     contexts: Vec<(usize, Vec<Relative>)>,
+    /// The key/value objects (see `kv`) and their values' kinds, by place in the table.
+    pairs: Vec<(usize, FieldKind)>,
 }
 
 /// A container open in the first reading.
@@ -96,6 +104,8 @@ struct Shape {
     /// Its own scalar signal fields, and its child contexts' (relative to it).
     own: Vec<Relative>,
     children: Vec<Relative>,
+    /// Its string members, for a key/value object.
+    seen: kv::Seen,
     data: bool,
     name: bool,
     strong: bool,
@@ -116,6 +126,31 @@ impl Shapes<'_, '_> {
         if let Some(kind) = c.kind {
             context::shape(&mut c.strong, &mut c.identity, &mut c.name, kind);
         }
+    }
+
+    /// Object `c` closed: when it is a key/value pair, its shape is its value's under
+    /// the kind the pair names (as `Walker::object` reads it), and the walk is told.
+    fn pair_closed(&mut self, c: &mut Shape) {
+        let seen = std::mem::take(&mut c.seen);
+        let Some((kind, value, key)) = seen.decide(self.walker.fields, c.members) else {
+            return;
+        };
+        (c.strong, c.identity, c.name) = (false, false, false);
+        if scalar_has_data(Scalar::Str(&value)) {
+            context::shape(&mut c.strong, &mut c.identity, &mut c.name, kind);
+        }
+        c.own = context::scalar_signal(kind, Scalar::Str(&value))
+            .map(|(kind, value)| {
+                Relative {
+                    rel: CompactString::default(),
+                    kind,
+                    value,
+                }
+                .under(&key)
+            })
+            .into_iter()
+            .collect();
+        self.pairs.push((c.at, kind));
     }
 
     /// Object `c` closed: note the context it gives (its own signals when it identifies
@@ -164,6 +199,7 @@ impl Events for Shapes<'_, '_> {
             key: CompactString::default(),
             own: Vec::new(),
             children: Vec::new(),
+            seen: kv::Seen::default(),
             data: false,
             name: false,
             strong: false,
@@ -195,6 +231,13 @@ impl Events for Shapes<'_, '_> {
     fn scalar(&mut self, value: Scalar<'_>) -> Result<(), Infallible> {
         if let Some(c) = self.open.last_mut()
             && c.object
+            && c.members <= 2
+            && let Scalar::Str(s) = value
+        {
+            c.seen.string(&c.key, s);
+        }
+        if let Some(c) = self.open.last_mut()
+            && c.object
             && let Some(kind) = c.kind
             && let Some((kind, value)) = context::scalar_signal(kind, value)
         {
@@ -212,7 +255,10 @@ impl Events for Shapes<'_, '_> {
     }
 
     fn close(&mut self) -> Result<(), Infallible> {
-        if let Some(c) = self.open.pop() {
+        if let Some(mut c) = self.open.pop() {
+            if c.object && c.value_of.is_none() {
+                self.pair_closed(&mut c);
+            }
             let identity =
                 (c.identity || (c.name && c.strong)) && !(c.object && c.value_of.is_some());
             let bits = (u8::from(c.data) * DATA)
@@ -274,6 +320,8 @@ enum Open {
         subject: bool,
         /// The value of a signal field of this kind (see `Walker::value_of`).
         value_of: Option<FieldKind>,
+        /// A key/value object whose value is of this kind (see `kv`).
+        pair: Option<FieldKind>,
         exit: Exit,
     },
     Array {
@@ -293,6 +341,9 @@ struct Walk<'a, 'p> {
     /// The first reading's contexts, by place in the table, and the next to look at.
     contexts: &'a [(usize, Vec<Relative>)],
     next_context: usize,
+    /// The first reading's key/value objects, and the next to look at.
+    pairs: &'a [(usize, FieldKind)],
+    next_pair: usize,
     /// The next container's place in the table.
     next: usize,
     open: Vec<Open>,
@@ -354,6 +405,17 @@ impl Walk<'_, '_> {
         }
     }
 
+    /// The kind of the value of the key/value object at `at`, if it is one.
+    fn pair(&mut self, at: usize) -> Option<FieldKind> {
+        while self.pairs.get(self.next_pair).is_some_and(|(c, _)| *c < at) {
+            self.next_pair += 1;
+        }
+        match self.pairs.get(self.next_pair) {
+            Some((c, kind)) if *c == at => Some(*kind),
+            _ => None,
+        }
+    }
+
     /// Pushes the context the first reading found for the container at `at`.
     fn context(&mut self, at: usize) -> usize {
         while self
@@ -403,6 +465,7 @@ impl Walk<'_, '_> {
             };
             let subject = opened && identity;
             self.w.in_subject += usize::from(subject);
+            let pair = self.pair(at);
             Open::Object {
                 rec,
                 opened,
@@ -413,6 +476,7 @@ impl Walk<'_, '_> {
                 pushed,
                 subject,
                 value_of,
+                pair,
                 exit,
             }
         } else {
@@ -499,6 +563,7 @@ impl Events for Walk<'_, '_> {
             key,
             mark,
             value_of,
+            pair,
             ..
         }) = self.open.last_mut()
         else {
@@ -511,6 +576,13 @@ impl Events for Walk<'_, '_> {
             && crate::extract::fields::names_the_value(kind, name)
         {
             key.kind = Some(kind);
+        }
+        if let Some(kind) = *pair {
+            if kv::holds_the_value(name) {
+                key.kind = Some(kind);
+            } else if kv::names_a_field(name) {
+                key.kind = None;
+            }
         }
         *mark = self.w.ptr.len();
         if key.kind != Some(FieldKind::NotPersonal) {
@@ -640,9 +712,15 @@ mod tests {
         "internal",
         "a/b~c",
         "q\"k\n",
+        "key",
+        "value",
+        "type",
     ];
     const STRINGS: &[&str] = &[
         "a@example.org",
+        "country",
+        "phone",
+        "email",
         "+44 20 7946 0321",
         "(212) 555-0147",
         "US",
@@ -743,6 +821,10 @@ mod tests {
             r#"{"users": [{"email": "a@example.org"}], "locale": "de-DE", "x~/y": {"ip": 276}}"#,
             r#"{"data": {"attributes": {"email": "a@example.org"}, "meta": {"country": "DE", "deep": {"country": "FR"}}}}"#,
             r#"{"email": "a@example.org", "team": {"country": "DE", "members": [{"email": "b@example.org"}]}}"#,
+            // Key/value pairs, either order; a context's; one naming a subject
+            r#"{"email": "a@example.org", "fields": [{"key": "country", "value": "DE"}, {"value": "+44 20 7946 0321", "type": "phone"}]}"#,
+            r#"{"users": [{"email": "a@example.org"}], "meta": {"name": "locale", "value": "de-DE"}}"#,
+            r#"[{"key": "email", "value": "a@example.org"}, {"key": "x", "value": "DE"}, {"key": "country", "value": 5}]"#,
         ] {
             assert!(
                 check_walks(&fields, &profile, Limits::default(), doc.as_bytes()),
