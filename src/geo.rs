@@ -700,7 +700,9 @@ mod tests {
     /// The inline, byte-wise normaliser answers as the `String`-building one it replaced.
     #[test]
     fn phone_normalisation_as_before() {
+        // (both read the number without its scheme and extension, `phone_core`)
         fn by_string(raw: &str) -> Option<String> {
+            let raw = phone_core(crate::trim(raw))?;
             let mut out = String::with_capacity(raw.len());
             let mut plus = false;
             for ch in raw.trim().chars() {
@@ -736,9 +738,18 @@ mod tests {
         // separators), sometimes anything from the same alphabet with a stray letter.
         let numberish = "[ ]?[+＋]?[0０٠]{0,3}[0-9０-９٠-٩ ()./\u{a0}\u{2012}-]{2,22}[ ]?";
         let strategy = prop_oneof![3 => numberish, 1 => "[ +＋0-9０-９٠-٩()./\u{a0}x-]{0,24}"];
-        proptest!(ProptestConfig::with_cases(3000), |(raw in strategy)| {
+        let config = ProptestConfig {
+            cases: 3000,
+            failure_persistence: None,
+            rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(20261204),
+            ..ProptestConfig::default()
+        };
+        proptest!(config, |(raw in strategy)| {
             prop_assert_eq!(normalise_phone(&raw), by_string(&raw), "{:?}", raw);
         });
+        // the extension case that a random seed found: the number without it
+        assert_eq!(normalise_phone("٠０0000x0"), by_string("٠０0000x0"));
     }
 
     /// The cache answers only for the whole key: numbers sharing a slot evict each other
