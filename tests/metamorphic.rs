@@ -248,6 +248,15 @@ impl Subject {
         })
     }
 
+    /// Whether the German signal is a country field's (so a grouping key can be it).
+    fn names_a_country(&self) -> bool {
+        static TABLE: OnceLock<customs::extract::fields::FieldTable> = OnceLock::new();
+        let table = TABLE.get_or_init(|| customs::extract::fields::FieldTable::with_defaults(true));
+        self.german.is_none_or(|i| {
+            table.classify(NOTATIONS[i].1) == Some(customs::extract::fields::FieldKind::Country)
+        })
+    }
+
     fn class(&self) -> &'static str {
         self.german.map_or("control", |i| NOTATIONS[i].0)
     }
@@ -296,6 +305,8 @@ enum Placement {
     QueryContext,
     /// The signal in a header, the record in the body.
     HeaderContext,
+    /// The records grouped under their country: `{"by_country": {"DE": [...]}}`.
+    GroupedByCountry,
 }
 
 const PLACEMENTS: &[Placement] = &[
@@ -320,6 +331,7 @@ const PLACEMENTS: &[Placement] = &[
     Placement::JsonApiMeta,
     Placement::QueryContext,
     Placement::HeaderContext,
+    Placement::GroupedByCountry,
 ];
 
 impl Placement {
@@ -327,7 +339,12 @@ impl Placement {
         use Placement::*;
         matches!(
             self,
-            ContextBefore | ContextAfter | JsonApiMeta | QueryContext | HeaderContext
+            ContextBefore
+                | ContextAfter
+                | JsonApiMeta
+                | QueryContext
+                | HeaderContext
+                | GroupedByCountry
         )
     }
 }
@@ -584,9 +601,8 @@ impl Case {
                     .collect();
                 w.headers.push(("cookie".into(), jar.join("; ")));
             }
-            ContextBefore | ContextAfter | JsonApiMeta | QueryContext | HeaderContext => {
-                self.context_wire(&mut w)
-            }
+            ContextBefore | ContextAfter | JsonApiMeta | QueryContext | HeaderContext
+            | GroupedByCountry => self.context_wire(&mut w),
         }
         self.encode(&mut w);
         w
@@ -615,6 +631,15 @@ impl Case {
                 let mut meta = Map::new();
                 meta.insert(field.clone(), value.clone());
                 json!({"data": [{"type": "contacts", "attributes": record, "meta": meta}]})
+            }
+            GroupedByCountry => {
+                let mut groups = Map::new();
+                let key = match &value {
+                    Value::String(s) => s.clone(),
+                    v => v.to_string(),
+                };
+                groups.insert(key, json!([record, neighbour()]));
+                json!({"report": "contacts", "by_country": groups})
             }
             _ => json!({"users": [record]}),
         };
@@ -703,6 +728,9 @@ fn case() -> impl Strategy<Value = Case> {
     (subject(), prop::sample::select(PLACEMENTS))
         .prop_filter("a context holds signal fields", |(s, p)| {
             !p.is_context() || s.in_a_signal_field()
+        })
+        .prop_filter("a group is named by a country", |(s, p)| {
+            *p != Placement::GroupedByCountry || s.names_a_country()
         })
         .prop_filter("header names are ASCII", |(s, p)| {
             let ascii = s

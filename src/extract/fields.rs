@@ -571,6 +571,31 @@ pub fn names_the_value(kind: FieldKind, key: &str) -> bool {
     any.contains(&k) || of_kind.contains(&k)
 }
 
+impl FieldTable {
+    /// Whether `key` groups records by country (`by_country`, `perNationality`,
+    /// `grouped_by_country`): the keys of the object under it are countries, each the
+    /// context of the records under it.
+    pub fn groups_by_country(&self, key: &str) -> bool {
+        let mut buf = [0u8; 64];
+        let mut n = 0;
+        for b in key.bytes() {
+            if b.is_ascii_alphanumeric() {
+                let Some(slot) = buf.get_mut(n) else {
+                    return false;
+                };
+                *slot = b.to_ascii_lowercase();
+                n += 1;
+            }
+        }
+        let k = &buf[..n];
+        ["groupedby", "groupby", "by", "per"].iter().any(|p| {
+            k.strip_prefix(p.as_bytes()).is_some_and(|rest| {
+                !rest.is_empty() && self.lookup(rest) == Some(FieldKind::Country)
+            })
+        })
+    }
+}
+
 /// Words before a field name that say whose data the field holds, not what it is:
 /// `customer_nationality` is a nationality, `X-User-IP` an IP address. A name the table
 /// holds whole (`user_id`, `billing_country`, a policy's `not_personal`) keeps its own
@@ -634,6 +659,22 @@ mod tests {
         assert_eq!(t.classify("country_of_origin"), None);
         assert_eq!(t.classify("E-Mail"), Some(FieldKind::Email));
         assert_eq!(t.classify("build"), None);
+    }
+
+    #[test]
+    fn grouping_keys() {
+        let t = FieldTable::with_defaults(true);
+        for k in [
+            "by_country",
+            "perNationality",
+            "grouped_by_country",
+            "byCountryCode",
+        ] {
+            assert!(t.groups_by_country(k), "{k}");
+        }
+        for k in ["country", "by", "bypass", "per_page", "by_plan"] {
+            assert!(!t.groups_by_country(k), "{k}");
+        }
     }
 
     #[test]

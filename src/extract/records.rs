@@ -101,6 +101,9 @@ pub struct Walker<'p> {
     /// The object about to be walked is the value of a signal field of this kind
     /// (`"country": {"code": "DE"}`): see [`super::fields::names_the_value`].
     value_of: Option<FieldKind>,
+    /// The object about to be walked is under a key grouping by country (`by_country`):
+    /// each of its keys is the context of the records under it.
+    grouped: bool,
 }
 
 /// What the walker needs to know about an object key.
@@ -111,6 +114,8 @@ struct KeyInfo {
     plain: bool,
     /// Names a version or build (see [`versionish`]).
     version: bool,
+    /// Groups the records under it by country (`by_country`: see `context`).
+    groups: bool,
 }
 
 impl KeyInfo {
@@ -120,6 +125,7 @@ impl KeyInfo {
             kind,
             plain: !needs_escape(key),
             version: kind.is_none() && versionish(key),
+            groups: kind.is_none() && fields.groups_by_country(key),
         }
     }
 }
@@ -252,6 +258,7 @@ impl<'p> Walker<'p> {
             inherited: Vec::new(),
             in_subject: 0,
             value_of: None,
+            grouped: false,
             key_cache: KEY_CACHE
                 .try_with(|c| {
                     c.try_borrow_mut()
@@ -649,6 +656,7 @@ impl<'p> Walker<'p> {
         let doc_fields = fields;
         let fields = fields.members();
         let value_of = self.value_of.take();
+        let grouped = std::mem::take(&mut self.grouped);
         let pair = match value_of {
             None if doc_fields.len() == 2 => kv::pair(self.fields, doc, doc_fields),
             _ => None,
@@ -723,12 +731,21 @@ impl<'p> Walker<'p> {
             } else {
                 escape_into(&mut self.ptr, k);
             }
+            // Under `by_country`, each key is the context of the records under it.
+            let group = grouped && matches!(v, Node::Obj(_) | Node::Arr(_));
+            if group {
+                self.push_group(k);
+            }
             let r = if !self.ignored.is_empty() && self.ignored.contains(self.ptr.as_str()) {
                 Ok(())
             } else {
                 match info.kind {
                     Some(FieldKind::NotPersonal) => Ok(()),
                     Some(kind) => self.classified(doc, kind, v, rec),
+                    None if info.groups && matches!(v, Node::Obj(_)) => {
+                        self.grouped = true;
+                        self.value(doc, v, rec)
+                    }
                     None if info.version => {
                         self.versions += 1;
                         let r = self.value(doc, v, rec);
@@ -738,6 +755,9 @@ impl<'p> Walker<'p> {
                     None => self.value(doc, v, rec),
                 }
             };
+            if group {
+                self.pop_context(1);
+            }
             self.ptr.truncate(mark);
             r?;
         }
@@ -1154,6 +1174,30 @@ mod tests {
         );
         assert!(
             r.contains(&("/reported_user/team/members/0".into(), vec![])),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn a_grouping_key_gives_each_group_its_country() {
+        let r = signals_of(
+            r#"{"report":"leads","by_country":{"DE":[{"email":"a@example.org"}],"US":{"top":{"email":"b@example.org","ip":"8.8.8.8"}}}}"#,
+        );
+        assert!(
+            r.contains(&(
+                "/by_country/DE/0".into(),
+                vec![("/by_country/DE".into(), "DE".into())]
+            )),
+            "{r:?}"
+        );
+        assert!(
+            r.contains(&(
+                "/by_country/US/top".into(),
+                vec![
+                    ("/by_country/US".into(), "US".into()),
+                    ("/by_country/US/top/ip".into(), "8.8.8.8".into())
+                ]
+            )),
             "{r:?}"
         );
     }

@@ -186,6 +186,16 @@ impl Walker<'_> {
         }
     }
 
+    /// Pushes the country a grouping key names (`{"by_country": {"DE": [...]}}`), at
+    /// the current pointer, as the context of the records under it.
+    pub(super) fn push_group(&mut self, key: &str) {
+        self.inherited.push(RawSignal {
+            kind: SignalKind::CountryField,
+            pointer: Pointer::from(self.ptr.as_str()),
+            value: key.into(),
+        });
+    }
+
     /// Pushes context signals found by the stream's first reading, under the current
     /// pointer.
     pub(super) fn push_relative(&mut self, signals: &[Relative]) -> usize {

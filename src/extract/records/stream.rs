@@ -283,8 +283,12 @@ enum Want {
     /// Nothing: not walked (a key classified as not personal, a scalar under a key that
     /// says nothing, anything below such a container).
     Skip,
-    /// `Walker::value`, under a version key or not.
-    Value { ctx: Option<usize>, version: bool },
+    /// `Walker::value`, under a version key or not, or a key grouping by country.
+    Value {
+        ctx: Option<usize>,
+        version: bool,
+        groups: bool,
+    },
     /// `Walker::classified`.
     Classified { kind: FieldKind, rec: Option<usize> },
 }
@@ -298,6 +302,8 @@ struct Exit {
     version: bool,
     /// The record opened for it (a personal object outside any record) to close after it.
     close: Option<usize>,
+    /// It is a member of an object under `by_country`: its key was pushed as context.
+    grouped: bool,
 }
 
 /// A container open in the walk.
@@ -322,6 +328,9 @@ enum Open {
         value_of: Option<FieldKind>,
         /// A key/value object whose value is of this kind (see `kv`).
         pair: Option<FieldKind>,
+        /// Under a key grouping by country, with its current member's key.
+        grouped: bool,
+        member: CompactString,
         exit: Exit,
     },
     Array {
@@ -359,6 +368,7 @@ impl Walk<'_, '_> {
             None => Want::Value {
                 ctx: None,
                 version: false,
+                groups: false,
             },
             Some(Open::Skip) => Want::Skip,
             Some(Open::Object {
@@ -373,6 +383,7 @@ impl Walk<'_, '_> {
                 None => Want::Value {
                     ctx: *rec,
                     version: key.version,
+                    groups: key.groups,
                 },
             },
             Some(Open::Array {
@@ -399,6 +410,7 @@ impl Walk<'_, '_> {
                     None => Want::Value {
                         ctx: *ctx,
                         version: false,
+                        groups: false,
                     },
                 }
             }
@@ -447,6 +459,7 @@ impl Walk<'_, '_> {
         ctx: Option<usize>,
         exit: Exit,
         value_of: Option<FieldKind>,
+        grouped: bool,
     ) -> Result<(), InspectError> {
         let bits = self.table.get(at).copied().unwrap_or(0);
         let open = if object {
@@ -477,6 +490,8 @@ impl Walk<'_, '_> {
                 subject,
                 value_of,
                 pair,
+                grouped,
+                member: CompactString::default(),
                 exit,
             }
         } else {
@@ -500,20 +515,41 @@ impl Events for Walk<'_, '_> {
         let at = self.next;
         let bits = self.table.get(at).copied().unwrap_or(0);
         self.next += 1;
-        match self.want(false) {
+        let want = self.want(false);
+        // A member of an object under `by_country`: its key is the context of what is
+        // under it (as `Walker::object`).
+        let grouped = !matches!(want, Want::Skip)
+            && match self.open.last() {
+                Some(Open::Object {
+                    grouped: true,
+                    member,
+                    ..
+                }) => {
+                    let member = member.clone();
+                    self.w.push_group(&member);
+                    true
+                }
+                _ => false,
+            };
+        match want {
             Want::Skip => {
                 self.open.push(Open::Skip);
                 Ok(())
             }
-            Want::Value { ctx, version } => {
+            Want::Value {
+                ctx,
+                version,
+                groups,
+            } => {
                 self.w.enter()?;
                 self.w.versions += usize::from(version);
                 let exit = Exit {
                     entered: true,
                     version,
                     close: None,
+                    grouped,
                 };
-                self.begin(object, at, ctx, exit, None)
+                self.begin(object, at, ctx, exit, None, groups && object)
             }
             Want::Classified { kind, rec } if !object => {
                 // `Walker::classified` walks each element, without counting depth.
@@ -522,7 +558,10 @@ impl Events for Walk<'_, '_> {
                     kind: Some(kind),
                     items: 0,
                     mark: 0,
-                    exit: Exit::default(),
+                    exit: Exit {
+                        grouped,
+                        ..Exit::default()
+                    },
                 });
                 Ok(())
             }
@@ -544,6 +583,7 @@ impl Events for Walk<'_, '_> {
                     entered: true,
                     version: false,
                     close,
+                    grouped,
                 };
                 self.begin(
                     true,
@@ -551,6 +591,7 @@ impl Events for Walk<'_, '_> {
                     ctx,
                     exit,
                     Some(kind).filter(|k| super::signal_field(*k)),
+                    false,
                 )
             }
         }
@@ -564,6 +605,8 @@ impl Events for Walk<'_, '_> {
             mark,
             value_of,
             pair,
+            grouped,
+            member,
             ..
         }) = self.open.last_mut()
         else {
@@ -584,6 +627,9 @@ impl Events for Walk<'_, '_> {
                 key.kind = None;
             }
         }
+        if *grouped {
+            *member = name.into();
+        }
         *mark = self.w.ptr.len();
         if key.kind != Some(FieldKind::NotPersonal) {
             self.w.ptr.push('/');
@@ -600,7 +646,7 @@ impl Events for Walk<'_, '_> {
         // Strings are walked under any key; nulls, booleans and numbers may say nothing.
         let r = match self.want(!matches!(value, Scalar::Str(_))) {
             Want::Skip => Ok(()),
-            Want::Value { ctx, version } => self.w.enter().and_then(|()| {
+            Want::Value { ctx, version, .. } => self.w.enter().and_then(|()| {
                 let r = match value {
                     Scalar::Str(s) => {
                         self.w.versions += usize::from(version);
@@ -641,6 +687,9 @@ impl Events for Walk<'_, '_> {
         };
         if exit.entered {
             self.w.depth -= 1;
+        }
+        if exit.grouped {
+            self.w.pop_context(1);
         }
         self.w.versions -= usize::from(exit.version);
         if let Some(r) = exit.close {
@@ -715,6 +764,8 @@ mod tests {
         "key",
         "value",
         "type",
+        "by_country",
+        "DE",
     ];
     const STRINGS: &[&str] = &[
         "a@example.org",
@@ -825,6 +876,9 @@ mod tests {
             r#"{"email": "a@example.org", "fields": [{"key": "country", "value": "DE"}, {"value": "+44 20 7946 0321", "type": "phone"}]}"#,
             r#"{"users": [{"email": "a@example.org"}], "meta": {"name": "locale", "value": "de-DE"}}"#,
             r#"[{"key": "email", "value": "a@example.org"}, {"key": "x", "value": "DE"}, {"key": "country", "value": 5}]"#,
+            // Grouped by country: arrays, objects and scalars under the countries
+            r#"{"by_country": {"DE": [{"email": "a@example.org"}], "FR": {"lead": {"phone": "+44 20 7946 0321"}}, "n": 3, "XX": []}}"#,
+            r#"{"email": "a@example.org", "per_nationality": {"Atlantis": [{"email": "b@example.org"}]}}"#,
         ] {
             assert!(
                 check_walks(&fields, &profile, Limits::default(), doc.as_bytes()),
