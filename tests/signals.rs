@@ -473,3 +473,40 @@ fn signal_objects_and_lists_are_read() {
     assert_eq!(action, Action::Block);
     assert!(evidence.contains(&"unreadable:country_field".to_string()));
 }
+
+/// Identifiers through the proxy: a NINO or an NHS number in a US subject's record makes
+/// it GB too (no region allows both: blocked, nothing forwarded); an SSN alone is US (the
+/// US CRM receives the record byte for byte); a card names no country, so a German
+/// subject's card still goes to the EU CRM with the rest.
+#[tokio::test]
+async fn through_the_proxy_identifiers_name_their_country() {
+    let s = Setup::new().await;
+    let url = s.proxy.url("/crm/v1/contacts");
+    for body in [
+        us_record_with("nino", "AB 12 34 56 C"),
+        us_record_with("note", "NHS number 943 476 5919"),
+        us_record_with("note", "her NI number is AB 12 34 56 C"),
+    ] {
+        let (status, _, _) = post(&url, "application/json", body.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+    assert_eq!(s.total_received(), 0);
+    let ssn = record_with("ssn", "536-90-4399").replace("lukas.weber", "olivia.carter");
+    let (status, _, _) = post(&url, "application/json", ssn.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let got = s.crm_us.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, ssn.as_bytes());
+    let german = serde_json::json!({
+        "email": "lukas.weber@example.org",
+        "iban": "DE89 3704 0044 0532 0130 00",
+        "card_number": "4111 1111 1111 1111",
+    })
+    .to_string();
+    let (status, _, _) = post(&url, "application/json", german.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.crm_us.count(), 1, "the German subject went to the US CRM");
+    let eu = s.crm_eu.received();
+    assert_eq!(eu.len(), 1);
+    assert_eq!(eu[0].body, german.as_bytes());
+}
