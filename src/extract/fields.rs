@@ -516,23 +516,28 @@ impl FieldTable {
     }
 }
 
+/// `key`'s ASCII letters and digits, lowercased, written into `buf` (other characters
+/// left out); `None` when they do not fit.
+pub fn ascii_key<'b>(key: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    let mut n = 0;
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() {
+            *buf.get_mut(n)? = b.to_ascii_lowercase();
+            n += 1;
+        }
+    }
+    buf.get(..n)
+}
+
 /// Whether `key`, a member of an object that is the value of a signal field of `kind`
 /// (`"country": {"code": "DE", "name": "Germany"}`), names that object's value: then it
 /// is read as a field of `kind`, whatever the key means elsewhere (`name`). Other members
 /// (`calling_code`, `flag`, `currency`) are read as they would be anywhere.
 pub fn names_the_value(kind: FieldKind, key: &str) -> bool {
     let mut buf = [0u8; 24];
-    let mut n = 0;
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() {
-            let Some(slot) = buf.get_mut(n) else {
-                return false;
-            };
-            *slot = b.to_ascii_lowercase();
-            n += 1;
-        }
-    }
-    let k = &buf[..n];
+    let Some(k) = ascii_key(key, &mut buf) else {
+        return false;
+    };
     let any: &[&[u8]] = &[b"value", b"code", b"name", b"label", b"text"];
     let of_kind: &[&[u8]] = match kind {
         FieldKind::Country => &[
@@ -577,17 +582,9 @@ impl FieldTable {
     /// context of the records under it.
     pub fn groups_by_country(&self, key: &str) -> bool {
         let mut buf = [0u8; 64];
-        let mut n = 0;
-        for b in key.bytes() {
-            if b.is_ascii_alphanumeric() {
-                let Some(slot) = buf.get_mut(n) else {
-                    return false;
-                };
-                *slot = b.to_ascii_lowercase();
-                n += 1;
-            }
-        }
-        let k = &buf[..n];
+        let Some(k) = ascii_key(key, &mut buf) else {
+            return false;
+        };
         ["groupedby", "groupby", "by", "per"].iter().any(|p| {
             k.strip_prefix(p.as_bytes()).is_some_and(|rest| {
                 !rest.is_empty() && self.lookup(rest) == Some(FieldKind::Country)

@@ -11,17 +11,8 @@ use crate::extract::json::{Doc, Fields, Node};
 
 fn normalised_is(key: &str, names: &[&str]) -> bool {
     let mut buf = [0u8; 12];
-    let mut n = 0;
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() {
-            let Some(slot) = buf.get_mut(n) else {
-                return false;
-            };
-            *slot = b.to_ascii_lowercase();
-            n += 1;
-        }
-    }
-    names.iter().any(|k| k.as_bytes() == &buf[..n])
+    crate::extract::fields::ascii_key(key, &mut buf)
+        .is_some_and(|k| names.iter().any(|n| n.as_bytes() == k))
 }
 
 /// A member key that names the field of a key/value pair.
