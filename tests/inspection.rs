@@ -17,21 +17,6 @@ use http_body_util::Full;
 /// be blocked (403) or refused (4xx).
 const PHONE: &str = "+44 20 7946 0321";
 
-fn gz(b: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(b).unwrap();
-    e.finish().unwrap()
-}
-fn zlib(b: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(b).unwrap();
-    e.finish().unwrap()
-}
-fn raw_deflate(b: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(b).unwrap();
-    e.finish().unwrap()
-}
 /// UTF-16LE with its byte-order mark.
 fn utf16(b: &[u8]) -> Vec<u8> {
     let mut out = vec![0xFF, 0xFE];
@@ -40,15 +25,6 @@ fn utf16(b: &[u8]) -> Vec<u8> {
     }
     out
 }
-fn br(b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    brotli::BrotliCompress(&mut &b[..], &mut out, &Default::default()).unwrap();
-    out
-}
-fn zstd(b: &[u8]) -> Vec<u8> {
-    zstd::stream::encode_all(b, 3).unwrap()
-}
-
 #[derive(Clone)]
 struct Case {
     name: &'static str,

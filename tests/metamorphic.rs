@@ -671,7 +671,7 @@ impl Case {
             Gzip => coded(w, "gzip", gz(&w.body)),
             Deflate => coded(w, "deflate", zlib(&w.body)),
             Brotli => coded(w, "br", br(&w.body)),
-            Zstd => coded(w, "zstd", zstd::stream::encode_all(&w.body[..], 3).unwrap()),
+            Zstd => coded(w, "zstd", zstd(&w.body)),
             GzipThenBrotli => coded(w, "gzip, br", br(&gz(&w.body))),
             Utf16 => {
                 let text = String::from_utf8(w.body.clone()).unwrap();
@@ -688,22 +688,6 @@ impl Case {
             w.body = body;
         }
     }
-}
-
-fn gz(b: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(b).unwrap();
-    e.finish().unwrap()
-}
-fn zlib(b: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(b).unwrap();
-    e.finish().unwrap()
-}
-fn br(b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    brotli::BrotliCompress(&mut &b[..], &mut out, &Default::default()).unwrap();
-    out
 }
 
 // ---------------------------------------------------------------- generators

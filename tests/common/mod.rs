@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::convert::Infallible;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -489,4 +490,30 @@ pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> (String, bool) {
         }
     };
     (String::from_utf8_lossy(&out).into_owned(), closed)
+}
+
+// Content codings, for bodies sent with `Content-Encoding`.
+
+pub fn gz(b: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+pub fn zlib(b: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+pub fn raw_deflate(b: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+pub fn br(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    brotli::BrotliCompress(&mut &b[..], &mut out, &Default::default()).unwrap();
+    out
+}
+pub fn zstd(b: &[u8]) -> Vec<u8> {
+    zstd::stream::encode_all(b, 3).unwrap()
 }
