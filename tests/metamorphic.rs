@@ -80,6 +80,29 @@ const NOTATIONS: &[(&str, &str, &str)] = &[
     ("ip", "client_ip", r#""85.214.132.117:443""#),
     ("ip", "ip_address", r#""::ffff:85.214.132.117""#),
     ("ip", "x_forwarded_for", r#""85.214.132.117, 10.0.0.1""#),
+    ("coordinates", "geo", r#""52.52,13.405""#),
+    ("coordinates", "gps", r#""52°31'12\"N 13°24'18\"E""#),
+    ("coordinates", "location", r#""POINT(13.405 52.52)""#),
+    (
+        "coordinates",
+        "location",
+        r#"{"lat": 52.52, "lng": 13.405}"#,
+    ),
+    (
+        "coordinates",
+        "position",
+        r#"{"type": "Point", "coordinates": [13.405, 52.52]}"#,
+    ),
+    (
+        "address",
+        "address",
+        r#""Unter den Linden 1, 10117 Berlin, Germany""#,
+    ),
+    (
+        "address",
+        "billing_address",
+        r#""Unter den Linden 1\n10117 Berlin\nDeutschland""#,
+    ),
     ("iban", "iban", r#""DE89 3704 0044 0532 0130 00""#),
     ("iban", "account", r#""DE89370400440532013000""#),
     (
@@ -721,6 +744,14 @@ fn case() -> impl Strategy<Value = Case> {
                 .german
                 .is_none_or(|i| (FIELD_STYLES[s.style].1)(NOTATIONS[i].1).is_ascii());
             ascii || !matches!(p, Placement::Headers | Placement::HeaderContext)
+        })
+        .prop_filter("header values hold no line break", |(s, p)| {
+            let one_line = s.german.is_none_or(|i| !NOTATIONS[i].2.contains("\\n"));
+            one_line
+                || !matches!(
+                    p,
+                    Placement::Headers | Placement::HeaderContext | Placement::Cookies
+                )
         })
         .prop_flat_map(|(subject, placement)| {
             let fitting: Vec<Encoding> = ENCODINGS

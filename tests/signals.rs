@@ -510,3 +510,222 @@ async fn through_the_proxy_identifiers_name_their_country() {
     assert_eq!(eu.len(), 1);
     assert_eq!(eu[0].body, german.as_bytes());
 }
+
+/// A US subject's record (email, US IP) with `extra` members added.
+fn us_record_plus(extra: serde_json::Value) -> String {
+    let mut v = serde_json::json!({
+        "email": "olivia.carter@example.org",
+        "last_login_ip": "8.8.8.8",
+    });
+    for (k, x) in extra.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    v.to_string()
+}
+
+#[test]
+fn coordinates_name_their_country_in_every_shape() {
+    use serde_json::json;
+    let berlin = [
+        json!({"lat": 52.52, "lng": 13.405}),
+        json!({"latitude": "52.52", "longitude": "13.405"}),
+        json!({"location": {"lat": 52.52, "lon": 13.405}}),
+        json!({"location": {"Latitude": "52,52", "Longitude": "13,405"}}),
+        json!({"location": {"x": 13.405, "y": 52.52}}),
+        json!({"geo": "52.52,13.405"}),
+        json!({"gps": "52.52 13.405"}),
+        json!({"coords": [52.52, 13.405]}),
+        json!({"location": "geo:52.52,13.405;u=20"}),
+        json!({"location": "POINT(13.405 52.52)"}),
+        json!({"position": {"type": "Point", "coordinates": [13.405, 52.52]}}),
+        json!({"geometry": {"type": "Point", "coordinates": [13.405, 52.52, 34.0]}}),
+        json!({"location": "52°31'12\"N 13°24'18\"E"}),
+        json!({"latitude": "52°31′N", "longitude": "13°24′E"}),
+        json!({"lngLat": [13.405, 52.52]}),
+        json!({"home": {"geo": {"lat": 52.52, "lng": 13.405}}}),
+    ];
+    for extra in berlin {
+        let (action, evidence, j) = to_crm(&us_record_plus(extra.clone()));
+        assert_eq!(action, Action::Block, "{extra}: {evidence:?}");
+        assert!(
+            evidence.contains(&"location:DE".to_string()),
+            "{extra}: {evidence:?}"
+        );
+        assert!(j.contains(&"EEA".to_string()), "{extra}: {j:?}");
+    }
+    // The same shapes in New York keep a US subject American.
+    for extra in [
+        json!({"lat": 40.71, "lng": -74.0}),
+        json!({"geo": "40.71,-74.0"}),
+        json!({"geo": "-74.0,40.71"}),
+        json!({"position": {"type": "Point", "coordinates": [-74.0, 40.71]}}),
+        json!({"location": "40°42'46\"N 74°0'22\"W"}),
+        json!({"coords": [-74.0, 40.71]}),
+        json!({"location": "San Francisco, CA"}),
+        json!({"location": "0,0"}),
+        json!({"location": "N/A"}),
+    ] {
+        let (action, evidence, j) = to_crm(&us_record_plus(extra.clone()));
+        assert_eq!(
+            (action, j),
+            (Action::Allow, vec!["US".to_string()]),
+            "{extra}: {evidence:?}"
+        );
+    }
+    // Half a coordinate, a point at sea, or a number that is no coordinate: unknown.
+    for extra in [
+        json!({"lat": 52.52}),
+        json!({"location": {"lat": 52.52, "lng": "east"}}),
+        json!({"geo": "55.0,3.0"}),
+        json!({"location": "52.52"}),
+        json!({"location": 52.52}),
+        json!({"geo": "52.5N 13.4N"}),
+        json!({"coordinates": [200.0, 95.0]}),
+    ] {
+        let (action, evidence, j) = to_crm(&us_record_plus(extra.clone()));
+        assert_eq!(action, Action::Block, "{extra}: {evidence:?}");
+        assert!(
+            evidence.contains(&"unreadable:location".to_string()),
+            "{extra}: {evidence:?}"
+        );
+        assert!(j.contains(&"unknown".to_string()), "{extra}: {j:?}");
+    }
+}
+
+#[test]
+fn coordinates_of_places_are_no_one_s() {
+    // A list of shops: names and coordinates, nobody's personal data.
+    let shops = r#"{"shops": [{"name": "Mitte", "lat": 52.52, "lng": 13.405},
+        {"name": "Schwabing", "location": {"type": "Point", "coordinates": [11.58, 48.16]}}]}"#;
+    let (policy, geo) = engine();
+    let h = http::HeaderMap::new();
+    let req = RequestView {
+        absolute_authority: None,
+        method: "POST",
+        host: Some("localhost"),
+        path: "/crm/v1/stores",
+        query: None,
+        content_type: Some("application/json"),
+        content_encoding: None,
+        headers: Some(&h),
+        body: shops.as_bytes(),
+    };
+    let ev = evaluate_request(policy, geo, &req).unwrap();
+    assert_eq!(ev.decision.action, Action::Allow);
+    assert!(ev.decision.verdicts.iter().all(|v| v.personal.is_empty()));
+    // A person beside the same coordinates is placed by them.
+    let (action, evidence, _) = to_crm(&us_record_plus(
+        serde_json::json!({"name": "Olivia Carter", "lat": 48.16, "lng": 11.58}),
+    ));
+    assert_eq!(action, Action::Block, "{evidence:?}");
+    assert!(
+        evidence.contains(&"location:DE".to_string()),
+        "{evidence:?}"
+    );
+}
+
+#[test]
+fn an_address_s_last_component_names_its_country() {
+    for (v, want) in [
+        (
+            "Unter den Linden 1, 10117 Berlin, Germany",
+            Some("address:DE"),
+        ),
+        (
+            "Unter den Linden 1\n10117 Berlin\nDeutschland",
+            Some("address:DE"),
+        ),
+        ("12 rue de Rivoli, 75001 Paris, France", Some("address:FR")),
+        ("1 Main St, San Francisco, CA 94105", Some("address:US")),
+        ("1 Main St, Dover, DE 19901", Some("address:US")),
+        ("Unter den Linden 1, 10117 Berlin", None),
+    ] {
+        let (action, evidence, _) = to_crm(&us_record_with("billing_address", v));
+        match want {
+            Some(label) => assert!(evidence.contains(&label.to_string()), "{v}: {evidence:?}"),
+            None => assert_eq!(evidence, ["ip:US"], "{v}"),
+        }
+        let us = want.is_none_or(|l| l == "address:US");
+        assert_eq!(action == Action::Allow, us, "{v}: {evidence:?}");
+    }
+}
+
+/// A point well inside Germany (lat 49.5..53, lon 8..12) in a generated notation.
+fn german_coordinates() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::json;
+    (49.5f64..53.0, 8.0f64..12.0, 0usize..10).prop_map(|(lat, lon, shape)| {
+        let dms = |v: f64, pos: char, neg: char| {
+            // In tenths of a second, so no part rounds up to 60.
+            let t = (v.abs() * 36_000.0).round() as u64;
+            let (d, m, s) = (t / 36_000, t / 600 % 60, t % 600);
+            let (s, tenth) = (s / 10, s % 10);
+            format!("{d}°{m}'{s}.{tenth}\"{}", if v >= 0.0 { pos } else { neg })
+        };
+        match shape {
+            0 => json!({"lat": lat, "lng": lon}),
+            1 => json!({"latitude": lat.to_string(), "longitude": lon.to_string()}),
+            2 => json!({"location": {"lat": lat, "lon": lon}}),
+            3 => json!({"geo": format!("{lat:.5},{lon:.5}")}),
+            4 => json!({"gps": format!("{lat:.4} {lon:.4}")}),
+            5 => json!({"geometry": {"type": "Point", "coordinates": [lon, lat]}}),
+            6 => json!({"location": format!("POINT({lon} {lat})")}),
+            7 => json!({"location": format!("{} {}", dms(lat, 'N', 'S'), dms(lon, 'E', 'W'))}),
+            8 => json!({"location": {"x": lon, "y": lat}}),
+            _ => json!({"location": format!("geo:{lat},{lon}")}),
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 300,
+        failure_persistence: None,
+        rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(20261204),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn german_coordinates_keep_a_us_record_from_the_us(extra in german_coordinates()) {
+        let (action, evidence, _) = to_crm(&us_record_plus(extra.clone()));
+        prop_assert_eq!(action, Action::Block, "{}: {:?}", extra, evidence);
+        prop_assert!(evidence.contains(&"location:DE".to_string()), "{}: {:?}", extra, evidence);
+    }
+}
+
+#[tokio::test]
+async fn through_the_proxy_coordinates_and_addresses_reroute_to_the_eu() {
+    let s = Setup::new().await;
+    let bodies = [
+        serde_json::json!({"email": "lukas.weber@example.org", "lat": 52.52, "lng": 13.405}),
+        serde_json::json!({"email": "lukas.weber@example.org",
+            "location": {"type": "Point", "coordinates": [13.405, 52.52]}}),
+        serde_json::json!({"email": "lukas.weber@example.org",
+            "address": "Unter den Linden 1, 10117 Berlin, Deutschland"}),
+    ];
+    for (n, body) in bodies.iter().enumerate() {
+        let body = body.to_string();
+        let (status, _, b) = post(
+            &s.proxy.url("/crm/v1/contacts"),
+            "application/json",
+            body.clone(),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{body}: {}",
+            String::from_utf8_lossy(&b)
+        );
+        let got = s.crm_eu.received();
+        assert_eq!(got.len(), n + 1, "{body}");
+        assert_eq!(got[n].body, body.as_bytes(), "{body}");
+    }
+    assert_eq!(s.crm_us.count(), 0);
+    // Half a coordinate beside a US address: unknown, refused, nothing forwarded.
+    let body = us_record_plus(serde_json::json!({"lat": 52.52})).to_string();
+    let (status, _, _) = post(&s.proxy.url("/crm/v1/contacts"), "application/json", body).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(s.crm_us.count(), 0);
+    assert_eq!(s.crm_eu.received().len(), bodies.len());
+}

@@ -150,5 +150,8 @@ pub fn load_with_geo(config: &Path, geoip: Option<&Path>) -> Result<(Loaded, Max
 
 pub fn load_geo(flag: Option<&Path>, policy: &Policy, config: &Path) -> Result<MaxMindGeo, String> {
     let path = geoip_path(flag, policy, config);
+    // The country boundaries that place coordinates are loaded with the database, not
+    // by the first request that carries a coordinate.
+    crate::extract::signals::coords::preload();
     MaxMindGeo::open(&path).map_err(|e| e.to_string())
 }

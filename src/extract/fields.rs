@@ -266,6 +266,10 @@ pub const DEFAULTS: &[(FieldKind, &[&str])] = &[
             "billingaddress",
             "shippingaddress",
             "mailingaddress",
+            "postaladdress",
+            "residentialaddress",
+            "fulladdress",
+            "addressline3",
         ],
     ),
     (
@@ -353,6 +357,13 @@ pub const DEFAULTS: &[(FieldKind, &[&str])] = &[
             "latitude",
             "longitude",
             "gps",
+            "coords",
+            "geopoint",
+            "latlong",
+            "lnglat",
+            "lonlat",
+            "gpscoordinates",
+            "geocoordinates",
         ],
     ),
     (
@@ -571,6 +582,8 @@ pub fn names_the_value(kind: FieldKind, key: &str) -> bool {
         FieldKind::Ip => &[b"address", b"ip", b"addr"],
         FieldKind::Locale => &[b"tag", b"locale", b"id"],
         FieldKind::TimeZone => &[b"id", b"zone", b"tz", b"iana", b"timezone"],
+        // (`lat`, `lng`, `coordinates` are location fields anywhere)
+        FieldKind::Location => &[b"x", b"y", b"point", b"position", b"coords"],
         _ => return false,
     };
     any.contains(&k) || of_kind.contains(&k)

@@ -306,6 +306,14 @@ impl Num {
             Num::F(_) => None,
         }
     }
+    /// The number as written in decimal (`52.52`, `-7`): coordinates are fractions.
+    pub fn decimal_text(self) -> String {
+        match self {
+            Num::U(u) => u.to_string(),
+            Num::I(i) => i.to_string(),
+            Num::F(f) => f.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

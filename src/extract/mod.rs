@@ -45,6 +45,11 @@ pub enum SignalKind {
     /// An identity document or account number whose format is a country's (an IBAN's
     /// prefix, a National Insurance number, a PESEL...), in a field or in free text.
     Identifier,
+    /// Coordinates (`"lat": 52.52` with `"lng": 13.40`, `"52.52,13.40"`, a GeoJSON
+    /// `Point`), placed by the country-boundaries dataset.
+    Location,
+    /// A postal address whose last component names a country.
+    Address,
 }
 
 impl SignalKind {
@@ -57,6 +62,8 @@ impl SignalKind {
         SignalKind::TextPhone,
         SignalKind::TimeZone,
         SignalKind::Identifier,
+        SignalKind::Location,
+        SignalKind::Address,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +76,8 @@ impl SignalKind {
             SignalKind::TextPhone => "text_phone",
             SignalKind::TimeZone => "time_zone",
             SignalKind::Identifier => "identifier",
+            SignalKind::Location => "location",
+            SignalKind::Address => "address",
         }
     }
 }

@@ -184,6 +184,7 @@ fn signal_field(kind: FieldKind) -> bool {
             | FieldKind::Ip
             | FieldKind::Locale
             | FieldKind::TimeZone
+            | FieldKind::Location
     )
 }
 
@@ -828,16 +829,11 @@ impl<'p> Walker<'p> {
                 self.fact(kind, s, rec)
             }
             Scalar::Num(n) => {
-                let text = n.integer_text().unwrap_or_default();
                 if context::number_is_signal(kind) {
                     // A number in a signal field is read as one (`"country": 276` is ISO
-                    // 3166-1 numeric); one with no integer reading (`1.5`) is unreadable.
-                    let text = if text.is_empty() {
-                        "?number".into()
-                    } else {
-                        text
-                    };
-                    self.fact(kind, &text, rec)
+                    // 3166-1 numeric); one with no integer reading (`1.5`) is unreadable,
+                    // but under a coordinate's key.
+                    self.fact(kind, &context::number_text(kind, n), rec)
                 } else if kind.is_personal() {
                     self.fact(kind, "", rec)
                 } else {

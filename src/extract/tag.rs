@@ -9,11 +9,12 @@
 //! region is no country). An unreadable signal is kept, by kind and pointer, and makes
 //! the record's jurisdiction `unknown`: a notation nobody thought of fails closed.
 
-use super::records::RawRecord;
-use super::signals::ids;
+use super::records::{RawRecord, RawSignal};
+use super::signals::coords::{self, Place, Role};
 use super::signals::placeholder::Placeholders;
 use super::signals::zone::{self, Zone};
-use super::{Evidence, Record, SignalKind, Unreadable};
+use super::signals::{address, ids};
+use super::{Evidence, FieldKind, Record, SignalKind, Unreadable};
 use crate::country::Country;
 use crate::geo::{self, GeoLookup};
 
@@ -37,6 +38,13 @@ pub fn tag(raw: RawRecord, geo: &dyn GeoLookup, placeholders: &Placeholders) -> 
             continue;
         }
         match s.kind {
+            // Read below, paired by parent.
+            SignalKind::Location => {}
+            // An address that names no country says nothing (see `address`).
+            SignalKind::Address => {
+                let said = address::read(&s.value).map_or(Said::Nothing, Said::Country);
+                keep(&mut evidence, &mut unreadable, s.kind, said, &s.pointer);
+            }
             SignalKind::CountryField => {
                 let said = unless_placeholder(country_field(&s.value), &s.value, placeholders);
                 keep(&mut evidence, &mut unreadable, s.kind, said, &s.pointer);
@@ -70,6 +78,9 @@ pub fn tag(raw: RawRecord, geo: &dyn GeoLookup, placeholders: &Placeholders) -> 
             }
         }
     }
+    if raw.signals.iter().any(|s| s.kind == SignalKind::Location) {
+        locations(&raw.signals, &mut evidence, &mut unreadable, placeholders);
+    }
     // The hint for national numbers: a declared country first, then a locale, then an IP.
     let hint = [
         SignalKind::CountryField,
@@ -91,12 +102,127 @@ pub fn tag(raw: RawRecord, geo: &dyn GeoLookup, placeholders: &Placeholders) -> 
         };
         keep(&mut evidence, &mut unreadable, s.kind, said, &s.pointer);
     }
+    // Coordinates and a name alone are a place's (a list of shops), not a person's.
+    let personal = if raw
+        .personal
+        .iter()
+        .all(|p| matches!(p.kind, FieldKind::Location | FieldKind::Name))
+    {
+        Vec::new()
+    } else {
+        raw.personal
+    };
     Record {
         pointer: raw.pointer,
-        personal: raw.personal,
+        personal,
         evidence,
         unreadable,
     }
+}
+
+/// The record's coordinates: a string holding both numbers is placed alone; a number
+/// under `lat`, `lng` or an array index is paired with the other number under the same
+/// parent (see [`coords`]). A number without its pair, or a value that is no coordinate,
+/// is unreadable; a value that is a place's name (`"location": "Berlin, Germany"`) is
+/// read as an address.
+fn locations(
+    signals: &[RawSignal],
+    evidence: &mut Vec<Evidence>,
+    unreadable: &mut Vec<Unreadable>,
+    placeholders: &Placeholders,
+) {
+    // (parent pointer, role, number, the signal)
+    let mut parts: Vec<(&str, Role, f64, &RawSignal)> = Vec::new();
+    for s in signals.iter().filter(|s| s.kind == SignalKind::Location) {
+        let (parent, token) = split_pointer(&s.pointer);
+        let role = coords::role(token);
+        // A number under `lat` or `lng` (`52.52`, or `52,52` with a decimal comma).
+        if let Some(r @ (Role::Lat | Role::Lon)) = role
+            && let Some(n) = coords::one_number(&s.value)
+        {
+            parts.push((parent, r, n, s));
+        } else if let Some(places) = coords::place_text(&s.value, coords::order_of(token)) {
+            for p in places {
+                keep_place(evidence, unreadable, p, &s.pointer);
+            }
+        } else if let (Some(n), Some(role)) = (coords::number(s.value.trim()), role) {
+            parts.push((parent, role, n, s));
+        } else if !coords::looks_like_coordinates(&s.value) {
+            let said = address::read(&s.value).map_or(Said::Nothing, Said::Country);
+            keep(evidence, unreadable, s.kind, said, &s.pointer);
+        } else {
+            let said = unless_placeholder(Said::Unreadable, &s.value, placeholders);
+            keep(evidence, unreadable, s.kind, said, &s.pointer);
+        }
+    }
+    let mut paired = vec![false; parts.len()];
+    for i in 0..parts.len() {
+        if paired[i] {
+            continue;
+        }
+        let (parent, role, a, s) = parts[i];
+        let other = |want: Role| {
+            (i + 1..parts.len()).find(|&j| !paired[j] && parts[j].0 == parent && parts[j].1 == want)
+        };
+        let found = match role {
+            Role::Lat => {
+                other(Role::Lon).map(|j| (j, [coords::locate(a, parts[j].2), Place::Nowhere]))
+            }
+            Role::Lon => {
+                other(Role::Lat).map(|j| (j, [coords::locate(parts[j].2, a), Place::Nowhere]))
+            }
+            Role::Index(0) => other(Role::Index(1))
+                .map(|j| (j, coords::place_pair(a, parts[j].2, array_order(parent)))),
+            Role::Index(1) => other(Role::Index(0))
+                .map(|j| (j, coords::place_pair(parts[j].2, a, array_order(parent)))),
+            // An altitude (the third number) is no part of the place.
+            Role::Index(_) => {
+                paired[i] = true;
+                continue;
+            }
+        };
+        paired[i] = true;
+        match found {
+            Some((j, places)) => {
+                paired[j] = true;
+                for p in places {
+                    keep_place(evidence, unreadable, p, &s.pointer);
+                }
+            }
+            None => keep_place(evidence, unreadable, Place::Unreadable, &s.pointer),
+        }
+    }
+}
+
+/// The order an array's numbers are in, by the nearest key above it that is not an
+/// index (`/geometry/coordinates`, `/route/coordinates/3`).
+fn array_order(parent: &str) -> coords::Order {
+    parent
+        .rsplit('/')
+        .find(|t| !t.is_empty() && !t.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(coords::Order::Either, coords::order_of)
+}
+
+/// A JSON pointer's parent and last token (`/a/b` → `/a`, `b`).
+fn split_pointer(p: &str) -> (&str, &str) {
+    match p.rfind('/') {
+        Some(i) => (&p[..i], &p[i + 1..]),
+        None => ("", p),
+    }
+}
+
+fn keep_place(
+    evidence: &mut Vec<Evidence>,
+    unreadable: &mut Vec<Unreadable>,
+    place: Place,
+    pointer: &super::Pointer,
+) {
+    let said = match place {
+        Place::Country(c) => Said::Country(c),
+        Place::Nowhere => Said::Nothing,
+        Place::Unreadable => Said::Unreadable,
+    };
+    keep(evidence, unreadable, SignalKind::Location, said, pointer);
 }
 
 /// An unreadable value that is a placeholder says nothing instead.

@@ -30,6 +30,8 @@ pub(super) fn signal_kind(kind: FieldKind, value: &str) -> Option<SignalKind> {
         FieldKind::Ip => Some(SignalKind::Ip),
         FieldKind::Phone => Some(SignalKind::Phone),
         FieldKind::TimeZone => Some(SignalKind::TimeZone),
+        FieldKind::Location => Some(SignalKind::Location),
+        FieldKind::Address => Some(SignalKind::Address),
         // An identifier whose format is a country's says where it was issued; any other
         // document number (a passport's) is personal and no signal.
         FieldKind::DocumentNumber if ids::read(value).is_some_and(|i| i.country.is_some()) => {
@@ -43,17 +45,28 @@ pub(super) fn signal_kind(kind: FieldKind, value: &str) -> Option<SignalKind> {
 pub(super) fn number_is_signal(kind: FieldKind) -> bool {
     matches!(
         kind,
-        FieldKind::Phone | FieldKind::Ip | FieldKind::Country | FieldKind::Locale
+        FieldKind::Phone
+            | FieldKind::Ip
+            | FieldKind::Country
+            | FieldKind::Locale
+            | FieldKind::Location
     )
+}
+
+/// The text a number under a signal field of `kind` is read as: its digits, its decimal
+/// form for coordinates, `?number` (unreadable) for a fraction anywhere else.
+pub(super) fn number_text(kind: FieldKind, n: crate::extract::json::Num) -> String {
+    if kind == FieldKind::Location {
+        return n.decimal_text();
+    }
+    n.integer_text().unwrap_or_else(|| "?number".into())
 }
 
 /// The signal a scalar under a field of `kind` gives: its kind and the text read.
 pub(super) fn scalar_signal(kind: FieldKind, v: Scalar<'_>) -> Option<(SignalKind, CompactString)> {
     let text: CompactString = match v {
         Scalar::Str(s) if scalar_has_data(v) => s.into(),
-        Scalar::Num(n) if number_is_signal(kind) => n
-            .integer_text()
-            .map_or_else(|| "?number".into(), CompactString::from),
+        Scalar::Num(n) if number_is_signal(kind) => number_text(kind, n).into(),
         _ => return None,
     };
     signal_kind(kind, &text).map(|k| (k, text))

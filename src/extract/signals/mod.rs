@@ -3,6 +3,8 @@
 //! cannot be read: the last makes the record's jurisdiction `unknown`, never nothing
 //! ([`crate::extract::tag`] applies this to every kind).
 
+pub mod address;
+pub mod coords;
 pub mod ids;
 pub mod placeholder;
 pub mod zone;

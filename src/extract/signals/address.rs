@@ -1,0 +1,160 @@
+//! Postal addresses: the country an address's last component names.
+//!
+//! An address written on one line or several (`Unter den Linden 1, 10117 Berlin,
+//! Germany`; `…\n10117 Berlin\nDeutschland`) ends with its country when it names one.
+//! The last component (after the last comma, semicolon or line break), without the words
+//! holding digits (postal codes), is read as a country field is: a name in any language
+//! of the table, an alpha-3 or alpha-2 code, a flag. A US address ends with a state
+//! (`San Francisco, CA 94105`, `Atlanta, Georgia`): a state's code or name is read as the
+//! United States first, before a country with the same code (`CA` is California, not
+//! Canada; `DE` Delaware, not Germany; `Georgia` the state, not the country). An address
+//! whose last component names no country (`10117 Berlin`) says nothing: most addresses
+//! do not name their country, and that is not an unreadable signal.
+
+use crate::country::Country;
+
+/// The codes and names of the US states, the District of Columbia and the inhabited
+/// territories that USPS addresses end with.
+const US_STATES: &[(&str, &str)] = &[
+    ("AL", "alabama"),
+    ("AK", "alaska"),
+    ("AZ", "arizona"),
+    ("AR", "arkansas"),
+    ("CA", "california"),
+    ("CO", "colorado"),
+    ("CT", "connecticut"),
+    ("DE", "delaware"),
+    ("DC", "districtofcolumbia"),
+    ("FL", "florida"),
+    ("GA", "georgia"),
+    ("HI", "hawaii"),
+    ("ID", "idaho"),
+    ("IL", "illinois"),
+    ("IN", "indiana"),
+    ("IA", "iowa"),
+    ("KS", "kansas"),
+    ("KY", "kentucky"),
+    ("LA", "louisiana"),
+    ("ME", "maine"),
+    ("MD", "maryland"),
+    ("MA", "massachusetts"),
+    ("MI", "michigan"),
+    ("MN", "minnesota"),
+    ("MS", "mississippi"),
+    ("MO", "missouri"),
+    ("MT", "montana"),
+    ("NE", "nebraska"),
+    ("NV", "nevada"),
+    ("NH", "newhampshire"),
+    ("NJ", "newjersey"),
+    ("NM", "newmexico"),
+    ("NY", "newyork"),
+    ("NC", "northcarolina"),
+    ("ND", "northdakota"),
+    ("OH", "ohio"),
+    ("OK", "oklahoma"),
+    ("OR", "oregon"),
+    ("PA", "pennsylvania"),
+    ("RI", "rhodeisland"),
+    ("SC", "southcarolina"),
+    ("SD", "southdakota"),
+    ("TN", "tennessee"),
+    ("TX", "texas"),
+    ("UT", "utah"),
+    ("VT", "vermont"),
+    ("VA", "virginia"),
+    ("WA", "washington"),
+    ("WV", "westvirginia"),
+    ("WI", "wisconsin"),
+    ("WY", "wyoming"),
+];
+
+/// The country an address names, if its last component names one.
+pub fn read(v: &str) -> Option<Country> {
+    let last = v
+        .rsplit([',', ';', '\n', '\r'])
+        .map(str::trim)
+        .find(|p| !p.is_empty())?;
+    // The words without digits: `CA 94105` → `CA`, `10117 Berlin` → `Berlin`.
+    let mut words = [""; 8];
+    let mut n = 0;
+    for w in last
+        .split_whitespace()
+        .filter(|w| !w.bytes().any(|b| b.is_ascii_digit()))
+    {
+        *words.get_mut(n)? = w.trim_matches(|c: char| c == '.' || c == '(' || c == ')');
+        n += 1;
+    }
+    let words = &words[..n];
+    if words.is_empty() {
+        return None;
+    }
+    if us_state(words) {
+        return Country::from_alpha2("US");
+    }
+    let joined = words.join(" ");
+    Country::parse_loose(&joined)
+}
+
+fn us_state(words: &[&str]) -> bool {
+    if let [code] = words
+        && code.len() == 2
+        && code.bytes().all(|b| b.is_ascii_uppercase())
+    {
+        return US_STATES.iter().any(|(c, _)| c == code);
+    }
+    let mut buf = [0u8; 32];
+    let mut n = 0;
+    for b in words.iter().flat_map(|w| w.bytes()) {
+        if b.is_ascii_alphabetic() {
+            let Some(slot) = buf.get_mut(n) else {
+                return false;
+            };
+            *slot = b.to_ascii_lowercase();
+            n += 1;
+        }
+    }
+    let key = &buf[..n];
+    US_STATES.iter().any(|(_, name)| name.as_bytes() == key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(v: &str) -> Option<String> {
+        read(v).map(|c| c.to_string())
+    }
+
+    #[test]
+    fn the_last_component_names_the_country() {
+        for (v, want) in [
+            ("Unter den Linden 1, 10117 Berlin, Germany", "DE"),
+            ("Unter den Linden 1\n10117 Berlin\nDeutschland", "DE"),
+            ("12 rue de Rivoli, 75001 Paris, France", "FR"),
+            ("Via del Corso 1, 00186 Roma, Italia", "IT"),
+            ("Kungsgatan 1; 111 43 Stockholm; Sverige", "SE"),
+            ("1 Main St, Springfield, USA", "US"),
+            ("1 Main St, San Francisco, CA 94105", "US"),
+            ("1 Main St, Dover, DE 19901", "US"),
+            ("Peachtree St, Atlanta, Georgia", "US"),
+            ("350 Fifth Avenue, New York, NY 10118, United States", "US"),
+            ("10 Downing St, London SW1A 2AA, United Kingdom", "GB"),
+            ("Calle Mayor 1, 28013 Madrid, ES", "ES"),
+            ("Prinsengracht 1, Amsterdam, 🇳🇱", "NL"),
+            ("Mannerheimintie 1, Helsinki, FIN", "FI"),
+        ] {
+            assert_eq!(of(v).as_deref(), Some(want), "{v}");
+        }
+        for none in [
+            "Unter den Linden 1, 10117 Berlin",
+            "10117",
+            "",
+            ",,",
+            "Hauptstraße 5",
+            "Toronto, ON",
+        ] {
+            assert_eq!(of(none), None, "{none}");
+        }
+    }
+}
