@@ -22,6 +22,7 @@ use compact_str::CompactString;
 
 mod context;
 mod kv;
+mod memo;
 mod stream;
 pub use stream::check_walks;
 
@@ -98,6 +99,8 @@ pub struct Walker<'p> {
     /// Subject records open around the value being walked: an object inside one is part
     /// of that subject, not a context.
     in_subject: usize,
+    /// The free-text scans of this body's longer strings (see [`memo`]).
+    scans: Option<Box<memo::ScanMemo>>,
     /// The object about to be walked is the value of a signal field of this kind
     /// (`"country": {"code": "DE"}`): see [`super::fields::names_the_value`].
     value_of: Option<FieldKind>,
@@ -258,6 +261,7 @@ impl<'p> Walker<'p> {
             versions: 0,
             inherited: Vec::new(),
             in_subject: 0,
+            scans: None,
             value_of: None,
             grouped: false,
             key_cache: KEY_CACHE
@@ -922,7 +926,7 @@ impl<'p> Walker<'p> {
             let head = &t.as_bytes()[..3];
             head.eq_ignore_ascii_case(b"%7B") || head.eq_ignore_ascii_case(b"%5B")
         } {
-            let decoded: String = percent_decode(t);
+            let decoded: String = text::percent_decode(t);
             if decoded != t {
                 return self.string(&decoded, ctx);
             }
@@ -952,14 +956,13 @@ impl<'p> Walker<'p> {
 
     fn free_text(&mut self, s: &str, ctx: Option<usize>) -> Result<(), InspectError> {
         let ipv4 = self.versions == 0;
-        let mut hits = text::scan_with(s, ipv4);
-        // Percent-encoded text hides `@` and `+`: scan the decoded form too.
-        if s.contains('%') {
-            let decoded = percent_decode(s);
-            if decoded != s {
-                hits.extend(text::scan_with(&decoded, ipv4));
-            }
-        }
+        let hits = if s.len() >= memo::MIN_BYTES {
+            self.scans
+                .get_or_insert_default()
+                .hits(s, ipv4, |s| text::scan_with(s, ipv4))
+        } else {
+            text::scan_with(s, ipv4)
+        };
         if hits.is_empty() {
             return Ok(());
         }
@@ -1026,30 +1029,6 @@ fn base64_text(t: &str) -> Option<String> {
         .count();
     (printable * 10 >= text.chars().count() * 9 && text.chars().any(|c| c.is_alphabetic()))
         .then_some(text)
-}
-
-/// Percent-decoding (`+` stays `+`), lossy for invalid UTF-8.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
 }
 
 /// Appends the pointer token of array index `i` (`/12`), without allocating.

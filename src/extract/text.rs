@@ -29,32 +29,44 @@ pub fn scan(text: &str) -> Vec<TextHit> {
 }
 
 /// As [`scan`]; with `ipv4 = false`, dotted quads are not taken for addresses (a value
-/// under a `version` or `build` key: `4.2.1.0` is a version there).
+/// under a `version` or `build` key: `4.2.1.0` is a version there). Percent-encoded text, which hides `@` and `+`, is read decoded too.
 pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
     let mut hits = Vec::new();
+    if scan_into(text, ipv4, &mut hits) {
+        let decoded = percent_decode(text);
+        if decoded != text {
+            scan_into(&decoded, ipv4, &mut hits);
+        }
+    }
+    hits
+}
+
+/// [`scan_with`] on the text as it is; whether it holds a `%` (found by the one pass
+/// over its bytes that every string takes).
+fn scan_into(text: &str, ipv4: bool, hits: &mut Vec<TextHit>) -> bool {
     // A timestamp, and nothing else, hides nothing (the most common string with digits).
     if is_timestamp(text.as_bytes()) {
-        return hits;
+        return false;
     }
     // One pass over the bytes says which detectors can possibly match; most strings
     // (names, timestamps, ids, enum values) need none of them.
     let shape = Shape::of(text.as_bytes());
     if shape.has(AT) {
-        emails(text, &mut hits);
+        emails(text, hits);
     }
     if shape.has(NON_ASCII) || (shape.has(DIGIT) && shape.has(PLUS | PAREN | DOUBLE_ZERO)) {
-        phones(text, &mut hits);
+        phones(text, hits);
     }
     if shape.digits >= 7 && shape.has(LETTER) {
-        national_phones(text, &mut hits);
+        national_phones(text, hits);
     }
     if ipv4 && shape.has(DIGIT) && shape.has(DOT) {
-        ipv4s(text, &mut hits);
+        ipv4s(text, hits);
     }
     // Written out, an IPv6 address has seven colons (six before a dotted-quad tail)
     // unless it compresses zeros with `::`: times like `21:14:03` need no parsing.
     if shape.colons >= 6 || shape.has(DOUBLE_COLON) {
-        ipv6s(text, &mut hits);
+        ipv6s(text, hits);
     }
     if shape.has(DIGIT) {
         for (id, span) in super::signals::ids::scan_counted(text, shape.digits, shape.has(LETTER)) {
@@ -64,7 +76,7 @@ pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
             });
         }
     }
-    hits
+    shape.has(PERCENT)
 }
 
 /// An RFC 3339 / ISO 8601 date and time, whole: `2026-11-20T21:14:03Z`, with a space
@@ -115,6 +127,7 @@ const COLON: u16 = 128;
 const ZERO: u16 = 256;
 const DOUBLE_COLON: u16 = 512;
 const LETTER: u16 = 1024;
+const PERCENT: u16 = 2048;
 
 /// The byte classes a detector needs, for every byte value.
 const CLASS: [u16; 256] = {
@@ -136,6 +149,8 @@ const CLASS: [u16; 256] = {
             PAREN
         } else if c == b':' {
             COLON
+        } else if c == b'%' {
+            PERCENT
         } else if c >= 0x80 {
             NON_ASCII
         } else if c.is_ascii_alphabetic() {
@@ -673,6 +688,30 @@ fn ipv6s(text: &str, hits: &mut Vec<TextHit>) {
             }
         }
     }
+}
+
+/// Percent-decoding (`+` stays `+`), lossy for invalid UTF-8.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]
