@@ -352,6 +352,24 @@ pub fn phone_country(raw: &str, default: Option<Country>) -> Option<Country> {
 
 /// A national number that `country`'s numbering plan holds valid (no fallback for
 /// fictional ranges: free text names many numbers that are no phones), as E.164.
+/// The country a telephone calling code belongs to (`+49`, `0049`, `49`, `+1`): the
+/// numbering plan's main country for a shared code (`1` → US, `44` → GB, `7` → RU).
+/// `None` for anything that is no assigned code.
+pub fn calling_code_country(v: &str) -> Option<Country> {
+    let t = v.trim();
+    let t = t
+        .strip_prefix('+')
+        .or_else(|| t.strip_prefix("00"))
+        .unwrap_or(t);
+    let t = t.trim_start_matches('(').trim_end_matches(')').trim();
+    if t.is_empty() || t.len() > 3 || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let code: u16 = t.parse().ok()?;
+    let regions = phonenumber::metadata::DATABASE.region(&code)?;
+    regions.iter().find_map(|r| Country::from_alpha2(r))
+}
+
 pub fn valid_national_phone(raw: &str, country: Country) -> Option<String> {
     let normalised = PhoneDigits::of(raw)?;
     if normalised.as_str().starts_with('+') {

@@ -80,6 +80,13 @@ const NOTATIONS: &[(&str, &str, &str)] = &[
     ("ip", "client_ip", r#""85.214.132.117:443""#),
     ("ip", "ip_address", r#""::ffff:85.214.132.117""#),
     ("ip", "x_forwarded_for", r#""85.214.132.117, 10.0.0.1""#),
+    ("calling_code", "dial_code", r#""+49""#),
+    (
+        "calling_code",
+        "phone",
+        r#"{"country_code": "+49", "number": "30 1234567"}"#,
+    ),
+    ("calling_code", "phone_country_code", "49"),
     ("coordinates", "geo", r#""52.52,13.405""#),
     ("coordinates", "gps", r#""52°31'12\"N 13°24'18\"E""#),
     ("coordinates", "location", r#""POINT(13.405 52.52)""#),

@@ -729,3 +729,46 @@ async fn through_the_proxy_coordinates_and_addresses_reroute_to_the_eu() {
     assert_eq!(s.crm_us.count(), 0);
     assert_eq!(s.crm_eu.received().len(), bodies.len());
 }
+
+#[test]
+fn a_calling_code_apart_from_its_number_is_read_with_it() {
+    use serde_json::json;
+    // A German number split in two: the calling code names the country, and the
+    // national part is read with it.
+    for extra in [
+        json!({"phone": {"country_code": "+49", "number": "30 1234567"}}),
+        json!({"phone": {"calling_code": "49", "number": "030 1234567"}}),
+        json!({"phone": {"countryCode": 49, "nationalNumber": "301234567"}}),
+        json!({"phone_country_code": "+49", "phone_number": "30 1234567"}),
+        json!({"dial_code": "0049", "mobile": "151 12345678"}),
+        json!({"country_code": "+49", "phone": "30 1234567"}),
+    ] {
+        let (action, evidence, j) = to_crm(&us_record_plus(extra.clone()));
+        assert_eq!(action, Action::Block, "{extra}: {evidence:?}");
+        assert!(
+            evidence.iter().any(|e| e.ends_with(":DE")),
+            "{extra}: {evidence:?}"
+        );
+        assert!(j.contains(&"EEA".to_string()), "{extra}: {j:?}");
+    }
+    // A US number split the same way stays American.
+    for extra in [
+        json!({"phone": {"country_code": "+1", "number": "415 555 0132"}}),
+        json!({"phone_country_code": "1", "phone_number": "(415) 555-0132"}),
+        json!({"country_code": "+1", "phone": "415-555-0132"}),
+    ] {
+        let (action, evidence, j) = to_crm(&us_record_plus(extra.clone()));
+        assert_eq!(
+            (action, j),
+            (Action::Allow, vec!["US".to_string()]),
+            "{extra}: {evidence:?}"
+        );
+    }
+    // A code no plan assigns is unreadable.
+    let (action, evidence, _) = to_crm(&us_record_plus(json!({"dial_code": "+999"})));
+    assert_eq!(action, Action::Block, "{evidence:?}");
+    assert!(
+        evidence.contains(&"unreadable:calling_code".to_string()),
+        "{evidence:?}"
+    );
+}

@@ -17,6 +17,8 @@ pub enum FieldKind {
     Locale,
     /// An IANA time zone (`Europe/Berlin`), placed by tzdata's zone table.
     TimeZone,
+    /// A telephone calling code (`+49`, `"1"`) beside a phone number written without it.
+    CallingCode,
     // personal, no signal
     Email,
     Name,
@@ -37,7 +39,11 @@ impl FieldKind {
     pub fn is_personal(self) -> bool {
         !matches!(
             self,
-            FieldKind::Country | FieldKind::Locale | FieldKind::TimeZone | FieldKind::NotPersonal
+            FieldKind::Country
+                | FieldKind::Locale
+                | FieldKind::TimeZone
+                | FieldKind::CallingCode
+                | FieldKind::NotPersonal
         )
     }
     /// Whether a field of this kind makes a nested object a subject of its own rather
@@ -63,6 +69,7 @@ impl FieldKind {
             FieldKind::Phone => "phone",
             FieldKind::Locale => "locale",
             FieldKind::TimeZone => "time_zone",
+            FieldKind::CallingCode => "calling_code",
             FieldKind::Email => "email",
             FieldKind::Name => "name",
             FieldKind::Address => "address",
@@ -164,6 +171,24 @@ pub const DEFAULTS: &[(FieldKind, &[&str])] = &[
             "clientaddress",
             "originip",
             "deviceip",
+        ],
+    ),
+    (
+        FieldKind::CallingCode,
+        &[
+            "callingcode",
+            "countrycallingcode",
+            "dialcode",
+            "dialingcode",
+            "countrydialcode",
+            "phonecountrycode",
+            "phonecode",
+            "phoneprefix",
+            "phonecc",
+            "mobilecountrycode",
+            "mobileprefix",
+            "internationalprefix",
+            "telcountrycode",
         ],
     ),
     (
@@ -545,10 +570,34 @@ pub fn ascii_key<'b>(key: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
 /// is read as a field of `kind`, whatever the key means elsewhere (`name`). Other members
 /// (`calling_code`, `flag`, `currency`) are read as they would be anywhere.
 pub fn names_the_value(kind: FieldKind, key: &str) -> bool {
+    member_kind(kind, key) == Some(kind)
+}
+
+/// The kind a member of an object that is the value of a signal field of `kind` is read
+/// as: `kind` where the key names the value ([`names_the_value`]); in a phone object, a
+/// calling code (`{"country_code": "+49", "number": "30 1234567"}`); `None` for a member
+/// read as it would be anywhere.
+pub fn member_kind(kind: FieldKind, key: &str) -> Option<FieldKind> {
     let mut buf = [0u8; 24];
-    let Some(k) = ascii_key(key, &mut buf) else {
-        return false;
-    };
+    let k = ascii_key(key, &mut buf)?;
+    let calling: &[&[u8]] = &[
+        b"countrycode",
+        b"callingcode",
+        b"dialcode",
+        b"dialingcode",
+        b"cc",
+        b"code",
+        b"prefix",
+        b"countryprefix",
+        b"country",
+    ];
+    if kind == FieldKind::Phone && calling.contains(&k) {
+        return Some(FieldKind::CallingCode);
+    }
+    names_value_of(kind, k).then_some(kind)
+}
+
+fn names_value_of(kind: FieldKind, k: &[u8]) -> bool {
     let any: &[&[u8]] = &[b"value", b"code", b"name", b"label", b"text"];
     let of_kind: &[&[u8]] = match kind {
         FieldKind::Country => &[
@@ -578,6 +627,10 @@ pub fn names_the_value(kind: FieldKind, key: &str) -> bool {
             b"raw",
             b"formatted",
             b"phone",
+            b"nationalnumber",
+            b"national",
+            b"subscribernumber",
+            b"localnumber",
         ],
         FieldKind::Ip => &[b"address", b"ip", b"addr"],
         FieldKind::Locale => &[b"tag", b"locale", b"id"],

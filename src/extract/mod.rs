@@ -50,6 +50,9 @@ pub enum SignalKind {
     Location,
     /// A postal address whose last component names a country.
     Address,
+    /// A telephone calling code (`+49`): its country, and the hint for the record's
+    /// national phone numbers.
+    CallingCode,
 }
 
 impl SignalKind {
@@ -64,6 +67,7 @@ impl SignalKind {
         SignalKind::Identifier,
         SignalKind::Location,
         SignalKind::Address,
+        SignalKind::CallingCode,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +82,7 @@ impl SignalKind {
             SignalKind::Identifier => "identifier",
             SignalKind::Location => "location",
             SignalKind::Address => "address",
+            SignalKind::CallingCode => "calling_code",
         }
     }
 }

@@ -187,6 +187,7 @@ fn signal_field(kind: FieldKind) -> bool {
             | FieldKind::Ip
             | FieldKind::Locale
             | FieldKind::TimeZone
+            | FieldKind::CallingCode
             | FieldKind::Location
     )
 }
@@ -670,9 +671,9 @@ impl<'p> Walker<'p> {
             let k = doc.text(m.key());
             keys[i] = (self.key_info(i, k), k);
             if let Some(kind) = value_of
-                && super::fields::names_the_value(kind, k)
+                && let Some(member) = super::fields::member_kind(kind, k)
             {
-                keys[i].0.kind = Some(kind);
+                keys[i].0.kind = Some(member);
             }
             if let Some((name, value, kind)) = pair {
                 keys[i].0.kind = if i == value {
@@ -882,6 +883,7 @@ impl<'p> Walker<'p> {
                 | FieldKind::Country
                 | FieldKind::Locale
                 | FieldKind::TimeZone
+                | FieldKind::CallingCode
                 | FieldKind::Email
         ) && !value.is_empty()
         {

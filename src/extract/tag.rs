@@ -53,6 +53,17 @@ pub fn tag(raw: RawRecord, geo: &dyn GeoLookup, placeholders: &Placeholders) -> 
                 let said = unless_placeholder(locale(&s.value), &s.value, placeholders);
                 keep(&mut evidence, &mut unreadable, s.kind, said, &s.pointer);
             }
+            // A calling code (`+49`), or a country written where one is expected
+            // (`{"country_code": "DE", "number": ...}` in a phone object).
+            SignalKind::CallingCode => {
+                let said = match geo::calling_code_country(&s.value)
+                    .or_else(|| Country::parse_loose(&s.value))
+                {
+                    Some(c) => Said::Country(c),
+                    None => unless_placeholder(Said::Unreadable, &s.value, placeholders),
+                };
+                keep(&mut evidence, &mut unreadable, s.kind, said, &s.pointer);
+            }
             SignalKind::TimeZone => {
                 let said = unless_placeholder(time_zone(&s.value), &s.value, placeholders);
                 keep(&mut evidence, &mut unreadable, s.kind, said, &s.pointer);
@@ -81,8 +92,10 @@ pub fn tag(raw: RawRecord, geo: &dyn GeoLookup, placeholders: &Placeholders) -> 
     if raw.signals.iter().any(|s| s.kind == SignalKind::Location) {
         locations(&raw.signals, &mut evidence, &mut unreadable, placeholders);
     }
-    // The hint for national numbers: a declared country first, then a locale, then an IP.
+    // The hint for national numbers: a calling code first (the number's own prefix,
+    // written apart), then a declared country, a locale, an IP.
     let hint = [
+        SignalKind::CallingCode,
         SignalKind::CountryField,
         SignalKind::Locale,
         SignalKind::Ip,
@@ -255,7 +268,14 @@ fn keep(
 }
 
 fn country_field(v: &str) -> Said {
-    match Country::parse_loose(v) {
+    // (`"country_code": "+49"` beside a phone number is a calling code)
+    let calling = || {
+        crate::trim(v)
+            .starts_with('+')
+            .then(|| geo::calling_code_country(v))
+            .flatten()
+    };
+    match Country::parse_loose(v).or_else(calling) {
         Some(c) => Said::Country(c),
         None => Said::Unreadable,
     }

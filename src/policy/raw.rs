@@ -156,6 +156,8 @@ pub struct RawDetection {
     #[serde(default)]
     pub time_zone: Vec<S<String>>,
     #[serde(default)]
+    pub calling_code: Vec<S<String>>,
+    #[serde(default)]
     pub document_number: Vec<S<String>>,
     #[serde(default)]
     pub payment_card: Vec<S<String>>,
@@ -272,6 +274,7 @@ pub mod schema {
         "address",
         "device_id",
         "time_zone",
+        "calling_code",
         "document_number",
         "payment_card",
         "location",

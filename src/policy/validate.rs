@@ -870,7 +870,7 @@ impl Validator<'_> {
         // detection
         let d = &raw.detection;
         let mut fields = FieldTable::with_defaults(d.use_defaults.unwrap_or(true));
-        let lists: [(&[S<String>], FieldKind); 15] = [
+        let lists: [(&[S<String>], FieldKind); 16] = [
             (&d.country, FieldKind::Country),
             (&d.ip, FieldKind::Ip),
             (&d.phone, FieldKind::Phone),
@@ -880,6 +880,7 @@ impl Validator<'_> {
             (&d.address, FieldKind::Address),
             (&d.device_id, FieldKind::DeviceId),
             (&d.time_zone, FieldKind::TimeZone),
+            (&d.calling_code, FieldKind::CallingCode),
             (&d.document_number, FieldKind::DocumentNumber),
             (&d.payment_card, FieldKind::PaymentCard),
             (&d.location, FieldKind::Location),

@@ -30,6 +30,7 @@ pub(super) fn signal_kind(kind: FieldKind, value: &str) -> Option<SignalKind> {
         FieldKind::Ip => Some(SignalKind::Ip),
         FieldKind::Phone => Some(SignalKind::Phone),
         FieldKind::TimeZone => Some(SignalKind::TimeZone),
+        FieldKind::CallingCode => Some(SignalKind::CallingCode),
         FieldKind::Location => Some(SignalKind::Location),
         FieldKind::Address => Some(SignalKind::Address),
         // An identifier whose format is a country's says where it was issued; any other
@@ -49,6 +50,7 @@ pub(super) fn number_is_signal(kind: FieldKind) -> bool {
             | FieldKind::Ip
             | FieldKind::Country
             | FieldKind::Locale
+            | FieldKind::CallingCode
             | FieldKind::Location
     )
 }

@@ -219,9 +219,9 @@ impl Events for Shapes<'_, '_> {
             c.kind = self.walker.key_info_at(depth, i, key).kind;
             if let Some(kind) = c.value_of
                 && c.object
-                && crate::extract::fields::names_the_value(kind, key)
+                && let Some(member) = crate::extract::fields::member_kind(kind, key)
             {
-                c.kind = Some(kind);
+                c.kind = Some(member);
             }
             c.key = key.into();
         }
@@ -616,9 +616,9 @@ impl Events for Walk<'_, '_> {
         *members += 1;
         *key = self.w.key_info_at(depth, i, name);
         if let Some(kind) = *value_of
-            && crate::extract::fields::names_the_value(kind, name)
+            && let Some(member) = crate::extract::fields::member_kind(kind, name)
         {
-            key.kind = Some(kind);
+            key.kind = Some(member);
         }
         if let Some(kind) = *pair {
             if kv::holds_the_value(name) {
