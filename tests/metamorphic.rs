@@ -266,16 +266,14 @@ impl Subject {
         (m, german)
     }
 
-    /// Whether the German signal is a scalar in a field the readers know by name (not
-    /// in one whose value is read as free text, `note`), so it can be a container's. (A
-    /// context's signals are its scalar fields: an object or a list on a container is
-    /// not read as context yet, SECURITY.md.)
+    /// Whether the German signal is in a field the readers know by name (not in one
+    /// whose value is read as free text, `note`), so it can be a container's: a scalar,
+    /// a list or a value object.
     fn in_a_signal_field(&self) -> bool {
         static TABLE: OnceLock<customs::extract::fields::FieldTable> = OnceLock::new();
         let table = TABLE.get_or_init(|| customs::extract::fields::FieldTable::with_defaults(true));
-        self.german.is_none_or(|i| {
-            table.classify(NOTATIONS[i].1).is_some() && !NOTATIONS[i].2.starts_with(['{', '['])
-        })
+        self.german
+            .is_none_or(|i| table.classify(NOTATIONS[i].1).is_some())
     }
 
     /// Whether the German signal is a country field's (so a grouping key can be it).

@@ -636,7 +636,20 @@ fn names_value_of(kind: FieldKind, k: &[u8]) -> bool {
         FieldKind::Locale => &[b"tag", b"locale", b"id"],
         FieldKind::TimeZone => &[b"id", b"zone", b"tz", b"iana", b"timezone"],
         // (`lat`, `lng`, `coordinates` are location fields anywhere)
-        FieldKind::Location => &[b"x", b"y", b"point", b"position", b"coords"],
+        FieldKind::Location => &[
+            b"x",
+            b"y",
+            b"point",
+            b"position",
+            b"coords",
+            b"lat",
+            b"lng",
+            b"lon",
+            b"long",
+            b"latitude",
+            b"longitude",
+            b"coordinates",
+        ],
         _ => return false,
     };
     any.contains(&k) || of_kind.contains(&k)

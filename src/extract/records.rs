@@ -1156,6 +1156,24 @@ mod tests {
     }
 
     #[test]
+    fn a_list_or_a_value_object_on_a_container_is_context() {
+        let r = signals_of(
+            r#"{"countries":["DE",{"code":"FR"}],"meta":{"country":{"code":"AT","flag":"x"}},"users":[{"email":"a@example.org"}]}"#,
+        );
+        assert!(
+            r.contains(&(
+                "/users/0".into(),
+                vec![
+                    ("/countries/0".into(), "DE".into()),
+                    ("/countries/1/code".into(), "FR".into()),
+                    ("/meta/country/code".into(), "AT".into())
+                ]
+            )),
+            "{r:?}"
+        );
+    }
+
+    #[test]
     fn a_grouping_key_gives_each_group_its_country() {
         let r = signals_of(
             r#"{"report":"leads","by_country":{"DE":[{"email":"a@example.org"}],"US":{"top":{"email":"b@example.org","ip":"8.8.8.8"}}}}"#,

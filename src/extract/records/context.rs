@@ -4,9 +4,10 @@
 //! beside its `users`, a `meta` object's `locale`, a query string's `country`) is the
 //! *context* of the subjects below it, not a subject: every record opened below it starts
 //! with its signals, each keeping the pointer of the ancestor it came from, so `explain`
-//! shows which ancestor gave a record its signal. A context's signals are its own scalar
-//! signal fields and those of its direct child objects that are contexts too (JSON:API's
-//! `meta` beside `attributes`). An object inside a subject's record is part of that
+//! shows which ancestor gave a record its signal. A context's signals are its own signal
+//! fields (a scalar, or up to two levels of lists and value objects: `["DE"]`,
+//! `{"code": "DE"}`, `[{"code": "DE"}]`) and those of its direct child objects that are
+//! contexts too (JSON:API's `meta` beside `attributes`). An object inside a subject's record is part of that
 //! subject, never the context of subjects nested in it (a reporter's country is not the
 //! reported user's). Signals are only ever added this way, never taken away, so a
 //! context can make a record's jurisdiction stricter, never looser.
@@ -166,8 +167,10 @@ impl Walker<'_> {
         self.inherited.len() - before
     }
 
-    /// The object's own scalar signal fields, pointed to under the current pointer
-    /// (and `/under`, for a child object).
+    /// The object's own signal fields, pointed to under the current pointer (and
+    /// `/under`, for a child object): a scalar, each scalar of a list
+    /// (`"countries": ["DE", "AT"]`), and the members of a value object that name its
+    /// value (`"country": {"code": "DE"}`).
     fn push_own(
         &mut self,
         doc: &Doc<'_>,
@@ -179,25 +182,57 @@ impl Walker<'_> {
             let Some(kind) = keys[i].0.kind else {
                 continue;
             };
-            let scalar = match m.value() {
-                Node::Str(s) => Scalar::Str(doc.text(s)),
-                Node::Num(n) => Scalar::Num(n),
-                _ => continue,
-            };
-            if let Some((kind, value)) = scalar_signal(kind, scalar) {
-                let mut ptr = self.ptr.clone();
-                if !under.is_empty() {
-                    ptr.push('/');
-                    escape_into(&mut ptr, under);
-                }
+            let mut ptr = self.ptr.clone();
+            if !under.is_empty() {
                 ptr.push('/');
-                escape_into(&mut ptr, keys[i].1);
-                self.inherited.push(RawSignal {
-                    kind,
-                    pointer: Pointer::from(ptr.as_str()),
-                    value,
-                });
+                escape_into(&mut ptr, under);
             }
+            ptr.push('/');
+            escape_into(&mut ptr, keys[i].1);
+            self.push_value(doc, kind, &m.value(), &ptr, 0);
+        }
+    }
+
+    /// A signal field's value as context: a scalar, or up to two levels of lists and
+    /// value objects' naming members (`["DE"]`, `{"code": "DE"}`, `[{"code": "DE"}]`,
+    /// `{"lat": 52.5, "lng": 13.4}`).
+    fn push_value(&mut self, doc: &Doc<'_>, kind: FieldKind, v: &Node, ptr: &str, level: u8) {
+        match v {
+            Node::Arr(items) if level < 2 => {
+                for (j, it) in doc.items(*items).iter().enumerate() {
+                    let mut at = String::from(ptr);
+                    super::push_index(&mut at, j);
+                    self.push_value(doc, kind, &it, &at, level + 1);
+                }
+            }
+            Node::Obj(o) if level < 2 && super::signal_field(kind) => {
+                for member in doc.fields(*o).members().iter() {
+                    let k = doc.text(member.key());
+                    if let Some(mk) = crate::extract::fields::member_kind(kind, k) {
+                        let mut at = String::from(ptr);
+                        at.push('/');
+                        escape_into(&mut at, k);
+                        self.push_value(doc, mk, &member.value(), &at, level + 1);
+                    }
+                }
+            }
+            v => self.push_scalar(doc, kind, v, ptr),
+        }
+    }
+
+    /// A scalar's signal, as the context at `ptr`.
+    fn push_scalar(&mut self, doc: &Doc<'_>, kind: FieldKind, v: &Node, ptr: &str) {
+        let scalar = match v {
+            Node::Str(s) => Scalar::Str(doc.text(*s)),
+            Node::Num(n) => Scalar::Num(*n),
+            _ => return,
+        };
+        if let Some((kind, value)) = scalar_signal(kind, scalar) {
+            self.inherited.push(RawSignal {
+                kind,
+                pointer: Pointer::from(ptr),
+                value,
+            });
         }
     }
 

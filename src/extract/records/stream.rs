@@ -153,6 +153,54 @@ impl Shapes<'_, '_> {
         self.pairs.push((c.at, kind));
     }
 
+    /// A scalar in a list or a value object under a signal field, up to two levels
+    /// below it (`"countries": ["DE"]`, `"country": {"code": "DE"}`,
+    /// `[{"code": "DE"}]`), is also the signal of the object holding that field, as
+    /// `context::push_value` reads it: for each such owner, a signal relative to it.
+    fn list_or_value_object_member(&mut self, value: Scalar<'_>) {
+        let n = self.open.len();
+        for chain in 1..=2usize {
+            let Some(owner_at) = n.checked_sub(chain + 1) else {
+                break;
+            };
+            let owner = &self.open[owner_at];
+            let Some(mut kind) = owner.kind.filter(|_| owner.object) else {
+                continue;
+            };
+            let mut rel = String::new();
+            let mut ok = true;
+            for c in &self.open[owner_at + 1..] {
+                if c.object {
+                    let member = super::signal_field(kind)
+                        .then(|| crate::extract::fields::member_kind(kind, &c.key))
+                        .flatten();
+                    let Some(mk) = member else {
+                        ok = false;
+                        break;
+                    };
+                    rel.push('/');
+                    escape_into(&mut rel, &c.key);
+                    kind = mk;
+                } else {
+                    push_index(&mut rel, c.members.saturating_sub(1));
+                }
+            }
+            if !ok {
+                continue;
+            }
+            if let Some((kind, value)) = context::scalar_signal(kind, value) {
+                let owner = &mut self.open[owner_at];
+                let r = Relative {
+                    rel: rel.into(),
+                    kind,
+                    value,
+                }
+                .under(&owner.key);
+                owner.own.push(r);
+            }
+        }
+    }
+
     /// Object `c` closed: note the context it gives (its own signals when it identifies
     /// no one, and its child contexts'), and hand its own to its parent as a child's.
     fn context_closed(&mut self, c: Shape, identity: bool) {
@@ -190,6 +238,12 @@ impl Events for Shapes<'_, '_> {
             None => None,
         }
         .filter(|k| super::signal_field(*k));
+        // (an array's elements are counted, for the pointers of a list's context)
+        if let Some(p) = self.open.last_mut()
+            && !p.object
+        {
+            p.members += 1;
+        }
         self.open.push(Shape {
             at: self.table.len(),
             object,
@@ -230,6 +284,11 @@ impl Events for Shapes<'_, '_> {
 
     fn scalar(&mut self, value: Scalar<'_>) -> Result<(), Infallible> {
         if let Some(c) = self.open.last_mut()
+            && !c.object
+        {
+            c.members += 1;
+        }
+        if let Some(c) = self.open.last_mut()
             && c.object
             && c.members <= 2
             && let Scalar::Str(s) = value
@@ -250,6 +309,7 @@ impl Events for Shapes<'_, '_> {
                 .under(&c.key),
             );
         }
+        self.list_or_value_object_member(value);
         self.value_ended(scalar_has_data(value));
         Ok(())
     }
@@ -766,6 +826,12 @@ mod tests {
         "type",
         "by_country",
         "DE",
+        "countries",
+        "code",
+        "lat",
+        "lng",
+        "coordinates",
+        "dial_code",
     ];
     const STRINGS: &[&str] = &[
         "a@example.org",
@@ -879,6 +945,11 @@ mod tests {
             // Grouped by country: arrays, objects and scalars under the countries
             r#"{"by_country": {"DE": [{"email": "a@example.org"}], "FR": {"lead": {"phone": "+44 20 7946 0321"}}, "n": 3, "XX": []}}"#,
             r#"{"email": "a@example.org", "per_nationality": {"Atlantis": [{"email": "b@example.org"}]}}"#,
+            // A list or a value object on a container, and its coordinates and codes
+            r#"{"countries": ["DE", 276, {"code": "FR"}, ["AT"]], "users": [{"email": "a@example.org"}]}"#,
+            r#"{"users": [{"email": "a@example.org"}], "country": {"code": "DE", "name": "x", "flag": "y"}}"#,
+            r#"{"meta": {"nationalities": ["US", "DE"], "phone": {"country_code": "+49"}}, "data": [{"email": "a@example.org", "lat": 52.5, "lng": 13.4}]}"#,
+            r#"{"region": {"lat": 52.5, "lon": 13.4}, "users": [{"email": "a@example.org", "location": {"type": "Point", "coordinates": [13.4, 52.5]}}]}"#,
         ] {
             assert!(
                 check_walks(&fields, &profile, Limits::default(), doc.as_bytes()),
