@@ -14,7 +14,11 @@ Outputs:
   src/tables/names.rs  country names (CLDR, every language below, with
                                         their short and variant forms) and nationality
                                         adjectives (i18n-nationality, MIT; inflected by
-                                        the rules in INFLECT), normalised as
+                                        the rules in INFLECT) and, in the languages
+                                        i18n-nationality lacks (LANGUAGE_ADJ_LANGS),
+                                        the adjectives CLDR's language names are
+                                        (`niemiecki`, `német`, `germană`: see
+                                        `language_adjectives`), normalised as
                                         `crate::country::normalise_name` does, with and
                                         without diacritics. A name that two countries
                                         share in any language is left out unless one
@@ -52,6 +56,57 @@ INFLECT = {
     "fi": lambda w: [w],
     "no": lambda w: [w, w + "e"],
 }
+# Languages whose nationality adjectives come from CLDR's names of languages: in Polish,
+# Portuguese, Hungarian, Romanian and Greek a language's name is its people's adjective
+# (`niemiecki` German, `alemão`, `német`, `germană`, `Γερμανικά`); Czech names the
+# language with a noun (`němčina`), from which the adjective is made (`německý`). Each
+# language stands for one country (see `language_countries`).
+LANGUAGE_ADJ_LANGS = ["pl", "pt", "pt-PT", "cs", "hu", "ro", "el"]
+
+
+def _pl(w):
+    if w.endswith("i"):
+        return [w, w[:-1] + "a", w + "e"]
+    if w.endswith("y"):
+        return [w, w[:-1] + "a", w[:-1] + "e"]
+    return [w]
+
+
+def _pt(w):
+    if w.endswith("ão"):
+        return [w, w[:-2] + "ã", w[:-2] + "ães", w[:-2] + "ãs"]
+    if w.endswith("ês"):
+        return [w, w[:-2] + "esa", w[:-2] + "eses", w[:-2] + "esas"]
+    if w.endswith("o"):
+        return [w, w[:-1] + "a", w + "s", w[:-1] + "as"]
+    if w.endswith("l"):
+        return [w, w + "a", w + "as"]
+    return [w, w + "s"]
+
+
+def _cs(w):
+    # němčina -> německý, řečtina -> řecký, francouzština -> francouzský; then the
+    # genders and the plural (německá, německé, němečtí is irregular: left out).
+    for noun, adj in (("čtina", "cký"), ("ština", "ský"), ("čina", "ecký")):
+        if w.endswith(noun):
+            a = w[: -len(noun)] + adj
+            return [a, a[:-1] + "á", a[:-1] + "é"]
+    return []
+
+
+def _ro(w):
+    return [w, w[:-1]] if w.endswith("ă") else [w]
+
+
+def _el(w):
+    # Γερμανικά (the language: neuter plural) -> γερμανικός, γερμανική, γερμανικό
+    if w.endswith("ικά"):
+        stem = w[:-1]
+        return [w, stem + "ός", stem + "ή", stem + "ό", stem + "ές", stem + "οί"]
+    return [w]
+
+
+LANGUAGE_INFLECT = {"pl": _pl, "pt": _pt, "pt-PT": _pt, "cs": _cs, "hu": lambda w: [w], "ro": _ro, "el": _el}
 # Territory codes that are no country (regions, groups, pseudo-locales, unknown).
 NOT_COUNTRIES = {"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ", "XK"}
 
@@ -108,6 +163,49 @@ def nationalities(cldr):
                 for form in INFLECT[lang](word):
                     for k in keys(form):
                         out.setdefault(k, set()).add(code)
+    return out
+
+
+def language_countries(cldr):
+    """The one country each language stands for, from CLDR's data: the country its code
+    names where it is official there (`de` DE, `pt` PT, `hu` HU); else its likely
+    region when it is official in at most three countries (`el` GR, `cs` CZ, `sv` SE).
+    A language of many countries (English, Arabic, Chinese) stands for none."""
+    info = json.load(open(os.path.join(cldr, "cldr-core", "supplemental", "territoryInfo.json"),
+                          encoding="utf-8"))["supplemental"]["territoryInfo"]
+    likely = json.load(open(os.path.join(cldr, "cldr-core", "supplemental", "likelySubtags.json"),
+                            encoding="utf-8"))["supplemental"]["likelySubtags"]
+    official = {}
+    for cc, v in info.items():
+        for lang, p in v.get("languagePopulation", {}).items():
+            if p.get("_officialStatus") in ("official", "de_facto_official"):
+                official.setdefault(lang, set()).add(cc)
+    out = {}
+    for lang, where in official.items():
+        if "_" in lang or "-" in lang:
+            continue
+        if lang.upper() in where:
+            out[lang] = lang.upper()
+            continue
+        region = likely.get(lang, "").split("-")[-1]
+        if region in where and len(where) <= 3:
+            out[lang] = region
+    return out
+
+
+def language_adjectives(cldr):
+    countries = language_countries(cldr)
+    out = {}
+    for loc in LANGUAGE_ADJ_LANGS:
+        path = os.path.join(cldr, "cldr-localenames-full", "main", loc, "languages.json")
+        names = json.load(open(path, encoding="utf-8"))["main"][loc]["localeDisplayNames"]["languages"]
+        for lang, cc in countries.items():
+            name = names.get(lang)
+            if not name or " " in name or cc in NOT_COUNTRIES:
+                continue
+            for form in LANGUAGE_INFLECT[loc](name.lower()):
+                for k in keys(form):
+                    out.setdefault(k, set()).add(cc)
     return out
 
 
@@ -169,7 +267,8 @@ def write_names(path, names, nats, population):
         rows.append((k, cc))
     with open(path, "w", encoding="utf-8") as f:
         f.write("// @generated by scripts/gen-signal-tables.py from Unicode CLDR 48.2 (territory names in\n")
-        f.write(f"// {len(LANGS)} languages) and i18n-nationality 1.4.0 (adjectives in {len(NATIONALITY_LANGS)}). Do not edit.\n")
+        f.write(f"// {len(LANGS)} languages), i18n-nationality 1.4.0 (adjectives in {len(NATIONALITY_LANGS)}) and CLDR's\n")
+        f.write(f"// language names as adjectives (in {', '.join(LANGUAGE_ADJ_LANGS)}). Do not edit.\n")
         f.write(f"// {len(rows)} names; {dropped} left out because comparable countries share them.\n\n")
         f.write("/// (normalised name, alpha-2), sorted by name.\n")
         f.write("pub const NAMES: &[(&str, &str)] = &[\n")
@@ -218,9 +317,10 @@ def main():
     cldr, tzdata, schwifty = sys.argv[1], sys.argv[2], sys.argv[3]
     out = os.path.join("src", "tables")
     os.makedirs(out, exist_ok=True)
-    n, dropped = write_names(
-        os.path.join(out, "names.rs"), country_names(cldr), nationalities(cldr), populations(cldr)
-    )
+    nats = nationalities(cldr)
+    for k, found in language_adjectives(cldr).items():
+        nats.setdefault(k, set()).update(found)
+    n, dropped = write_names(os.path.join(out, "names.rs"), country_names(cldr), nats, populations(cldr))
     z = write_zones(os.path.join(out, "zones.rs"), zones(cldr, tzdata))
     i = write_iban(os.path.join(out, "iban.rs"), schwifty)
     print(f"names: {n} ({dropped} ambiguous left out); zones: {z}; iban countries: {i}")

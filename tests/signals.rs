@@ -234,16 +234,49 @@ fn germany_is_read_in_the_languages_of_the_groups() {
         }
     }
     assert!(missed.is_empty(), "{missed:#?}");
-    // Adjectives come from i18n-nationality, which has eight languages: in the others
-    // they are not read yet, and fail closed (unknown, so the example policy blocks).
-    for adjective in ["niemiecka", "alemã", "německá", "német", "germană"] {
-        let (action, evidence, _) = to_crm(&us_record_with("nationality", adjective));
-        assert_eq!(action, Action::Block, "{adjective}: {evidence:?}");
-        assert!(
-            evidence.contains(&"unreadable:country_field".to_string()),
+    // Adjectives: i18n-nationality's eight languages, and in Polish, Portuguese, Czech,
+    // Hungarian, Romanian and Greek the adjectives CLDR's language names are (or, in
+    // Czech, are made from), in every gender: a German subject goes to the EU CRM.
+    for adjective in [
+        "niemiecka",
+        "niemiecki",
+        "niemieckie",
+        "alemã",
+        "alemão",
+        "německá",
+        "německý",
+        "německé",
+        "német",
+        "germană",
+        "german",
+        "γερμανική",
+        "Γερμανικός",
+    ] {
+        let (action, evidence, _) = to_crm(&record_with("nationality", adjective));
+        assert_eq!(
+            (action, evidence.clone()),
+            (Action::Reroute, vec!["country_field:DE".to_string()]),
             "{adjective}"
         );
     }
+    for (adjective, want) in [
+        ("francuska", "FR"),
+        ("portuguesa", "PT"),
+        ("polaca", "PL"),
+        ("česká", "CZ"),
+        ("magyar", "HU"),
+        ("română", "RO"),
+        ("ελληνική", "GR"),
+        ("hiszpańska", "ES"),
+        ("włoska", "IT"),
+    ] {
+        let (_, evidence, _) = to_crm(&record_with("nationality", adjective));
+        assert_eq!(evidence, [format!("country_field:{want}")], "{adjective}");
+    }
+    // A language of many countries names none: `angielska` (English) is unreadable.
+    let (action, evidence, _) = to_crm(&us_record_with("nationality", "angielska"));
+    assert_eq!(action, Action::Block, "{evidence:?}");
+    assert!(evidence.contains(&"unreadable:country_field".to_string()));
 }
 
 /// Through the proxy, each new kind of signal moves a German subject's record to the EU
