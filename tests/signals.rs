@@ -291,6 +291,9 @@ async fn through_the_proxy_new_kinds_of_signal_reroute_to_the_eu() {
         ("nationality", "Γερμανία"),
         ("citizenship", "allemande"),
         ("residence", "Németország"),
+        ("nationality", "niemiecka"),
+        ("citizenship", "γερμανική"),
+        ("nationality", "germană"),
     ];
     for (n, (field, value)) in cases.iter().enumerate() {
         let body = record_with(field, value);
@@ -727,7 +730,8 @@ proptest! {
 }
 
 #[tokio::test]
-async fn through_the_proxy_coordinates_and_addresses_reroute_to_the_eu() {
+async fn through_the_proxy_coordinates_addresses_calling_codes_and_listed_contexts_reroute_to_the_eu()
+ {
     let s = Setup::new().await;
     let bodies = [
         serde_json::json!({"email": "lukas.weber@example.org", "lat": 52.52, "lng": 13.405}),
@@ -735,6 +739,9 @@ async fn through_the_proxy_coordinates_and_addresses_reroute_to_the_eu() {
             "location": {"type": "Point", "coordinates": [13.405, 52.52]}}),
         serde_json::json!({"email": "lukas.weber@example.org",
             "address": "Unter den Linden 1, 10117 Berlin, Deutschland"}),
+        serde_json::json!({"email": "lukas.weber@example.org",
+            "phone": {"country_code": "+49", "number": "30 1234567"}}),
+        serde_json::json!({"countries": ["DE"], "users": [{"email": "lukas.weber@example.org"}]}),
     ];
     for (n, body) in bodies.iter().enumerate() {
         let body = body.to_string();
