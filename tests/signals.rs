@@ -688,8 +688,21 @@ fn an_address_s_last_component_names_its_country() {
 
 /// A point well inside Germany (lat 49.5..53, lon 8..12) in a generated notation.
 fn german_coordinates() -> impl Strategy<Value = serde_json::Value> {
+    coordinates_in(49.5..53.0, 8.0..12.0)
+}
+
+/// A point well inside the contiguous United States, away from its borders.
+fn us_coordinates() -> impl Strategy<Value = serde_json::Value> {
+    coordinates_in(33.0..45.0, -110.0..-85.0)
+}
+
+/// A point in the box, in one of the notations customs reads.
+fn coordinates_in(
+    lat: std::ops::Range<f64>,
+    lon: std::ops::Range<f64>,
+) -> impl Strategy<Value = serde_json::Value> {
     use serde_json::json;
-    (49.5f64..53.0, 8.0f64..12.0, 0usize..10).prop_map(|(lat, lon, shape)| {
+    (lat, lon, 0usize..10).prop_map(|(lat, lon, shape)| {
         let dms = |v: f64, pos: char, neg: char| {
             // In tenths of a second, so no part rounds up to 60.
             let t = (v.abs() * 36_000.0).round() as u64;
@@ -720,6 +733,14 @@ proptest! {
         rng_seed: proptest::test_runner::RngSeed::Fixed(20261204),
         ..ProptestConfig::default()
     })]
+
+    #[test]
+    fn us_coordinates_keep_a_us_record_american(extra in us_coordinates()) {
+        let (action, evidence, j) = to_crm(&us_record_plus(extra.clone()));
+        prop_assert_eq!(action, Action::Allow, "{}: {:?}", extra, evidence);
+        prop_assert_eq!(j, vec!["US".to_string()]);
+        prop_assert!(evidence.contains(&"location:US".to_string()), "{}: {:?}", extra, evidence);
+    }
 
     #[test]
     fn german_coordinates_keep_a_us_record_from_the_us(extra in german_coordinates()) {
@@ -811,4 +832,84 @@ fn a_calling_code_apart_from_its_number_is_read_with_it() {
         evidence.contains(&"unreadable:calling_code".to_string()),
         "{evidence:?}"
     );
+}
+
+/// A German postal address: street, postal code and city, country, in any separator.
+fn german_address() -> impl Strategy<Value = String> {
+    let country = prop::sample::select(vec![
+        "Germany",
+        "GERMANY",
+        "Deutschland",
+        "Allemagne",
+        "Alemania",
+        "Germania",
+        "Niemcy",
+        "Německo",
+        "Németország",
+        "Γερμανία",
+        "Tyskland",
+        "DE",
+        "DEU",
+        "🇩🇪",
+        "Federal Republic of Germany",
+    ]);
+    let sep = prop::sample::select(vec![", ", "\n", "\r\n", "; ", ",", " ,\n"]);
+    (1u32..200, 10000u32..99999, country, sep).prop_map(|(no, plz, country, sep)| {
+        format!("Hauptstraße {no}{sep}{plz} Berlin{sep}{country}")
+    })
+}
+
+/// A US postal address ending in a state's code and ZIP, or a state's name.
+fn us_address() -> impl Strategy<Value = String> {
+    let state = prop::sample::select(vec![
+        "CA",
+        "DE",
+        "GA",
+        "IN",
+        "PA",
+        "CO",
+        "AL",
+        "AR",
+        "ME",
+        "MD",
+        "NE",
+        "SC",
+        "TN",
+        "VA",
+        "California",
+        "Georgia",
+        "New York",
+        "New Jersey",
+    ]);
+    (1u32..9999, 10000u32..99999, state, any::<bool>()).prop_map(|(no, zip, state, with_zip)| {
+        if with_zip {
+            format!("{no} Main St, Springfield, {state} {zip}")
+        } else {
+            format!("{no} Main St, Springfield, {state}")
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 300,
+        failure_persistence: None,
+        rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(20261204),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn a_german_address_keeps_a_us_record_from_the_us(address in german_address()) {
+        let (action, evidence, _) = to_crm(&us_record_with("home_address", &address));
+        prop_assert_eq!(action, Action::Block, "{:?}: {:?}", address, evidence);
+        prop_assert!(evidence.contains(&"address:DE".to_string()), "{:?}: {:?}", address, evidence);
+    }
+
+    #[test]
+    fn a_us_address_keeps_a_us_record_american(address in us_address()) {
+        let (action, evidence, j) = to_crm(&us_record_with("billing_address", &address));
+        prop_assert_eq!(action, Action::Allow, "{:?}: {:?}", address, evidence);
+        prop_assert_eq!(j, vec!["US".to_string()]);
+    }
 }

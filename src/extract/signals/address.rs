@@ -7,7 +7,9 @@
 //! of the table, an alpha-3 or alpha-2 code, a flag. A US address ends with a state
 //! (`San Francisco, CA 94105`, `Atlanta, Georgia`): a state's code or name is read as the
 //! United States first, before a country with the same code (`CA` is California, not
-//! Canada; `DE` Delaware, not Germany; `Georgia` the state, not the country). An address
+//! Canada; `DE` Delaware, not Germany; `Georgia` the state, not the country), unless
+//! the address is written the European way, its postal code before the city and no ZIP
+//! after the code (`10117 Berlin, DE` is Germany). An address
 //! whose last component names no country (`10117 Berlin`) says nothing: most addresses
 //! do not name their country, and that is not an unreadable signal.
 
@@ -71,10 +73,12 @@ const US_STATES: &[(&str, &str)] = &[
 
 /// The country an address names, if its last component names one.
 pub fn read(v: &str) -> Option<Country> {
-    let last = v
+    let mut parts = v
         .rsplit([',', ';', '\n', '\r'])
         .map(str::trim)
-        .find(|p| !p.is_empty())?;
+        .filter(|p| !p.is_empty());
+    let last = parts.next()?;
+    let before = parts.next().unwrap_or("");
     // The words without digits: `CA 94105` → `CA`, `10117 Berlin` → `Berlin`.
     let mut words = [""; 8];
     let mut n = 0;
@@ -90,10 +94,23 @@ pub fn read(v: &str) -> Option<Country> {
         return None;
     }
     if us_state(words) {
+        // A code that is a state's and a country's (`DE`, `CA`): the country when the
+        // address is written the European way, postal code before the city
+        // (`10117 Berlin, DE`) and no ZIP after the code; else the state.
+        let zip = last.bytes().any(|b| b.is_ascii_digit());
+        let european = before.bytes().next().is_some_and(|b| b.is_ascii_digit());
+        if let [code] = words
+            && !zip
+            && european
+            && let Some(c) = Country::from_alpha2(code)
+        {
+            return Some(c);
+        }
         return Country::from_alpha2("US");
     }
-    let joined = words.join(" ");
-    Country::parse_loose(&joined)
+    // The whole component, then without its leading words: a formal name ends with
+    // the short one (`Federal Republic of Germany`, `Bundesrepublik Deutschland`).
+    (0..words.len()).find_map(|from| Country::parse_loose(&words[from..].join(" ")))
 }
 
 fn us_state(words: &[&str]) -> bool {
@@ -137,12 +154,25 @@ mod tests {
             ("1 Main St, Springfield, USA", "US"),
             ("1 Main St, San Francisco, CA 94105", "US"),
             ("1 Main St, Dover, DE 19901", "US"),
+            ("1 Main St, Dover, DE", "US"),
+            ("Hauptstraße 1, 10117 Berlin, DE", "DE"),
+            ("Hauptstraße 1\n10117 Berlin\nDE", "DE"),
             ("Peachtree St, Atlanta, Georgia", "US"),
             ("350 Fifth Avenue, New York, NY 10118, United States", "US"),
             ("10 Downing St, London SW1A 2AA, United Kingdom", "GB"),
             ("Calle Mayor 1, 28013 Madrid, ES", "ES"),
             ("Prinsengracht 1, Amsterdam, 🇳🇱", "NL"),
             ("Mannerheimintie 1, Helsinki, FIN", "FI"),
+            (
+                "Hauptstraße 1, 10117 Berlin, Federal Republic of Germany",
+                "DE",
+            ),
+            (
+                "Hauptstraße 1, 10117 Berlin, Bundesrepublik Deutschland",
+                "DE",
+            ),
+            ("Port Moresby, Papua New Guinea", "PG"),
+            ("Santa Fe, New Mexico", "US"),
         ] {
             assert_eq!(of(v).as_deref(), Some(want), "{v}");
         }
