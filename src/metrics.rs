@@ -94,6 +94,8 @@ pub const INSPECTION_REASONS: &[&str] = &[
     "body_read_error",
     "body_timeout",
     "unsupported_transfer_encoding",
+    "trailers_not_inspected",
+    "duplicate_host",
     "invalid_json",
     "nesting_too_deep",
     "embedding_too_deep",

@@ -1175,3 +1175,107 @@ async fn garbage_request_lines_and_admin_404s() {
     assert!(resp.contains("\"reason\":\"not_found\""), "{resp}");
     assert_eq!(s.total_received(), 0);
 }
+
+/// Sends `raw` on a new connection and reads until the proxy closes it.
+async fn exchange_until_closed(addr: std::net::SocketAddr, raw: &[u8]) -> String {
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    c.write_all(raw).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), c.read_to_end(&mut out))
+        .await
+        .expect("the proxy closes the connection")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn two_host_headers_are_400_and_the_connection_closed() {
+    let s = Setup::new().await;
+    let body = r#"{"email":"lukas.weber@example.org","nationality":"DE"}"#;
+    // A second request pipelined behind the first must not be read.
+    let raw = format!(
+        "POST /crm/v1/contacts HTTP/1.1\r\nHost: localhost\r\nHost: crm-us.internal\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}\
+         POST /crm/v1/contacts HTTP/1.1\r\nHost: localhost\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len(),
+        body.len()
+    );
+    let out = exchange_until_closed(s.proxy.addr, raw.as_bytes()).await;
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    assert!(out.contains("duplicate_host"), "{out}");
+    assert_eq!(out.matches("HTTP/1.1 ").count(), 1, "{out}");
+    assert_eq!(s.total_received(), 0);
+    let m = s.proxy.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_inspection_failures_total{reason="duplicate_host"}"#
+        ),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn trailers_are_refused_not_dropped() {
+    let s = Setup::new().await;
+    let body = r#"{"email":"olivia.carter@example.org","last_login_ip":"8.8.8.8"}"#;
+    let raw = format!(
+        "POST /crm/v1/contacts HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nTrailer: X-User-Nationality\r\n\r\n\
+         {:x}\r\n{body}\r\n0\r\nX-User-Nationality: DE\r\n\r\n",
+        body.len()
+    );
+    let out = exchange_until_closed(s.proxy.addr, raw.as_bytes()).await;
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    assert!(out.contains("trailers_not_inspected"), "{out}");
+    assert_eq!(
+        s.total_received(),
+        0,
+        "the body went on without its trailers"
+    );
+    let m = s.proxy.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            r#"customs_inspection_failures_total{reason="trailers_not_inspected"}"#
+        ),
+        1.0
+    );
+    // The same body without trailers is forwarded.
+    let raw = format!(
+        "POST /crm/v1/contacts HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    );
+    let out = exchange_until_closed(s.proxy.addr, raw.as_bytes()).await;
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert_eq!(s.crm_us.received()[0].body, body.as_bytes());
+}
+
+#[tokio::test]
+async fn http2_trailing_headers_are_refused_not_dropped() {
+    let s = Setup::new().await;
+    let body = r#"{"email":"olivia.carter@example.org","last_login_ip":"8.8.8.8"}"#;
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("x-user-nationality", http::HeaderValue::from_static("DE"));
+    let frames: Vec<Result<hyper::body::Frame<Bytes>, std::convert::Infallible>> = vec![
+        Ok(hyper::body::Frame::data(Bytes::from(body))),
+        Ok(hyper::body::Frame::trailers(trailers)),
+    ];
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let req = Request::post(s.proxy.url("/crm/v1/contacts"))
+        .header("content-type", JSON)
+        .body(http_body_util::StreamBody::new(futures_util_stream(frames)))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let b = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(json(&b)["reason"], "trailers_not_inspected");
+    assert_eq!(s.total_received(), 0);
+}

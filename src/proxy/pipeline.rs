@@ -227,6 +227,19 @@ pub async fn handle(
     let route = &policy.routes[route_id.min(policy.routes.len().saturating_sub(1))];
     let route_name = route.name.as_str();
 
+    // one Host (RFC 9112 §3.2: a request with several is answered 400, and its
+    // connection closed: which one names the destination is for an attacker to choose)
+    if req.headers().get_all(header::HOST).iter().nth(1).is_some() {
+        return refuse(
+            &shared,
+            &id,
+            method,
+            route_name,
+            Failure::DuplicateHost,
+            started,
+        );
+    }
+
     // transfer-coding: exactly `chunked`, or none
     let te: Vec<&HeaderValue> = req
         .headers()
@@ -557,6 +570,8 @@ fn refuse(
         | Failure::BodyRead
         | Failure::BodyTimeout
         | Failure::TransferEncoding
+        | Failure::Trailers
+        | Failure::DuplicateHost
         | Failure::Internal => {
             m.inspection_failures.with_label_values(&[f.reason()]).inc();
         }
@@ -713,6 +728,7 @@ async fn admit_body(
             Err(Failure::Overloaded)
         }
         Ok(Err(ReadError::Broken)) => Err(Failure::BodyRead),
+        Ok(Err(ReadError::Trailers)) => Err(Failure::Trailers),
     }
 }
 
@@ -764,6 +780,19 @@ enum ReadError {
     Overloaded,
     /// The connection broke or the body was malformed.
     Broken,
+    /// Trailer fields came after the body (HTTP/1.1 chunked trailers, HTTP/2 trailing
+    /// HEADERS): customs does not inspect them, so it does not forward the request
+    /// without them, nor with them.
+    Trailers,
+}
+
+/// A body frame's data; `Err(Trailers)` for trailer fields (never dropped unread).
+fn frame_data(frame: hyper::body::Frame<Bytes>) -> Result<Option<Bytes>, ReadError> {
+    match frame.into_data() {
+        Ok(data) => Ok(Some(data)),
+        Err(f) if f.is_trailers() => Err(ReadError::Trailers),
+        Err(_) => Ok(None),
+    }
 }
 
 /// An undeclared body reserves its budget in steps of this many bytes as it arrives.
@@ -791,7 +820,7 @@ async fn read_body(
     if let Some(len) = declared.and_then(|n| usize::try_from(n).ok()) {
         let mut buf = bytes::BytesMut::with_capacity(len.min(limit));
         while let Some(frame) = body.frame().await {
-            if let Ok(data) = frame.map_err(broken)?.into_data() {
+            if let Some(data) = frame_data(frame.map_err(broken)?)? {
                 buf.extend_from_slice(&data);
             }
         }
@@ -800,7 +829,7 @@ async fn read_body(
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut read = 0usize;
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map_err(broken)?.into_data() else {
+        let Some(data) = frame_data(frame.map_err(broken)?)? else {
             continue;
         };
         read += data.len();

@@ -32,6 +32,10 @@ pub enum Failure<'a> {
     BodyTimeout,
     /// A transfer-coding other than exactly `chunked`.
     TransferEncoding,
+    /// Trailer fields after the body, which customs does not inspect.
+    Trailers,
+    /// More than one `Host` header.
+    DuplicateHost,
     /// The policy blocks the transfer.
     Blocked(&'a Decision),
     /// The upstream failed.
@@ -60,7 +64,10 @@ impl Failure<'_> {
                 StatusCode::from_u16(status_for_inspect(e)).unwrap_or(StatusCode::BAD_REQUEST)
             }
             Failure::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Failure::BodyRead | Failure::TransferEncoding => StatusCode::BAD_REQUEST,
+            Failure::BodyRead
+            | Failure::TransferEncoding
+            | Failure::Trailers
+            | Failure::DuplicateHost => StatusCode::BAD_REQUEST,
             Failure::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Failure::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Failure::Blocked(_) | Failure::Destination { .. } => StatusCode::FORBIDDEN,
@@ -82,6 +89,8 @@ impl Failure<'_> {
             Failure::BodyRead => "body_read_error",
             Failure::BodyTimeout => "body_timeout",
             Failure::TransferEncoding => "unsupported_transfer_encoding",
+            Failure::Trailers => "trailers_not_inspected",
+            Failure::DuplicateHost => "duplicate_host",
             Failure::Blocked(_) => "region_not_allowed",
             Failure::Upstream {
                 kind: UpstreamFailure::Timeout,
@@ -121,6 +130,14 @@ impl Failure<'_> {
             Failure::TransferEncoding => (
                 "Unsupported transfer encoding".into(),
                 "only `Transfer-Encoding: chunked` is accepted; nothing was forwarded".into(),
+            ),
+            Failure::Trailers => (
+                "Trailers not inspected".into(),
+                "the request carried trailer fields after its body, which customs does not inspect; nothing was forwarded".into(),
+            ),
+            Failure::DuplicateHost => (
+                "Several Host headers".into(),
+                "a request may carry one `Host` header (RFC 9112 section 3.2); nothing was forwarded".into(),
             ),
             Failure::Blocked(d) => (
                 "Transfer blocked by data-residency policy".into(),
@@ -198,6 +215,8 @@ impl Failure<'_> {
                 | Failure::BodyRead
                 | Failure::BodyTimeout
                 | Failure::TransferEncoding
+                | Failure::Trailers
+                | Failure::DuplicateHost
                 | Failure::Overloaded
         ) {
             // The rest of the body was not read: the connection cannot be reused.
