@@ -322,6 +322,11 @@ enum Placement {
     Base64Standard,
     Base64UrlNoPad,
     Base64Wrapped,
+    /// The record as a JSON Web Token's payload.
+    Jwt,
+    /// The record in a `data:` URL (base64, or percent-encoded).
+    DataUrlBase64,
+    DataUrlPercent,
     Ndjson,
     NdjsonCrlf,
     Form,
@@ -352,6 +357,9 @@ const PLACEMENTS: &[Placement] = &[
     Placement::Base64Standard,
     Placement::Base64UrlNoPad,
     Placement::Base64Wrapped,
+    Placement::Jwt,
+    Placement::DataUrlBase64,
+    Placement::DataUrlPercent,
     Placement::Ndjson,
     Placement::NdjsonCrlf,
     Placement::Form,
@@ -585,6 +593,37 @@ impl Case {
                 self.json_body(
                     &json!({"event": "import", "blob": wrapped_base64(text.as_bytes())}),
                 ),
+            ),
+            Jwt => json(
+                &mut w,
+                self.json_body(&json!({
+                    "event": "login",
+                    "id_token": format!(
+                        "{}.{}.c2lnbmF0dXJl",
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&text),
+                    ),
+                })),
+            ),
+            DataUrlBase64 => json(
+                &mut w,
+                self.json_body(&json!({
+                    "event": "import",
+                    "file": format!(
+                        "data:application/json;base64,{}",
+                        base64::engine::general_purpose::STANDARD.encode(&text)
+                    ),
+                })),
+            ),
+            DataUrlPercent => json(
+                &mut w,
+                self.json_body(&json!({
+                    "event": "import",
+                    "file": format!(
+                        "data:application/json,{}",
+                        form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>().replace('+', "%20")
+                    ),
+                })),
             ),
             Ndjson | NdjsonCrlf => {
                 let eol = if self.placement == Ndjson {
@@ -1065,6 +1104,29 @@ fn strings(v: &Value, out: &mut Vec<String>) {
             out.push(s.clone());
             if let Ok(inner) = serde_json::from_str::<Value>(s) {
                 strings(&inner, out);
+            }
+            // What a token's parts and a data: URL carry.
+            let pieces: Vec<String> = if let Some(rest) = s.strip_prefix("data:")
+                && let Some((meta, data)) = rest.split_once(',')
+            {
+                if meta.ends_with(";base64") {
+                    vec![data.to_string()]
+                } else {
+                    vec![
+                        form_urlencoded::parse(format!("x={data}").as_bytes())
+                            .map(|(_, v)| v.into_owned())
+                            .collect(),
+                    ]
+                }
+            } else if s.starts_with("eyJ") {
+                s.split('.').map(str::to_string).collect()
+            } else {
+                vec![]
+            };
+            for p in pieces {
+                if p != *s {
+                    strings(&Value::String(p), out);
+                }
             }
             let compact: String = s.split_ascii_whitespace().collect();
             for e in [

@@ -913,3 +913,83 @@ proptest! {
         prop_assert_eq!(j, vec!["US".to_string()]);
     }
 }
+
+fn b64url(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+/// A token whose payload carries `claims`.
+fn jwt_with(claims: &str) -> String {
+    format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64url(r#"{"alg":"HS256","typ":"JWT"}"#),
+        b64url(claims)
+    )
+}
+
+#[test]
+fn tokens_data_urls_and_html_references_are_read() {
+    // A US subject's record carrying a German signal inside a token, a data: URL, or
+    // behind HTML character references: kept from the US CRM.
+    for (field, value) in [
+        ("session", jwt_with(r#"{"sub":"u1","nationality":"DE"}"#)),
+        (
+            "id_token",
+            jwt_with(r#"{"sub":"u1","locale":"de-DE","zoneinfo":"Europe/Berlin"}"#),
+        ),
+        (
+            "attachment",
+            "data:application/json;base64,eyJjb3VudHJ5IjoiREUifQ==".to_string(),
+        ),
+        (
+            "attachment",
+            "data:application/json,%7B%22country%22%3A%22DE%22%7D".to_string(),
+        ),
+        ("note", "call me on &#43;49 30 1234567 please".to_string()),
+        (
+            "note",
+            "call me on &plus;49&nbsp;30&nbsp;1234567".to_string(),
+        ),
+    ] {
+        let (action, evidence, _) = to_crm(&us_record_with(field, &value));
+        assert_eq!(action, Action::Block, "{field}={value}: {evidence:?}");
+        assert!(
+            evidence.iter().any(|e| e.ends_with(":DE")),
+            "{field}={value}: {evidence:?}"
+        );
+    }
+    // A token or a data: URL without personal data is only that.
+    let token = jwt_with(r#"{"iss":"https://auth.example.org","scope":"read","exp":1767225600}"#);
+    let (action, evidence, _) = to_crm(&us_record_with("token", &token));
+    assert_eq!(
+        (action, evidence),
+        (Action::Allow, vec!["ip:US".to_string()])
+    );
+}
+
+#[tokio::test]
+async fn through_the_proxy_an_email_in_html_references_or_a_token_is_personal_data() {
+    let s = Setup::new().await;
+    // An EU subject hidden from the chat route's readers: the email written with
+    // character references, the nationality inside a token.
+    for body in [
+        serde_json::json!({"note": "lukas&#46;weber&#64;example&#46;org", "ip": "85.214.132.117"}),
+        serde_json::json!({"auth": jwt_with(r#"{"email":"lukas.weber@example.org","nationality":"DE"}"#)}),
+    ] {
+        let (status, _, b) = post(
+            &s.proxy.url("/crm/v1/contacts"),
+            "application/json",
+            body.to_string(),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{body}: {}",
+            String::from_utf8_lossy(&b)
+        );
+        assert_eq!(s.crm_us.count(), 0, "{body}");
+    }
+    assert_eq!(s.crm_eu.received().len(), 2);
+}

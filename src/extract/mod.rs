@@ -7,6 +7,7 @@
 //! [`Facts`]: only pointers, kinds and countries.
 
 pub mod decode;
+pub mod embedded;
 pub mod fields;
 pub mod json;
 pub mod multipart;

@@ -908,6 +908,17 @@ impl<'p> Walker<'p> {
     fn string(&mut self, s: &str, ctx: Option<usize>) -> Result<(), InspectError> {
         self.check_len(s)?;
         let t = crate::trim(s);
+        // A JSON Web Token: its header and payload are JSON, inspected as records.
+        if let Some(parts) = super::embedded::jwt(t) {
+            for (part, name) in parts.iter().zip(["#jwt/header", "#jwt/payload"]) {
+                self.embedded(part, name, ctx)?;
+            }
+            return self.free_text(s, ctx);
+        }
+        // A `data:` URL's text or JSON.
+        if let Some(text) = super::embedded::data_url(t) {
+            return self.embedded(&text, "#data", ctx);
+        }
         // Base64 / base64url whose bytes are JSON or text: inspect what it carries.
         if let Some(decoded) = base64_text(t) {
             if self.embedding >= MAX_EMBEDDING {
@@ -954,6 +965,20 @@ impl<'p> Walker<'p> {
             }
         }
         self.free_text(s, ctx)
+    }
+
+    /// A string found encoded inside another, inspected as a string under `marker`.
+    fn embedded(&mut self, s: &str, marker: &str, ctx: Option<usize>) -> Result<(), InspectError> {
+        if self.embedding >= MAX_EMBEDDING {
+            return Err(InspectError::EmbeddingTooDeep(MAX_EMBEDDING));
+        }
+        let mark = self.ptr.len();
+        self.ptr.push_str(marker);
+        self.embedding += 1;
+        let r = self.string(s, ctx);
+        self.embedding -= 1;
+        self.ptr.truncate(mark);
+        r
     }
 
     fn free_text(&mut self, s: &str, ctx: Option<usize>) -> Result<(), InspectError> {

@@ -32,21 +32,28 @@ pub fn scan(text: &str) -> Vec<TextHit> {
 /// under a `version` or `build` key: `4.2.1.0` is a version there). Percent-encoded text, which hides `@` and `+`, is read decoded too.
 pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
     let mut hits = Vec::new();
-    if scan_into(text, ipv4, &mut hits) {
+    let classes = scan_into(text, ipv4, &mut hits);
+    if classes & PERCENT != 0 {
         let decoded = percent_decode(text);
         if decoded != text {
             scan_into(&decoded, ipv4, &mut hits);
         }
     }
+    // HTML character references (`&#64;`, `&commat;`, `&#x2B;`) hide `@` and `+` too.
+    if classes & AMPERSAND != 0
+        && let std::borrow::Cow::Owned(decoded) = html_escape::decode_html_entities(text)
+    {
+        scan_into(&decoded, ipv4, &mut hits);
+    }
     hits
 }
 
-/// [`scan_with`] on the text as it is; whether it holds a `%` (found by the one pass
-/// over its bytes that every string takes).
-fn scan_into(text: &str, ipv4: bool, hits: &mut Vec<TextHit>) -> bool {
+/// [`scan_with`] on the text as it is; which of `%` and `&` it holds (found by the one
+/// pass over its bytes that every string takes).
+fn scan_into(text: &str, ipv4: bool, hits: &mut Vec<TextHit>) -> u16 {
     // A timestamp, and nothing else, hides nothing (the most common string with digits).
     if is_timestamp(text.as_bytes()) {
-        return false;
+        return 0;
     }
     // One pass over the bytes says which detectors can possibly match; most strings
     // (names, timestamps, ids, enum values) need none of them.
@@ -76,7 +83,7 @@ fn scan_into(text: &str, ipv4: bool, hits: &mut Vec<TextHit>) -> bool {
             });
         }
     }
-    shape.has(PERCENT)
+    shape.classes & (PERCENT | AMPERSAND)
 }
 
 /// An RFC 3339 / ISO 8601 date and time, whole: `2026-11-20T21:14:03Z`, with a space
@@ -128,6 +135,7 @@ const ZERO: u16 = 256;
 const DOUBLE_COLON: u16 = 512;
 const LETTER: u16 = 1024;
 const PERCENT: u16 = 2048;
+const AMPERSAND: u16 = 4096;
 
 /// The byte classes a detector needs, for every byte value.
 const CLASS: [u16; 256] = {
@@ -151,6 +159,8 @@ const CLASS: [u16; 256] = {
             COLON
         } else if c == b'%' {
             PERCENT
+        } else if c == b'&' {
+            AMPERSAND
         } else if c >= 0x80 {
             NON_ASCII
         } else if c.is_ascii_alphabetic() {
