@@ -32,6 +32,7 @@ impl<'a> RequestView<'a> {
             content_type: self.content_type,
             content_encoding: self.content_encoding,
             query: self.query,
+            path: Some(self.path),
             headers: self.headers,
             max_body_bytes: policy.server.max_body_bytes,
         }

@@ -1279,3 +1279,92 @@ async fn http2_trailing_headers_are_refused_not_dropped() {
     assert_eq!(json(&b)["reason"], "trailers_not_inspected");
     assert_eq!(s.total_received(), 0);
 }
+
+#[tokio::test]
+async fn the_path_and_the_authorization_header_are_inspected() {
+    use base64::Engine as _;
+    let s = Setup::new().await;
+    let us = r#"{"email":"olivia.carter@example.org","last_login_ip":"8.8.8.8"}"#;
+    // A German phone number in the path: refused, nothing forwarded.
+    let (status, _, b) = post(
+        &s.proxy
+            .url("/crm/v1/contacts/by-phone/%2B49%2030%201234567"),
+        JSON,
+        us,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        String::from_utf8_lossy(&b)
+    );
+    assert_eq!(s.total_received(), 0);
+    // A bearer token whose claims are a German subject's: rerouted to the EU CRM, as the
+    // same claims in the body would be.
+    let b64 = |t: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t);
+    let token = format!(
+        "{}.{}.c2ln",
+        b64(r#"{"alg":"HS256"}"#),
+        b64(r#"{"email":"lukas.weber@example.org","nationality":"DE"}"#)
+    );
+    let req = Request::post(s.proxy.url("/crm/v1/contacts"))
+        .header("content-type", JSON)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::from(r#"{"note":"hello"}"#)))
+        .unwrap();
+    let (status, _, _) = send(&http1(), req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.crm_us.count(), 0);
+    let got = s.crm_eu.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].headers["authorization"],
+        format!("Bearer {token}").as_str()
+    );
+    // A Basic user id that is an email with nothing to place it: unknown, refused.
+    let basic = base64::engine::general_purpose::STANDARD.encode("lukas.weber@example.org:pw");
+    let req = Request::post(s.proxy.url("/crm/v1/contacts"))
+        .header("content-type", JSON)
+        .header("authorization", format!("Basic {basic}"))
+        .body(Full::new(Bytes::from(us)))
+        .unwrap();
+    let (status, _, b) = send(&http1(), req).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(!String::from_utf8_lossy(&b).contains("lukas"));
+    assert_eq!(s.crm_us.count(), 0);
+    // Ordinary paths and a service token without personal claims pass.
+    let service = format!(
+        "{}.{}.c2ln",
+        b64(r#"{"alg":"HS256"}"#),
+        b64(r#"{"iss":"auth","scope":"crm.write"}"#)
+    );
+    let req = Request::post(s.proxy.url("/crm/v1/contacts/u12345/notes"))
+        .header("content-type", JSON)
+        .header("authorization", format!("Bearer {service}"))
+        .body(Full::new(Bytes::from(us)))
+        .unwrap();
+    let (status, _, _) = send(&http1(), req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.crm_us.received()[0].body, us.as_bytes());
+}
+
+#[tokio::test]
+async fn a_profile_can_leave_the_path_and_the_credentials_alone() {
+    use base64::Engine as _;
+    let s =
+        Setup::with(|p| p + "\n[profiles.default]\npath = false\nauthorization = false\n").await;
+    let us = r#"{"email":"olivia.carter@example.org","last_login_ip":"8.8.8.8"}"#;
+    let basic = base64::engine::general_purpose::STANDARD.encode("lukas.weber@example.org:pw");
+    let req = Request::post(
+        s.proxy
+            .url("/crm/v1/contacts/by-phone/%2B49%2030%201234567"),
+    )
+    .header("content-type", JSON)
+    .header("authorization", format!("Basic {basic}"))
+    .body(Full::new(Bytes::from(us)))
+    .unwrap();
+    let (status, _, _) = send(&http1(), req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.crm_us.received()[0].body, us.as_bytes());
+}

@@ -11,6 +11,7 @@ pub mod embedded;
 pub mod fields;
 pub mod json;
 pub mod multipart;
+pub mod outside;
 pub mod records;
 pub mod select;
 pub mod signals;
@@ -225,6 +226,8 @@ pub struct BodyMeta<'a> {
     pub content_type: Option<&'a str>,
     pub content_encoding: Option<&'a str>,
     pub query: Option<&'a str>,
+    /// The URL path (its segments are inspected, see [`outside`]).
+    pub path: Option<&'a str>,
     pub headers: Option<&'a http::HeaderMap>,
     /// The largest body (decoded) that may be inspected.
     pub max_body_bytes: usize,
@@ -344,9 +347,23 @@ fn envelopes(profile: &Profile, meta: BodyMeta<'_>) -> Vec<(&'static str, Vec<(S
                 .collect(),
         ));
     }
+    if profile.path
+        && let Some(p) = meta.path
+    {
+        let segments = outside::path_segments(p);
+        if !segments.is_empty() {
+            out.push(("@path", segments));
+        }
+    }
     let Some(h) = meta.headers else {
         return out;
     };
+    if profile.authorization {
+        let credentials = outside::authorization(h);
+        if !credentials.is_empty() {
+            out.push(("@authorization", credentials));
+        }
+    }
     let mut fields = Vec::new();
     for name in &profile.headers {
         for v in h.get_all(name.as_str()) {

@@ -174,6 +174,11 @@ pub struct Profile {
     pub forward_binary: bool,
     /// Inspect the query string (default true).
     pub query: bool,
+    /// Inspect the URL path's segments, percent-decoded (default true).
+    pub path: bool,
+    /// Inspect the `Authorization` header: a Basic user id, a bearer token's claims
+    /// (default true). Credentials are never logged; a password is never read.
+    pub authorization: bool,
     /// Request headers to inspect (lower case).
     pub headers: Vec<String>,
     /// Cookies to inspect by name; `*` inspects every cookie.
@@ -188,6 +193,8 @@ impl Profile {
             ignore: vec![],
             forward_binary: false,
             query: true,
+            path: true,
+            authorization: true,
             headers: vec![],
             cookies: vec![],
         }

@@ -181,6 +181,8 @@ pub struct RawProfile {
     pub ignore: Vec<S<String>>,
     pub binary: Option<S<String>>,
     pub query: Option<bool>,
+    pub path: Option<bool>,
+    pub authorization: Option<bool>,
     #[serde(default)]
     pub headers: Vec<S<String>>,
     #[serde(default)]
@@ -283,5 +285,14 @@ pub mod schema {
         "not_personal",
         "placeholders",
     ];
-    pub const PROFILE: &[&str] = &["records", "ignore", "binary", "query", "headers", "cookies"];
+    pub const PROFILE: &[&str] = &[
+        "records",
+        "ignore",
+        "binary",
+        "query",
+        "path",
+        "authorization",
+        "headers",
+        "cookies",
+    ];
 }

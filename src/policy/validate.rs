@@ -702,6 +702,8 @@ impl Validator<'_> {
                 false,
             );
             prof.query = p.query.unwrap_or(true);
+            prof.path = p.path.unwrap_or(true);
+            prof.authorization = p.authorization.unwrap_or(true);
             prof.headers = p
                 .headers
                 .iter()
