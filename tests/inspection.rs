@@ -470,10 +470,10 @@ fn evasions() -> Vec<Case> {
             "part encodings hide content",
         ),
         case(
-            "UTF-16 under its charset",
+            "UTF-16 under its charset, read and blocked",
             "application/json; charset=utf-16",
             utf16(&record),
-            415,
+            403,
         ),
         case(
             "UTF-7 under its charset",
@@ -482,13 +482,13 @@ fn evasions() -> Vec<Case> {
             415,
         ),
         case(
-            "Latin-1 beyond ASCII",
+            "Latin-1 beyond ASCII, read and blocked",
             "application/x-www-form-urlencoded; charset=iso-8859-1",
             b"name=Am\xe9lia&phone=%2B44+20+7946+0321".to_vec(),
-            415,
+            403,
         ),
         case(
-            "a UTF-16 multipart field",
+            "a UTF-16 multipart field, read and blocked",
             "multipart/form-data; boundary=B",
             [
                 &b"--B\r\nContent-Disposition: form-data; name=\"phone\"\r\nContent-Type: text/plain; charset=utf-16le\r\n\r\n"[..],
@@ -496,7 +496,7 @@ fn evasions() -> Vec<Case> {
                 b"\r\n--B--\r\n",
             ]
             .concat(),
-            415,
+            403,
         ),
     ];
     // Bodies over max_body_bytes are covered by the proxy tests; keep this list focused.

@@ -18,6 +18,8 @@ pub mod signals;
 pub mod tag;
 pub mod text;
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use crate::country::Country;
@@ -403,7 +405,10 @@ fn body_records(
     body: &[u8],
     limits: Limits,
 ) -> Result<&'static str, InspectError> {
-    // A UTF-8 byte-order mark is no part of the document (RFC 8259 lets a parser skip it).
+    // Read as UTF-8 whatever its charset; a UTF-8 byte-order mark is no part of the
+    // document (RFC 8259 lets a parser skip it).
+    let body = transcode(content_type.unwrap_or(""), body)?;
+    let body: &[u8] = &body;
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     Ok(match classify(content_type, body, profile)? {
         Format::Empty => "empty",
@@ -479,7 +484,10 @@ fn form_field(part: &multipart::Part<'_>) -> Result<Option<(String, String)>, In
         if !essence(ct).eq_ignore_ascii_case("text/plain") {
             return Ok(None);
         }
-        check_charset(ct, part.body)?;
+        let body = transcode(ct, part.body)?;
+        return Ok(std::str::from_utf8(&body)
+            .ok()
+            .map(|v| (name.clone(), v.to_string())));
     }
     Ok(std::str::from_utf8(part.body)
         .ok()
@@ -504,22 +512,29 @@ fn param<'a>(ct: &'a str, name: &str) -> Option<&'a str> {
 /// Refuses a body whose declared charset would make its bytes other text than UTF-8
 /// reads: UTF-16, UTF-7, any multi-byte charset. A single-byte charset that agrees with
 /// ASCII (ISO-8859-*, windows-125*) reads the same while the body is ASCII.
-fn check_charset(content_type: &str, body: &[u8]) -> Result<(), InspectError> {
+/// The body as UTF-8, for reading: a `charset` other than UTF-8 names one of the WHATWG
+/// Encoding Standard's encodings (UTF-16LE/BE, ISO-8859-*, windows-125*, KOI8, Shift_JIS,
+/// GBK, Big5, EUC-*...), whose byte-order mark is dropped; an unknown label (UTF-7,
+/// UTF-32, a typo), the `replacement` encoding, or bytes that are not valid in the
+/// named charset are refused (`unsupported_charset`). What is forwarded is the body as
+/// it was sent.
+fn transcode<'b>(content_type: &str, body: &'b [u8]) -> Result<Cow<'b, [u8]>, InspectError> {
     let Some(cs) = param(content_type, "charset") else {
-        return Ok(());
+        return Ok(Cow::Borrowed(body));
     };
-    let cs = cs.to_ascii_lowercase();
-    if matches!(cs.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii") {
-        return Ok(());
+    let refused = || InspectError::UnsupportedCharset(bounded(&cs.to_ascii_lowercase()));
+    let enc = encoding_rs::Encoding::for_label(cs.trim().as_bytes()).ok_or_else(refused)?;
+    if enc == encoding_rs::UTF_8 || (enc.is_ascii_compatible() && body.is_ascii()) {
+        return Ok(Cow::Borrowed(body));
     }
-    let ascii_superset = ["iso-8859-", "iso8859-", "windows-125", "cp125"]
-        .iter()
-        .any(|p| cs.starts_with(p))
-        || matches!(cs.as_str(), "latin1" | "iso-latin-1" | "l1");
-    if ascii_superset && body.is_ascii() {
-        return Ok(());
+    if enc == encoding_rs::REPLACEMENT {
+        return Err(refused());
     }
-    Err(InspectError::UnsupportedCharset(bounded(&cs)))
+    let (text, had_errors) = enc.decode_with_bom_removal(body);
+    if had_errors {
+        return Err(refused());
+    }
+    Ok(Cow::Owned(text.into_owned().into_bytes()))
 }
 
 fn bounded(s: &str) -> String {
@@ -557,7 +572,6 @@ fn classify<'a>(
         return Ok(Format::Empty);
     }
     let ct = content_type.unwrap_or("");
-    check_charset(ct, body)?;
     let essence = essence(ct).to_ascii_lowercase();
     match essence.as_str() {
         "application/json" => return Ok(Format::Json(None)),
@@ -637,7 +651,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn charsets_other_than_utf8_are_refused_unless_they_read_the_same() {
+    fn every_whatwg_charset_is_read_as_utf8_and_others_are_refused() {
         for (ct, body) in [
             ("application/json", &b"{}"[..]),
             ("text/plain; charset=UTF-8", "é".as_bytes()),
@@ -649,17 +663,31 @@ mod tests {
             ),
             ("text/csv; charset=windows-1252", b"a,b"),
         ] {
-            assert_eq!(check_charset(ct, body), Ok(()), "{ct}");
+            assert!(matches!(transcode(ct, body), Ok(Cow::Borrowed(_))), "{ct}");
+        }
+        for (ct, body, want) in [
+            (
+                "application/json; charset=utf-16",
+                &b"\xff\xfe{\0}\0"[..],
+                "{}",
+            ),
+            ("application/json; charset=UTF-16BE", b"\0{\0}", "{}"),
+            ("text/plain; charset=iso-8859-1", b"Am\xe9lia", "Amélia"),
+            ("text/plain; charset=windows-1252", b"\x80 5", "€ 5"),
+            ("text/plain; charset=shift_jis", b"\x82\xa0", "あ"),
+        ] {
+            let got = transcode(ct, body).unwrap();
+            assert_eq!(std::str::from_utf8(&got).unwrap(), want, "{ct}");
         }
         for (ct, body) in [
-            ("application/json; charset=utf-16", &b"\xff\xfe{\0}\0"[..]),
-            ("text/plain; charset=UTF-7", b"a+AEA-b"),
-            ("text/plain; charset=iso-8859-1", b"Am\xe9lia"),
-            ("text/plain; charset=shift_jis", b"x"),
+            ("text/plain; charset=UTF-7", &b"a+AEA-b"[..]),
+            ("text/plain; charset=utf-32", b"x\0\0\0"),
             ("text/plain; charset=", b"x"),
+            ("text/plain; charset=iso-2022-kr", b"\x80"),
+            ("text/plain; charset=shift_jis", b"\x82"),
         ] {
             assert_eq!(
-                check_charset(ct, body).map_err(|e| e.reason()),
+                transcode(ct, body).map(|_| ()).map_err(|e| e.reason()),
                 Err("unsupported_charset"),
                 "{ct}"
             );
