@@ -461,9 +461,19 @@ fn evasions() -> Vec<Case> {
         ),
         with(
             case(
-                "base64 part encoding",
+                "base64 part encoding, decoded and blocked",
                 "multipart/form-data; boundary=B",
                 "--B\r\nContent-Transfer-Encoding: base64\r\n\r\nKzQ0IDIwIDc5NDYgMDMyMQ==\r\n--B--\r\n",
+                403,
+            ),
+            "x-note",
+            "part encodings hide content",
+        ),
+        with(
+            case(
+                "an unknown part encoding",
+                "multipart/form-data; boundary=B",
+                "--B\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n--B--\r\n",
                 415,
             ),
             "x-note",

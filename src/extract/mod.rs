@@ -9,6 +9,7 @@
 pub mod decode;
 pub mod embedded;
 pub mod fields;
+pub mod formats;
 pub mod json;
 pub mod multipart;
 pub mod outside;
@@ -176,6 +177,12 @@ pub enum InspectError {
     DecodedTooLarge(usize),
     #[error("the multipart body is malformed")]
     InvalidMultipart,
+    /// A structured text body (CSV, XML, YAML, GraphQL) that its reader rejects; the
+    /// reason names the format (`invalid_xml`).
+    #[error("the body is not a valid document of its format ({0})")]
+    InvalidFormat(&'static str),
+    #[error("an XML document type declaration is refused (no DTDs, no entity declarations)")]
+    XmlDtd,
     #[error("the request exceeds the limit `{name}` ({max})")]
     Limit { name: &'static str, max: usize },
     #[error("a selector of profile `{0}` could not be applied")]
@@ -199,6 +206,8 @@ impl InspectError {
             InspectError::InvalidEncoding(_) => "invalid_content_encoding",
             InspectError::DecodedTooLarge(_) => "decoded_too_large",
             InspectError::InvalidMultipart => "invalid_multipart",
+            InspectError::InvalidFormat(reason) => reason,
+            InspectError::XmlDtd => "xml_dtd_refused",
             InspectError::Limit {
                 name: "max_records",
                 ..
@@ -215,6 +224,10 @@ impl InspectError {
                 name: "max_multipart_parts",
                 ..
             } => "too_many_multipart_parts",
+            InspectError::Limit {
+                name: "yaml_alias_expansion",
+                ..
+            } => "yaml_alias_expansion",
             InspectError::Limit { .. } => "limit_exceeded",
             InspectError::Selector(_) => "selector_failed",
             InspectError::Internal(_) => "internal_error",
@@ -397,7 +410,14 @@ fn envelopes(profile: &Profile, meta: BodyMeta<'_>) -> Vec<(&'static str, Vec<(S
     out
 }
 
-/// Reads the body's records by its (declared or sniffed) type.
+/// Reads the body's records by its (declared or sniffed) type. A label never hides
+/// what the body is:
+/// - a body labelled as a lenient format (a form, CSV) whose bytes sniff as another
+///   format is read both ways, and the records of both readings count (the lenient
+///   reading of a JSON document is one key without a value; it still counts, so a body
+///   that means different things to different readers is held to the stricter);
+/// - prose (`text/*`) that sniffs as a structure is read as that structure, which scans
+///   every value as prose too; only a structure that does not parse stays prose.
 fn body_records(
     walker: &mut records::Walker<'_>,
     profile: &Profile,
@@ -410,57 +430,156 @@ fn body_records(
     let body = transcode(content_type.unwrap_or(""), body)?;
     let body: &[u8] = &body;
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    Ok(match classify(content_type, body, profile)? {
-        Format::Empty => "empty",
-        Format::Binary => "binary",
+    let format = classify(content_type, body, profile)?;
+    let lenient = matches!(
+        format,
+        Format::Form | Format::Structured(formats::Structured::Csv(_))
+    );
+    if matches!(format, Format::Text) && content_type.is_some() {
+        // (text that is no other format, NULs and all, stays prose)
+        if let Ok(sniffed) = classify(None, body, profile)
+            && !matches!(sniffed, Format::Binary)
+        {
+            return read(walker, profile, sniffed, body, limits);
+        }
+    }
+    let name = read(walker, profile, format, body, limits)?;
+    if lenient {
+        let sniffed = classify(None, body, profile)?;
+        if sniffed.name() != name && !matches!(sniffed, Format::Text | Format::Binary) {
+            read(walker, profile, sniffed, body, limits)?;
+        }
+    }
+    Ok(name)
+}
+
+/// Reads `body` as `format`, returning the format's name.
+fn read(
+    walker: &mut records::Walker<'_>,
+    profile: &Profile,
+    format: Format<'_>,
+    body: &[u8],
+    limits: Limits,
+) -> Result<&'static str, InspectError> {
+    let name = format.name();
+    match format {
+        Format::Empty | Format::Binary => {}
         Format::Json(None) => {
-            walker.document(body)?;
-            "json"
-        }
-        Format::Json(Some(doc)) => {
-            walker.parsed_document(body, &doc)?;
-            "json"
-        }
-        Format::Ndjson => {
-            for (i, line) in body.split(|b| *b == b'\n').enumerate() {
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                if line.iter().all(|b| b.is_ascii_whitespace()) {
-                    continue;
-                }
-                walker.line(i, line)?;
+            if !json_string_body(walker, profile, body, limits)? {
+                walker.document(body)?;
             }
-            "ndjson"
         }
-        Format::Form => {
-            walker.form(body)?;
-            "form"
-        }
-        Format::Multipart(boundary) => {
-            let parts = multipart::parse(body, &boundary, limits.max_multipart_parts)?;
-            // Text fields of a form are one record, as a urlencoded form's are.
-            let mut fields = Vec::new();
-            for (i, part) in parts.iter().enumerate() {
-                if let Some(field) = form_field(part)? {
-                    fields.push(field);
-                    continue;
-                }
-                let name = part.name.clone().unwrap_or_else(|| i.to_string());
-                walker.with_prefix(&format!("/{}", records::escape(&name)), |w| {
-                    body_records(w, profile, part.content_type.as_deref(), part.body, limits)
-                        .map(|_| ())
-                })?;
+        Format::Json(Some(doc)) => walker.parsed_document(body, &doc)?,
+        Format::Ndjson => lines(walker, body, b'\n')?,
+        Format::Form => walker.form(body)?,
+        Format::Multipart(boundary) => multipart_records(walker, profile, body, &boundary, limits)?,
+        Format::Text => walker.text_body(utf8(body)?)?,
+        Format::Structured(s) => structured(walker, s, body, limits)?,
+        Format::TextAnd(s) => match structured(walker, s, body, limits) {
+            // Sniffed, it was not that format after all: it is prose.
+            Err(InspectError::InvalidFormat(_)) => {
+                walker.text_body(utf8(body)?)?;
+                return Ok("text");
             }
-            if !fields.is_empty() {
-                walker.envelope("", fields)?;
+            r => r?,
+        },
+    }
+    Ok(name)
+}
+
+fn utf8(body: &[u8]) -> Result<&str, InspectError> {
+    std::str::from_utf8(body).map_err(|_| InspectError::InvalidUtf8)
+}
+
+/// NDJSON (lines end in LF or CRLF) and JSON text sequences (each text after an RS):
+/// every non-blank text is a document, its records under `/i`.
+fn lines(walker: &mut records::Walker<'_>, body: &[u8], sep: u8) -> Result<(), InspectError> {
+    for (i, line) in body.split(|b| *b == sep).enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        walker.line(i, line)?;
+    }
+    Ok(())
+}
+
+/// A JSON body that is one string holding a body of another format (a form, CSV,
+/// XML...): read as that format, under `#`. False (nothing read) for any other JSON.
+fn json_string_body(
+    walker: &mut records::Walker<'_>,
+    profile: &Profile,
+    body: &[u8],
+    limits: Limits,
+) -> Result<bool, InspectError> {
+    let t = body.trim_ascii_start();
+    if !t.starts_with(b"\"") {
+        return Ok(false);
+    }
+    let Ok(inner) = serde_json::from_slice::<String>(t) else {
+        return Ok(false);
+    };
+    let inner = inner.as_bytes();
+    match classify(None, inner, profile) {
+        Ok(Format::Text | Format::Binary | Format::Empty) | Err(_) => Ok(false),
+        Ok(format) => {
+            walker.with_prefix("#", |w| read(w, profile, format, inner, limits).map(|_| ()))?;
+            Ok(true)
+        }
+    }
+}
+
+fn multipart_records(
+    walker: &mut records::Walker<'_>,
+    profile: &Profile,
+    body: &[u8],
+    boundary: &str,
+    limits: Limits,
+) -> Result<(), InspectError> {
+    let parts = multipart::parse(body, boundary, limits.max_multipart_parts)?;
+    // Text fields of a form are one record, as a urlencoded form's are.
+    let mut fields = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        if let Some(field) = form_field(part)? {
+            fields.push(field);
+            continue;
+        }
+        let name = part.name.clone().unwrap_or_else(|| i.to_string());
+        walker.with_prefix(&format!("/{}", records::escape(&name)), |w| {
+            body_records(w, profile, part.content_type.as_deref(), &part.body, limits).map(|_| ())
+        })?;
+    }
+    if !fields.is_empty() {
+        walker.envelope("", fields)?;
+    }
+    Ok(())
+}
+
+/// A structured text body (see [`formats`]), read through its JSON.
+fn structured(
+    walker: &mut records::Walker<'_>,
+    format: formats::Structured,
+    body: &[u8],
+    limits: Limits,
+) -> Result<(), InspectError> {
+    use formats::Structured as S;
+    match format {
+        S::Csv(d) => formats::csv::rows(body, d, &mut |i, row| walker.line(i, row)),
+        S::JsonSeq => lines(walker, body, 0x1e),
+        S::Xml => walker.document(formats::xml::to_json(utf8(body)?, limits.max_depth)?.as_bytes()),
+        S::Yaml => formats::yaml::documents(utf8(body)?, limits.max_depth, &mut |i, doc| {
+            walker.line(i, doc)
+        }),
+        // Its literals as fields; a document that passes none is prose.
+        S::Graphql => {
+            let text = utf8(body)?;
+            match formats::graphql::to_json(text, limits.max_depth)? {
+                Some(json) => walker.with_prefix("#graphql", |w| w.document(json.as_bytes())),
+                None => walker.text_body(text),
             }
-            "multipart"
         }
-        Format::Text => {
-            let text = std::str::from_utf8(body).map_err(|_| InspectError::InvalidUtf8)?;
-            walker.text_body(text)?;
-            "text"
-        }
-    })
+    }
 }
 
 enum Format<'a> {
@@ -472,6 +591,25 @@ enum Format<'a> {
     Json(Option<json::Doc<'a>>),
     Ndjson,
     Text,
+    Structured(formats::Structured),
+    /// Prose that sniffs as a structured format: read as that, or as prose if it does
+    /// not parse.
+    TextAnd(formats::Structured),
+}
+
+impl Format<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Format::Empty => "empty",
+            Format::Binary => "binary",
+            Format::Multipart(_) => "multipart",
+            Format::Form => "form",
+            Format::Json(_) => "json",
+            Format::Ndjson => "ndjson",
+            Format::Text => "text",
+            Format::Structured(s) | Format::TextAnd(s) => s.name(),
+        }
+    }
 }
 
 /// A multipart part that is a form's text field (a name, no file, plain text or no
@@ -484,12 +622,12 @@ fn form_field(part: &multipart::Part<'_>) -> Result<Option<(String, String)>, In
         if !essence(ct).eq_ignore_ascii_case("text/plain") {
             return Ok(None);
         }
-        let body = transcode(ct, part.body)?;
+        let body = transcode(ct, &part.body)?;
         return Ok(std::str::from_utf8(&body)
             .ok()
             .map(|v| (name.clone(), v.to_string())));
     }
-    Ok(std::str::from_utf8(part.body)
+    Ok(std::str::from_utf8(&part.body)
         .ok()
         .map(|v| (name.clone(), v.to_string())))
 }
@@ -563,6 +701,11 @@ fn sniff_json(body: &[u8]) -> Result<Format<'_>, json::JsonError> {
     }
 }
 
+/// Prose, and also a structured format when it sniffs as one.
+fn text_format<'a>(body: &[u8]) -> Format<'a> {
+    formats::sniff(body).map_or(Format::Text, Format::TextAnd)
+}
+
 fn classify<'a>(
     content_type: Option<&str>,
     body: &'a [u8],
@@ -587,9 +730,16 @@ fn classify<'a>(
         | "multipart/mixed"
         | "multipart/related"
         | "multipart/alternative" => {
+            // A label without its boundary: the body's first delimiter line names it.
             return multipart::boundary(ct)
+                .or_else(|| multipart::sniff_boundary(body))
                 .map(Format::Multipart)
                 .ok_or(InspectError::InvalidMultipart);
+        }
+        e if formats::Structured::labelled(e, body).is_some() => {
+            return Ok(
+                formats::Structured::labelled(e, body).map_or(Format::Text, Format::Structured)
+            );
         }
         // Text may be a JSON document under another label: read it as JSON then, so
         // escapes are decoded and field names count.
@@ -600,7 +750,7 @@ fn classify<'a>(
                 Err(e @ (json::JsonError::TooDeep | json::JsonError::TooLarge)) => {
                     Err(records::from_json(e))
                 }
-                Err(_) => Ok(Format::Text),
+                Err(_) => Ok(text_format(body)),
             };
         }
         _ => {}
@@ -632,7 +782,7 @@ fn classify<'a>(
     if let Ok(text) = std::str::from_utf8(body)
         && !text.contains('\0')
     {
-        return Ok(Format::Text);
+        return Ok(text_format(body));
     }
     if profile.forward_binary {
         return Ok(Format::Binary);

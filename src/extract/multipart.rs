@@ -1,6 +1,13 @@
 //! `multipart/*` bodies (RFC 7578, RFC 2046): split at the boundary, read each part's
 //! headers with `httparse`, and hand each part to the inspector by its own content type.
 //! Anything malformed (no closing delimiter, a part without a header block) is refused.
+//! A part's `Content-Transfer-Encoding` (RFC 2045) is undone before it is read:
+//! `base64` (lines of any width, any whitespace) and `quoted-printable`; a part in any
+//! other transfer encoding, or whose encoding does not decode, is refused.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
 
 use super::InspectError;
 
@@ -9,7 +16,8 @@ pub struct Part<'a> {
     /// Whether the part is a file (`filename` in its disposition), not a form field.
     pub file: bool,
     pub content_type: Option<String>,
-    pub body: &'a [u8],
+    /// The part's content, its transfer encoding undone.
+    pub body: Cow<'a, [u8]>,
 }
 
 /// The `boundary` parameter of a multipart content type.
@@ -91,6 +99,7 @@ fn part(raw: &[u8]) -> Result<Part<'_>, InspectError> {
     let mut name = None;
     let mut file = false;
     let mut content_type = None;
+    let mut transfer = None;
     for h in headers.iter() {
         let v = String::from_utf8_lossy(h.value).into_owned();
         if h.name.eq_ignore_ascii_case("content-type") {
@@ -105,21 +114,42 @@ fn part(raw: &[u8]) -> Result<Part<'_>, InspectError> {
                 file |= k.starts_with("filename");
             }
         } else if h.name.eq_ignore_ascii_case("content-transfer-encoding") {
-            let enc = v.trim().to_ascii_lowercase();
-            if !matches!(enc.as_str(), "7bit" | "8bit" | "binary") {
-                // base64 or quoted-printable parts would hide their content: refuse.
-                return Err(InspectError::UnsupportedEncoding(format!(
-                    "part transfer encoding {enc}"
-                )));
-            }
+            transfer = Some(v.trim().to_ascii_lowercase());
         }
     }
+    let raw = &raw[consumed..];
     Ok(Part {
         name,
         file,
         content_type,
-        body: &raw[consumed..],
+        body: match transfer.as_deref() {
+            None | Some("7bit" | "8bit" | "binary") => Cow::Borrowed(raw),
+            Some(enc) => Cow::Owned(undo_transfer_encoding(enc, raw)?),
+        },
     })
+}
+
+/// A part's content in `base64` or `quoted-printable`, decoded.
+fn undo_transfer_encoding(enc: &str, raw: &[u8]) -> Result<Vec<u8>, InspectError> {
+    let invalid = || InspectError::InvalidEncoding(format!("part transfer encoding {enc}"));
+    match enc {
+        "base64" => {
+            let compact: Vec<u8> = raw
+                .iter()
+                .copied()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(&compact)
+                .map_err(|_| invalid())
+        }
+        "quoted-printable" => quoted_printable::decode(raw, quoted_printable::ParseMode::Strict)
+            .map_err(|_| invalid()),
+        other => Err(InspectError::UnsupportedEncoding(format!(
+            "part transfer encoding {}",
+            other.chars().take(32).collect::<String>()
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -133,13 +163,45 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].name.as_deref(), Some("meta"));
         assert_eq!(parts[0].content_type.as_deref(), Some("application/json"));
-        assert_eq!(parts[0].body, b"{\"email\":\"a@example.org\"}");
-        assert_eq!(parts[1].body, b"hello");
+        assert_eq!(&*parts[0].body, b"{\"email\":\"a@example.org\"}");
+        assert_eq!(&*parts[1].body, b"hello");
         assert_eq!(
             boundary("multipart/form-data; boundary=\"XyZ\""),
             Some("XyZ".into())
         );
         assert_eq!(sniff_boundary(b"--XyZ\r\nrest"), Some("XyZ".into()));
+    }
+
+    #[test]
+    fn transfer_encodings_are_undone_and_unknown_ones_refused() {
+        let part = |enc: &str, body: &str| {
+            let b = format!("--B\r\nContent-Transfer-Encoding: {enc}\r\n\r\n{body}\r\n--B--");
+            parse(b.as_bytes(), "B", 10)
+                .map(|p| p[0].body.to_vec())
+                .map_err(|e| e.reason())
+        };
+        assert_eq!(
+            part("base64", "eyJlbWFp\r\nbCI6MX0="),
+            Ok(b"{\"email\":1}".to_vec())
+        );
+        assert_eq!(
+            part("BASE64", " eyJl bWFpbCI6MX0= "),
+            Ok(b"{\"email\":1}".to_vec())
+        );
+        assert_eq!(
+            part("quoted-printable", "a=40b.example=\r\n,=C3=A9"),
+            Ok("a@b.example,é".as_bytes().to_vec())
+        );
+        assert_eq!(part("7bit", "x"), Ok(b"x".to_vec()));
+        assert_eq!(
+            part("base64", "*not base64*"),
+            Err("invalid_content_encoding")
+        );
+        assert_eq!(
+            part("quoted-printable", "a=ZZ"),
+            Err("invalid_content_encoding")
+        );
+        assert_eq!(part("x-uuencode", "x"), Err("unsupported_content_encoding"));
     }
 
     #[test]

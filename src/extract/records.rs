@@ -964,6 +964,11 @@ impl<'p> Walker<'p> {
                 Err(JsonError::Invalid { .. }) => {}
             }
         }
+        // An XML element or a GraphQL document (a SOAP payload, a request's `query`): its
+        // structure as records, every value in it scanned as prose, as embedded JSON is.
+        if let Some((marker, json)) = super::formats::embedded(t, self.limits.max_depth)? {
+            return self.embedded(&json, marker, ctx);
+        }
         self.free_text(s, ctx)
     }
 

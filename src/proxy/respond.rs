@@ -280,7 +280,9 @@ pub fn status_for_inspect(e: &InspectError) -> u16 {
         | InspectError::EmbeddingTooDeep(_)
         | InspectError::InvalidUtf8
         | InspectError::InvalidEncoding(_)
-        | InspectError::InvalidMultipart => 400,
+        | InspectError::InvalidMultipart
+        | InspectError::InvalidFormat(_)
+        | InspectError::XmlDtd => 400,
         InspectError::Selector(_) | InspectError::Internal(_) => 500,
     }
 }
