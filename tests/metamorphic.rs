@@ -346,6 +346,33 @@ enum Placement {
     HeaderContext,
     /// The records grouped under their country: `{"by_country": {"DE": [...]}}`.
     GroupedByCountry,
+    /// Structured text: the record as a CSV row (comma, semicolon, tab), labelled or not.
+    Csv,
+    CsvSemicolon,
+    Tsv,
+    CsvUnlabelled,
+    /// The record as XML elements, as attributes, in a SOAP envelope, in a JSON string.
+    Xml,
+    XmlAttributes,
+    Soap,
+    XmlInJsonString,
+    /// The record as a YAML mapping (labelled, and sent as prose).
+    Yaml,
+    YamlAsText,
+    /// The record as a GraphQL mutation's inline input, as a body and as a JSON `query`.
+    GraphqlBody,
+    GraphqlInJson,
+    /// RFC 7464 JSON text sequence; NDJSON with a byte-order mark on each CRLF line.
+    JsonSeq,
+    NdjsonBoms,
+    /// Label and body disagree: JSON labelled as a form, a form in one JSON string, a
+    /// multipart body labelled without its boundary.
+    JsonLabelledForm,
+    FormInJsonString,
+    MultipartNoBoundary,
+    /// A multipart part in a transfer encoding: quoted-printable, base64.
+    MultipartQuotedPrintable,
+    MultipartBase64,
 }
 
 const PLACEMENTS: &[Placement] = &[
@@ -374,9 +401,51 @@ const PLACEMENTS: &[Placement] = &[
     Placement::QueryContext,
     Placement::HeaderContext,
     Placement::GroupedByCountry,
+    Placement::Csv,
+    Placement::CsvSemicolon,
+    Placement::Tsv,
+    Placement::CsvUnlabelled,
+    Placement::Xml,
+    Placement::XmlAttributes,
+    Placement::Soap,
+    Placement::XmlInJsonString,
+    Placement::Yaml,
+    Placement::YamlAsText,
+    Placement::GraphqlBody,
+    Placement::GraphqlInJson,
+    Placement::JsonSeq,
+    Placement::NdjsonBoms,
+    Placement::JsonLabelledForm,
+    Placement::FormInJsonString,
+    Placement::MultipartNoBoundary,
+    Placement::MultipartQuotedPrintable,
+    Placement::MultipartBase64,
 ];
 
 impl Placement {
+    /// Whether the placement writes field names as XML or GraphQL names, which not every
+    /// field style is (`spaced words`; Cyrillic in GraphQL).
+    fn names_fit(self, names: &[String]) -> bool {
+        use Placement::*;
+        let xml = |n: &String| {
+            n.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+                && n.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c))
+        };
+        let graphql = |n: &String| {
+            n.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        match self {
+            Xml | XmlAttributes | Soap | XmlInJsonString => names.iter().all(xml),
+            GraphqlBody | GraphqlInJson => names.iter().all(graphql),
+            _ => true,
+        }
+    }
+
     fn is_context(self) -> bool {
         use Placement::*;
         matches!(
@@ -515,6 +584,51 @@ fn escaped_json(v: &Value) -> String {
     out
 }
 
+/// A JSON value as a GraphQL input literal (object keys are names, not strings).
+fn graphql_literal(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let fields: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", graphql_literal(v)))
+                .collect();
+            format!("{{{}}}", fields.join(", "))
+        }
+        Value::Array(a) => {
+            let items: Vec<String> = a.iter().map(graphql_literal).collect();
+            format!("[{}]", items.join(", "))
+        }
+        v => v.to_string(),
+    }
+}
+
+/// The fields as a CSV (or TSV) of a header row and one row, every field quoted.
+fn csv_of(fields: &[(String, String)], d: char) -> String {
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let row = |f: &dyn Fn(&(String, String)) -> String| {
+        fields
+            .iter()
+            .map(f)
+            .collect::<Vec<_>>()
+            .join(&d.to_string())
+    };
+    format!("{}\r\n{}\r\n", row(&|(k, _)| q(k)), row(&|(_, v)| q(v)))
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('"', "&quot;")
+}
+
+/// The fields as XML elements.
+fn xml_of(fields: &[(String, String)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("<{k}>{}</{k}>", xml_escape(v)))
+        .collect()
+}
+
 fn wrapped_base64(b: &[u8]) -> String {
     let s = base64::engine::general_purpose::STANDARD.encode(b);
     s.as_bytes()
@@ -533,6 +647,20 @@ impl Case {
             Query | Headers | Cookies => encoding == Encoding::Identity,
             QueryContext | HeaderContext => encoding != Encoding::Utf16,
             Form | MultipartFields | MultipartJsonPart => encoding != Encoding::UnicodeEscapes,
+            Csv
+            | CsvSemicolon
+            | Tsv
+            | CsvUnlabelled
+            | Xml
+            | XmlAttributes
+            | Soap
+            | Yaml
+            | YamlAsText
+            | GraphqlBody
+            | MultipartNoBoundary
+            | MultipartQuotedPrintable
+            | MultipartBase64
+            | FormInJsonString => encoding != Encoding::UnicodeEscapes,
             _ => true,
         }
     }
@@ -676,9 +804,93 @@ impl Case {
             }
             ContextBefore | ContextAfter | JsonApiMeta | QueryContext | HeaderContext
             | GroupedByCountry => self.context_wire(&mut w),
+            _ => self.structured_wire(&mut w, &record),
         }
         self.encode(&mut w);
         w
+    }
+
+    /// The record in a structured text format, or under a label its body disagrees with.
+    fn structured_wire(&self, w: &mut Wire, record: &Value) {
+        use Placement::*;
+        let fields = self.subject.fields();
+        let text = record.to_string();
+        let (ct, body): (Option<&str>, String) = match self.placement {
+            Csv => (Some("text/csv"), csv_of(&fields, ',')),
+            CsvSemicolon => (Some("text/csv"), csv_of(&fields, ';')),
+            Tsv => (Some("text/tab-separated-values"), csv_of(&fields, '\t')),
+            CsvUnlabelled => (None, csv_of(&fields, ',')),
+            Xml => (Some("application/xml"), format!("<?xml version=\"1.0\"?><contacts>{}</contacts>", xml_of(&fields))),
+            XmlAttributes => {
+                let attrs: String = fields
+                    .iter()
+                    .map(|(k, v)| format!(" {k}=\"{}\"", xml_escape(v)))
+                    .collect();
+                (Some("application/xml"), format!("<contacts><contact{attrs}/></contacts>"))
+            }
+            Soap => (
+                Some("text/xml"),
+                format!(
+                    "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><c:Create xmlns:c=\"urn:crm\">{}</c:Create></s:Body></s:Envelope>",
+                    xml_of(&fields).replace('<', "<c:").replace("<c:/", "</c:")
+                ),
+            ),
+            XmlInJsonString => (
+                Some("application/json"),
+                json!({"event": "import", "payload": format!("<contact>{}</contact>", xml_of(&fields))}).to_string(),
+            ),
+            Yaml | YamlAsText => {
+                let mut y = String::from("contacts:\n");
+                for (i, (k, v)) in record.as_object().unwrap().iter().enumerate() {
+                    let dash = if i == 0 { "- " } else { "  " };
+                    y.push_str(&format!("  {dash}{}: {v}\n", Value::String(k.clone())));
+                }
+                let ct = if self.placement == Yaml { "application/yaml" } else { "text/plain" };
+                (Some(ct), y)
+            }
+            GraphqlBody | GraphqlInJson => {
+                let input: Vec<String> = record
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {}", graphql_literal(v)))
+                    .collect();
+                let q = format!("mutation {{ createContact(input: {{{}}}) {{ id }} }}", input.join(", "));
+                if self.placement == GraphqlBody {
+                    (Some("application/graphql"), q)
+                } else {
+                    (Some("application/json"), json!({"query": q, "variables": {}}).to_string())
+                }
+            }
+            JsonSeq => (
+                Some("application/json-seq"),
+                format!("\u{1e}{}\n\u{1e}{}\n", neighbour(), self.json_body(record)),
+            ),
+            NdjsonBoms => (
+                Some("application/x-ndjson"),
+                format!("\u{feff}{}\r\n\u{feff}{}\r\n", neighbour(), self.json_body(record)),
+            ),
+            JsonLabelledForm => (Some("application/x-www-form-urlencoded"), self.json_body(record)),
+            FormInJsonString => (Some("application/json"), Value::String(form(&fields)).to_string()),
+            MultipartNoBoundary => {
+                let parts = [("contact".to_string(), "application/json", text.into_bytes())];
+                (Some("multipart/form-data"), String::from_utf8(multipart(&parts)).unwrap())
+            }
+            MultipartQuotedPrintable | MultipartBase64 => {
+                let (cte, coded) = if self.placement == MultipartQuotedPrintable {
+                    ("quoted-printable", quoted_printable::encode_to_str(text.as_bytes()))
+                } else {
+                    ("base64", wrapped_base64(text.as_bytes()))
+                };
+                let body = format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"contact\"\r\nContent-Type: application/json\r\nContent-Transfer-Encoding: {cte}\r\n\r\n{coded}\r\n--{BOUNDARY}--\r\n"
+                );
+                (Some("multipart/mixed; boundary=metamorphic-7MA4YWxkTrZu0gW"), body)
+            }
+            _ => unreachable!("not a structured placement"),
+        };
+        w.content_type = ct.map(str::to_string);
+        w.body = body.into_bytes();
     }
 
     /// The record in the body, its German signal on a container or outside the body.
@@ -802,6 +1014,10 @@ fn case() -> impl Strategy<Value = Case> {
                     p,
                     Placement::Headers | Placement::HeaderContext | Placement::Cookies
                 )
+        })
+        .prop_filter("the format can write the field names", |(s, p)| {
+            let names: Vec<String> = s.fields().into_iter().map(|(k, _)| k).collect();
+            p.names_fit(&names)
         })
         .prop_flat_map(|(subject, placement)| {
             let fitting: Vec<Encoding> = ENCODINGS
@@ -1004,8 +1220,8 @@ fn no_transformation_lets_the_subject_reach_the_us() {
         if !kept {
             let n = c.subject.german.map(|i| NOTATIONS[i]);
             through.insert(format!(
-                "{:?} {:?} {n:?} {:?}",
-                c.placement, c.encoding, c.subject.us
+                "{:?} {:?} {n:?} {:?} field style `{}`",
+                c.placement, c.encoding, c.subject.us, FIELD_STYLES[c.subject.style].0
             ));
         }
         by[0].add(c.subject.class().to_string(), kept);
@@ -1062,6 +1278,21 @@ fn readings(r: &Recorded) -> Vec<String> {
     }
     let text = String::from_utf8_lossy(&body).into_owned();
     out.extend(form_urlencoded::parse(text.as_bytes()).map(|(k, v)| format!("{k}={v}")));
+    // Multipart parts in a transfer encoding: quoted-printable, and base64 lines.
+    if let Ok(qp) = quoted_printable::decode(text.as_bytes(), quoted_printable::ParseMode::Robust) {
+        out.push(String::from_utf8_lossy(&qp).into_owned());
+    }
+    let b64: String = text
+        .lines()
+        .filter(|l| {
+            l.len() >= 4
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+        })
+        .collect();
+    if let Ok(b) = base64::engine::general_purpose::STANDARD.decode(&b64) {
+        out.push(String::from_utf8_lossy(&b).into_owned());
+    }
     for line in text.lines().chain([text.as_str()]) {
         let line = line.trim_start_matches('\u{feff}');
         if let Ok(v) = serde_json::from_str::<Value>(line) {
@@ -1150,7 +1381,13 @@ fn strings(v: &Value, out: &mut Vec<String>) {
 }
 
 fn holds(r: &Recorded, needle: &str) -> bool {
-    readings(r).iter().any(|t| t.contains(needle))
+    let all = readings(r);
+    // and every reading percent-decoded as a form (a form inside a JSON string)
+    all.iter().any(|t| {
+        t.contains(needle)
+            || form_urlencoded::parse(t.as_bytes())
+                .any(|(k, v)| k.contains(needle) || v.contains(needle))
+    })
 }
 
 async fn through(s: &Setup, client: &TestClient, c: &Case) -> http::StatusCode {

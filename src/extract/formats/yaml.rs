@@ -21,8 +21,10 @@ enum Open {
     Map(bool),
 }
 
-/// Whether prose-free text looks like YAML: a `---` or `%YAML` start, or two lines at
-/// least of which every one is a comment, a `key: value`, or a `- item`, and one a key.
+/// Whether text looks like YAML: a `---` or `%YAML` start, or two lines at least of
+/// which every one is a comment, a `key: value` (the key quoted or not, spaces and all),
+/// or a `- item`, and one a key. Prose that passes is read as YAML, whose values are
+/// read as prose in turn; what then does not parse stays prose.
 pub fn looks_like(t: &str) -> bool {
     if t.starts_with("---") || t.starts_with("%YAML") {
         return true;
@@ -35,17 +37,20 @@ pub fn looks_like(t: &str) -> bool {
             continue;
         }
         lines += 1;
-        if let Some((k, _)) = l.split_once(':')
-            && !k.is_empty()
-            && !k.contains(char::is_whitespace)
-            && (l[k.len() + 1..].is_empty() || l[k.len() + 1..].starts_with(' '))
-        {
+        let item = l.strip_prefix("- ").unwrap_or(l);
+        if is_key_line(item) {
             keys += 1;
         } else if !(l == "-" || l.starts_with("- ")) {
             return false;
         }
     }
     lines >= 2 && keys >= 1
+}
+
+/// `key: value` or `key:`, the key not empty.
+fn is_key_line(l: &str) -> bool {
+    let key_end = l.find(": ").or_else(|| l.strip_suffix(':').map(str::len));
+    key_end.is_some_and(|k| k > 0)
 }
 
 /// Hands each document to `each` as JSON text, with its index.
