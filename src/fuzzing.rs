@@ -36,6 +36,16 @@ const CONTENT_TYPES: &[&str] = &[
     "application/octet-stream",
     "",
     "image/png",
+    // the structured formats (appended, so older seeds keep their content types)
+    "text/csv",
+    "text/tab-separated-values",
+    "application/xml",
+    "application/yaml",
+    "application/graphql",
+    "application/json-seq",
+    "text/plain; charset=utf-16",
+    "multipart/form-data",
+    "application/soap+xml; charset=windows-1252",
 ];
 const ENCODINGS: &[&str] = &[
     "", "gzip", "deflate", "br", "zstd", "gzip, br", "identity", "compress",
@@ -131,6 +141,45 @@ pub fn inspect(data: &[u8]) -> Option<bool> {
             Some(d.action.forwards())
         }
         Err(_) => Some(false),
+    }
+}
+
+/// The structured text readers on their own: byte 0 picks CSV, TSV, XML, YAML or
+/// GraphQL, the rest is the text. Every JSON text a reader hands on must be one JSON
+/// document (serde_json reads it), or the walker would refuse what the client sent;
+/// and a reader either reads or refuses by a named reason. Returns whether it read.
+pub fn formats(data: &[u8]) -> Option<bool> {
+    use crate::extract::formats::{csv, graphql, xml, yaml};
+    let (&pick, body) = data.split_first()?;
+    // (CSV reads bytes, and refuses those that are not UTF-8; the others read text)
+    let text = std::str::from_utf8(body).ok();
+    if pick % 5 >= 2 && text.is_none() {
+        return None;
+    }
+    let text = text.unwrap_or_default();
+    let mut texts: Vec<String> = Vec::new();
+    let mut each = |_: usize, j: &[u8]| {
+        texts.push(String::from_utf8(j.to_vec()).unwrap_or_default());
+        Ok(())
+    };
+    let read = match pick % 5 {
+        0 => csv::rows(body, b',', &mut each),
+        1 => csv::rows(body, b'\t', &mut each),
+        2 => xml::to_json(text, 64).map(|j| texts.push(j)),
+        3 => yaml::documents(text, 64, &mut each),
+        _ => graphql::to_json(text, 64).map(|j| texts.extend(j)),
+    };
+    for t in &texts {
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(t) {
+            panic!("a reader wrote invalid JSON ({e})");
+        }
+    }
+    match read {
+        Ok(()) => Some(true),
+        Err(e) => {
+            assert!(!e.reason().is_empty());
+            Some(false)
+        }
     }
 }
 

@@ -68,6 +68,27 @@ fn selector_corpus_replays() {
 }
 
 #[test]
+fn formats_corpus_replays() {
+    let files = corpus("formats");
+    assert!(files.len() >= 25, "{} inputs", files.len());
+    let (mut read, mut refused) = ([0; 5], [0; 5]);
+    for (name, data) in &files {
+        match std::panic::catch_unwind(|| customs::fuzzing::formats(data)) {
+            Ok(Some(true)) => read[data[0] as usize % 5] += 1,
+            Ok(Some(false)) => refused[data[0] as usize % 5] += 1,
+            Ok(None) => {}
+            Err(_) => panic!("a reader panicked or wrote invalid JSON on corpus input {name}"),
+        }
+    }
+    // Every reader both reads and refuses something of its seeds (CSV refuses only
+    // bytes that are not UTF-8).
+    for r in 0..5 {
+        assert!(read[r] >= 2, "reader {r} read {} seeds", read[r]);
+        assert!(refused[r] >= 1, "reader {r} refused {} seeds", refused[r]);
+    }
+}
+
+#[test]
 fn policy_corpus_replays() {
     let files = corpus("policy");
     assert!(files.len() >= 5);
