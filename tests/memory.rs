@@ -20,7 +20,10 @@ use peakmem_alloc::{INSTRUMENTED_SYSTEM, PeakMemAlloc, PeakMemAllocTrait};
 #[global_allocator]
 static GLOBAL: &PeakMemAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-const USERS: &[(&str, &str, &str, &str, &str)] = &[
+/// A user: name, email, phone, country, IP.
+type User = (&'static str, &'static str, &'static str, &'static str, &'static str);
+
+const USERS: &[User] = &[
     (
         "Olivia Carter",
         "olivia.carter@example.org",
@@ -74,6 +77,70 @@ fn batch(n: usize) -> Vec<u8> {
     }
     s.push_str("]}");
     s.into_bytes()
+}
+
+/// The same users in each structured format, about `size` bytes: (name, content type,
+/// body, records).
+fn structured(size: usize) -> Vec<(&'static str, &'static str, Vec<u8>, usize)> {
+    let rows = |f: &dyn Fn(usize, &User) -> String| {
+        let mut out = String::new();
+        let mut i = 0;
+        while out.len() < size {
+            out.push_str(&f(i, &USERS[i % USERS.len()]));
+            i += 1;
+        }
+        (out, i)
+    };
+    let (csv, n_csv) = rows(&|i, (name, email, phone, country, ip)| {
+        format!(
+            "u{i},{name},{email},{phone},{country},{ip},en-US,\"account in good standing, ticket 4415-2290\"\r\n"
+        )
+    });
+    let csv = format!(
+        "user_id,display_name,email,phone_number,country_code,last_login_ip,locale,note\r\n{csv}"
+    );
+    let (xml, n_xml) = rows(&|i, (name, email, phone, country, ip)| {
+        format!(
+            "<user id=\"u{i}\"><display_name>{name}</display_name><email>{email}</email><phone_number>{phone}</phone_number><country_code>{country}</country_code><last_login_ip>{ip}</last_login_ip><note>account in good standing</note></user>"
+        )
+    });
+    let xml = format!("<?xml version=\"1.0\"?><users>{xml}</users>");
+    let (yaml, n_yaml) = rows(&|i, (name, email, phone, country, ip)| {
+        format!(
+            "  - user_id: u{i}\n    display_name: {name}\n    email: {email}\n    phone_number: \"{phone}\"\n    country_code: {country}\n    last_login_ip: {ip}\n    note: account in good standing\n"
+        )
+    });
+    let yaml = format!("users:\n{yaml}");
+    let (seq, n_seq) = rows(&|i, (name, email, phone, country, ip)| {
+        format!(
+            "\u{1e}{{\"user_id\":\"u{i}\",\"display_name\":\"{name}\",\"email\":\"{email}\",\"phone_number\":\"{phone}\",\"country_code\":\"{country}\",\"last_login_ip\":\"{ip}\"}}\n"
+        )
+    });
+    let (gql, n_gql) = rows(&|i, (name, email, phone, country, ip)| {
+        format!(
+            "u{i}: createUser(input: {{name: \"{name}\", email: \"{email}\", phone_number: \"{phone}\", country_code: {country}, last_login_ip: \"{ip}\"}}) {{ id }}\n"
+        )
+    });
+    let gql = format!("mutation {{\n{gql}}}");
+    let json = batch(size / 370);
+    let utf16: Vec<u8> = String::from_utf8(json)
+        .unwrap()
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    vec![
+        ("csv", "text/csv", csv.into_bytes(), n_csv),
+        ("xml", "application/xml", xml.into_bytes(), n_xml),
+        ("yaml", "application/yaml", yaml.into_bytes(), n_yaml),
+        ("json-seq", "application/json-seq", seq.into_bytes(), n_seq),
+        ("graphql", "application/graphql", gql.into_bytes(), n_gql),
+        (
+            "utf-16 json",
+            "application/json; charset=utf-16le",
+            utf16,
+            size / 370,
+        ),
+    ]
 }
 
 /// Inspects `body` on `path` twice (`label` names it in messages), and returns the peak the second time allocated beyond
@@ -202,4 +269,32 @@ fn inspecting_a_1mb_batch_allocates_well_under_its_own_size_again() {
             body.len()
         );
     }
+    // The structured formats and a transcoded charset, ~1 MiB each: each reader's JSON
+    // (a row or a document at a time where the format has them) and the walk of it.
+    let mut over = Vec::new();
+    for (name, content_type, body, records) in structured(1 << 20) {
+        headers.insert(http::header::CONTENT_TYPE, content_type.parse().unwrap());
+        let (peak, ratio) = peak_beyond(
+            name,
+            &policy,
+            &geo,
+            &headers,
+            "/crm/v1/contacts",
+            &body,
+            Action::Allow,
+            records,
+        );
+        // Measured 0.79x (csv: a row at a time), 1.01x (xml: its JSON, ~1x, walked as
+        // a stream), 1.01x (yaml), 0.00x (json-seq), 1.02x (graphql: its literals' JSON,
+        // read from the lexer without a syntax tree, which took 8.46x), 1.05x of the
+        // UTF-16 body (its UTF-8 copy, then the JSON path; 2.05x while the decoder
+        // reserved its worst case). Held to the JSON path's bound.
+        if ratio >= 1.5 {
+            over.push(format!(
+                "{name}: inspecting {} bytes allocated {peak} more ({ratio:.2}x)",
+                body.len()
+            ));
+        }
+    }
+    assert!(over.is_empty(), "{over:?}");
 }

@@ -254,12 +254,25 @@ pub struct BodyMeta<'a> {
 /// more than 6 bytes a byte (12 bytes an element, each at least 2 bytes of text). On a
 /// profile with selectors, which keep the tree whatever its size (or build serde_json's),
 /// four times the body. The proxy reserves this much of its memory budget.
-pub fn tree_bytes(profile: &Profile, len: usize) -> usize {
+///
+/// A body that is not plain JSON may hold one copy more (its UTF-8 transcoding, or the
+/// JSON a structured reader writes, at most about its size): `len` more for any body
+/// not labelled `application/json` or `*+json` without a charset.
+pub fn tree_bytes(profile: &Profile, len: usize, content_type: Option<&str>) -> usize {
     let has_selectors = !profile.records.is_empty() || !profile.ignore.is_empty();
-    if has_selectors {
+    let tree = if has_selectors {
         len.saturating_mul(4)
     } else {
         len.saturating_mul(6).min(len.max(records::TREE_FLOOR))
+    };
+    let plain_json = content_type.is_some_and(|ct| {
+        let e = essence(ct).to_ascii_lowercase();
+        (e == "application/json" || e.ends_with("+json")) && param(ct, "charset").is_none()
+    });
+    if plain_json {
+        tree
+    } else {
+        tree.saturating_add(len)
     }
 }
 
@@ -567,15 +580,18 @@ fn structured(
     match format {
         S::Csv(d) => formats::csv::rows(body, d, &mut |i, row| walker.line(i, row)),
         S::JsonSeq => lines(walker, body, 0x1e),
-        S::Xml => walker.document(formats::xml::to_json(utf8(body)?, limits.max_depth)?.as_bytes()),
+        S::Xml => walker
+            .written_document(formats::xml::to_json(utf8(body)?, limits.max_depth)?.as_bytes()),
         S::Yaml => formats::yaml::documents(utf8(body)?, limits.max_depth, &mut |i, doc| {
-            walker.line(i, doc)
+            walker.written_line(i, doc)
         }),
         // Its literals as fields; a document that passes none is prose.
         S::Graphql => {
             let text = utf8(body)?;
             match formats::graphql::to_json(text, limits.max_depth)? {
-                Some(json) => walker.with_prefix("#graphql", |w| w.document(json.as_bytes())),
+                Some(json) => {
+                    walker.with_prefix("#graphql", |w| w.written_document(json.as_bytes()))
+                }
                 None => walker.text_body(text),
             }
         }
@@ -668,11 +684,27 @@ fn transcode<'b>(content_type: &str, body: &'b [u8]) -> Result<Cow<'b, [u8]>, In
     if enc == encoding_rs::REPLACEMENT {
         return Err(refused());
     }
-    let (text, had_errors) = enc.decode_with_bom_removal(body);
-    if had_errors {
-        return Err(refused());
+    // Decoded into a buffer sized for the text (a UTF-16 body's half, else its size)
+    // and grown a quarter at a time, never to the decoder's worst case (1.5 bytes a
+    // UTF-16 byte).
+    let guess = if enc == encoding_rs::UTF_16LE || enc == encoding_rs::UTF_16BE {
+        body.len() / 2
+    } else {
+        body.len()
+    };
+    let mut text = String::with_capacity(guess + 16);
+    let mut decoder = enc.new_decoder_with_bom_removal();
+    let mut src = body;
+    loop {
+        let (result, read) = decoder.decode_to_string_without_replacement(src, &mut text, true);
+        src = &src[read..];
+        match result {
+            encoding_rs::DecoderResult::InputEmpty => break,
+            encoding_rs::DecoderResult::OutputFull => text.reserve(text.len() / 4 + 64),
+            encoding_rs::DecoderResult::Malformed(..) => return Err(refused()),
+        }
     }
-    Ok(Cow::Owned(text.into_owned().into_bytes()))
+    Ok(Cow::Owned(text.into_bytes()))
 }
 
 fn bounded(s: &str) -> String {

@@ -378,6 +378,29 @@ impl<'p> Walker<'p> {
         }
     }
 
+    /// A whole JSON document that a reader wrote (the JSON of an XML body): walked as it
+    /// is read, without its tree, so the document and a tree of it are never held
+    /// together; on its tree when the profile has selectors or the scan leaves it.
+    pub fn written_document(&mut self, body: &[u8]) -> Result<(), InspectError> {
+        match self.streamed(body) {
+            Some(r) => r,
+            None => self.tree_document(body),
+        }
+    }
+
+    /// Document `i` that a reader wrote (a YAML document, a CSV row), its records under
+    /// `/i`, walked as [`Walker::written_document`] is.
+    pub fn written_line(&mut self, i: usize, body: &[u8]) -> Result<(), InspectError> {
+        if self.has_selectors() {
+            return self.line(i, body);
+        }
+        let mark = self.ptr.len();
+        push_index(&mut self.ptr, i);
+        let r = self.written_document(body);
+        self.ptr.truncate(mark);
+        r
+    }
+
     /// [`Walker::document`] without its tree: `None` when the profile has selectors
     /// (they run on the tree) or the scan leaves the document to serde_json.
     fn streamed(&mut self, body: &[u8]) -> Option<Result<(), InspectError>> {

@@ -301,8 +301,12 @@ pub async fn handle(
     };
     // the inspection's tree
     let profile = policy.profiles.get(route.profile);
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     let tree = profile.map_or(decoded.len(), |p| {
-        crate::extract::tree_bytes(p, decoded.len())
+        crate::extract::tree_bytes(p, decoded.len(), content_type)
     });
     if held.grow(tree, policy.admission.wait).await.is_err() {
         return refuse(
@@ -323,10 +327,7 @@ pub async fn handle(
         host: host.as_deref(),
         path: parts.uri.path(),
         query: parts.uri.query(),
-        content_type: parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok()),
+        content_type,
         // Decoded above: the engine reads the decoded bytes.
         content_encoding: None,
         body: &decoded,

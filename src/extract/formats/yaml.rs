@@ -69,6 +69,9 @@ pub fn documents(text: &str, max_depth: usize, each: super::Each<'_>) -> Result<
         match event {
             Event::DocumentStart(_) => {
                 out = JsonOut::default();
+                // reserved once (the JSON of block YAML, without its indentation, is
+                // about its size), so its growth seldom holds two copies
+                out.text.reserve(text.len());
                 anchors.clear();
             }
             Event::DocumentEnd => {
