@@ -21,7 +21,13 @@ use peakmem_alloc::{INSTRUMENTED_SYSTEM, PeakMemAlloc, PeakMemAllocTrait};
 static GLOBAL: &PeakMemAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// A user: name, email, phone, country, IP.
-type User = (&'static str, &'static str, &'static str, &'static str, &'static str);
+type User = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
 
 const USERS: &[User] = &[
     (

@@ -1322,6 +1322,19 @@ async fn the_path_and_the_authorization_header_are_inspected() {
         got[0].headers["authorization"],
         format!("Bearer {token}").as_str()
     );
+    // The same token as a cookie (an ID token kept by the browser): read as credentials
+    // are, though the profile names no cookie; other cookies are left alone.
+    let req = Request::post(s.proxy.url("/crm/v1/contacts"))
+        .header("content-type", JSON)
+        .header("cookie", format!("theme=dark; id_token={token}; n=1"))
+        .body(Full::new(Bytes::from(r#"{"note":"hello"}"#)))
+        .unwrap();
+    let (status, _, _) = send(&http1(), req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.crm_us.count(), 0);
+    let got = s.crm_eu.received();
+    assert_eq!(got.len(), 2);
+    assert!(got[1].headers["cookie"].to_str().unwrap().contains(&token));
     // A Basic user id that is an email with nothing to place it: unknown, refused.
     let basic = base64::engine::general_purpose::STANDARD.encode("lukas.weber@example.org:pw");
     let req = Request::post(s.proxy.url("/crm/v1/contacts"))
@@ -1347,6 +1360,15 @@ async fn the_path_and_the_authorization_header_are_inspected() {
     let (status, _, _) = send(&http1(), req).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(s.crm_us.received()[0].body, us.as_bytes());
+    // and the service token as a cookie
+    let req = Request::post(s.proxy.url("/crm/v1/contacts"))
+        .header("content-type", JSON)
+        .header("cookie", format!("session={service}"))
+        .body(Full::new(Bytes::from(us)))
+        .unwrap();
+    let (status, _, _) = send(&http1(), req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.crm_us.received()[1].body, us.as_bytes());
 }
 
 #[tokio::test]

@@ -404,15 +404,18 @@ fn envelopes(profile: &Profile, meta: BodyMeta<'_>) -> Vec<(&'static str, Vec<(S
     if !fields.is_empty() {
         out.push(("@header", fields));
     }
-    if !profile.cookies.is_empty() {
+    // The cookies the profile names, and (with `authorization`, as credentials) every
+    // cookie that is a JSON Web Token: an ID token's claims are a person's.
+    if !profile.cookies.is_empty() || profile.authorization {
         let all = profile.cookies.iter().any(|c| c == "*");
         let mut cookies = Vec::new();
         for v in h.get_all(http::header::COOKIE) {
             for pair in String::from_utf8_lossy(v.as_bytes()).split(';') {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                let k = k.trim();
-                if all || profile.cookies.iter().any(|c| c == k) {
-                    cookies.push((k.to_string(), v.trim().trim_matches('"').to_string()));
+                let (k, v) = (k.trim(), v.trim().trim_matches('"'));
+                let named = all || profile.cookies.iter().any(|c| c == k);
+                if named || (profile.authorization && embedded::jwt(v).is_some()) {
+                    cookies.push((k.to_string(), v.to_string()));
                 }
             }
         }
