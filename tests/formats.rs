@@ -16,6 +16,7 @@ fn german() -> Vec<(&'static str, String)> {
     let xml = r#"<?xml version="1.0"?><contacts><contact id="c1"><email>lukas.weber@example.org</email><country>DE</country></contact></contacts>"#;
     let soap = r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><ns:CreateContact xmlns:ns="urn:crm"><ns:email>lukas.weber@example.org</ns:email><ns:nationality>deutsch</ns:nationality></ns:CreateContact></soapenv:Body></soapenv:Envelope>"#;
     let attrs = r#"<contact email="lukas.weber@example.org" country="DEU"/>"#;
+    let props = r#"<contact><property name="email">lukas.weber@example.org</property><property name="country">DE</property></contact>"#;
     let yaml = "contacts:\n  - email: lukas.weber@example.org\n    country: Germany\n";
     let graphql = r#"mutation { createContact(input: {email: "lukas.weber@example.org", country: DE}) { id } }"#;
     let gql_json = serde_json::json!({"query": graphql, "variables": {}}).to_string();
@@ -44,6 +45,7 @@ fn german() -> Vec<(&'static str, String)> {
         ("text/xml; charset=utf-8", soap.into()),
         ("application/soap+xml", soap.into()),
         ("application/xml", attrs.into()),
+        ("application/xml", props.into()),
         ("application/yaml", yaml.into()),
         ("text/yaml", format!("---\n{yaml}...\n---\nplan: free\n")),
         ("application/graphql", graphql.into()),
@@ -218,38 +220,96 @@ async fn a_label_that_disagrees_with_the_body_never_hides_the_subject() {
     let record = r#"{"email":"lukas.weber@example.org","country":"DE"}"#;
     let form = "email=lukas.weber%40example.org&country=DE";
     let multipart = "--b0undary\r\nContent-Disposition: form-data; name=\"profile\"\r\nContent-Type: application/json\r\n\r\n{\"email\":\"lukas.weber@example.org\",\"country\":\"DE\"}\r\n--b0undary--\r\n";
-    let cases: Vec<(&str, String)> = vec![
+    // (label, body, rerouted): the readings that replace a degenerate one reroute; a CSV
+    // label's reading counts beside the sniffed one, and a one-line document read as CSV
+    // is a headerless row of data (an email with no signal: unknown), so those block.
+    let cases: Vec<(&str, String, bool)> = vec![
         // A JSON document labelled as a form is one key without a value as a form.
-        ("application/x-www-form-urlencoded", record.into()),
+        ("application/x-www-form-urlencoded", record.into(), true),
         // A form in a JSON string.
-        ("application/json", serde_json::to_string(form).unwrap()),
+        (
+            "application/json",
+            serde_json::to_string(form).unwrap(),
+            true,
+        ),
         // A multipart body without its boundary parameter.
-        ("multipart/form-data", multipart.into()),
-        // JSON and XML labelled as CSV.
-        ("text/csv", record.into()),
+        ("multipart/form-data", multipart.into(), true),
+        // JSON and XML labelled as CSV (the XML, one cell, is read as XML there).
+        ("text/csv", record.into(), false),
         (
             "text/csv",
             "<c><email>lukas.weber@example.org</email><country>DE</country></c>".into(),
+            true,
         ),
         // A form and YAML labelled as prose.
-        ("text/plain", form.into()),
+        ("text/plain", form.into(), true),
         (
             "text/plain; charset=utf-8",
             "email: lukas.weber@example.org\ncountry: DE\n".into(),
+            true,
         ),
         // CSV labelled as a form.
         (
             "application/x-www-form-urlencoded",
             "email,country\nlukas.weber@example.org,DE\n".into(),
+            true,
         ),
     ];
-    for (n, (ct, body)) in cases.iter().enumerate() {
+    let mut rerouted = 0;
+    for (ct, body, reroutes) in &cases {
         let (status, _, resp) = post(&s.proxy.url("/crm/v1/contacts"), ct, body.clone()).await;
         let why = format!("{ct} {body}: {status} {}", String::from_utf8_lossy(&resp));
-        assert_eq!(status, StatusCode::OK, "{why}");
         assert_eq!(s.crm_us.count(), 0, "{why}");
-        // Every reading found the German subject: rerouted, byte for byte.
-        assert_eq!(s.crm_eu.count(), n + 1, "{why}");
-        assert_eq!(s.crm_eu.received()[n].body, body.as_bytes(), "{why}");
+        if *reroutes {
+            assert_eq!(status, StatusCode::OK, "{why}");
+            rerouted += 1;
+            // Every reading found the German subject: rerouted, byte for byte.
+            assert_eq!(s.crm_eu.count(), rerouted, "{why}");
+            assert_eq!(
+                s.crm_eu.received()[rerouted - 1].body,
+                body.as_bytes(),
+                "{why}"
+            );
+        } else {
+            assert_eq!(status, StatusCode::FORBIDDEN, "{why}");
+        }
     }
+}
+
+#[tokio::test]
+async fn a_dtd_is_refused_however_the_xml_is_labelled_and_a_header_that_is_data_is_read() {
+    let s = Setup::new().await;
+    let dtd = r#"<!DOCTYPE c [<!ENTITY x "y">]><c><email>lukas.weber@example.org</email><last_login_ip>8.8.8.8</last_login_ip><country>DE</country></c>"#;
+    let in_json = serde_json::json!({"email": "olivia.carter@example.org", "last_login_ip": "8.8.8.8", "payload": dtd}).to_string();
+    for (ct, body) in [
+        (Some("text/plain"), dtd.to_string()),
+        (None, dtd.to_string()),
+        (Some("application/json"), in_json),
+    ] {
+        let mut b = http::Request::post(s.proxy.url("/crm/v1/contacts"));
+        if let Some(ct) = ct {
+            b = b.header("content-type", ct);
+        }
+        let req = b
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .unwrap();
+        let (status, _, resp) = send(&http1(), req).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{ct:?}");
+        assert_eq!(json(&resp)["reason"], "xml_dtd_refused", "{ct:?}");
+    }
+    // A CSV file without a header row: its first row is data, read as a record (an email
+    // with a US address and a German country it cannot name: not forwarded to the US).
+    let (status, _, _) = post(
+        &s.proxy.url("/crm/v1/contacts"),
+        "text/csv",
+        "lukas.weber@example.org,8.8.8.8,+49 30 1234567\r\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(s.total_received(), 0);
+    // An HTML page is prose, its doctype no DTD to refuse.
+    let page = "<!DOCTYPE html><html><body><p>Release 2.4 ships on Monday.</p></body></html>";
+    let (status, _, _) = post(&s.proxy.url("/crm/v1/contacts"), "text/html", page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.crm_us.received()[0].body, page.as_bytes());
 }

@@ -44,8 +44,10 @@ pub fn delimiter(body: &[u8]) -> Option<u8> {
     best.map(|(_, d)| d)
 }
 
-/// Hands each data row to `each` as a JSON object, with its index (from 0, the header
-/// row not counted). A body that does not parse, or is not UTF-8, is refused.
+/// Hands each row to `each` as a JSON object, with its row number (the header is row 0,
+/// its cells named by their column numbers: a header that is data, as a file without
+/// one has, is read as a record too; column names are no one's data). A body that does
+/// not parse, or is not UTF-8, is refused.
 pub fn rows(body: &[u8], delimiter: u8, each: super::Each<'_>) -> Result<(), InspectError> {
     let format = Structured::Csv(delimiter);
     let mut records = reader(body, delimiter).into_byte_records();
@@ -53,21 +55,29 @@ pub fn rows(body: &[u8], delimiter: u8, each: super::Each<'_>) -> Result<(), Ins
         None => return Ok(()),
         Some(h) => utf8_fields(&h.map_err(|_| invalid(format))?)?,
     };
+    let numbered: Vec<String> = (0..header.len()).map(|c| c.to_string()).collect();
+    each(0, &object(&numbered, &header))?;
     for (i, row) in records.enumerate() {
         let row = row.map_err(|_| invalid(format))?;
-        let mut out = JsonOut::default();
-        out.open('{');
-        for (c, value) in utf8_fields(&row)?.iter().enumerate() {
-            match header.get(c) {
-                Some(name) => out.key(name),
-                None => out.key(&c.to_string()),
-            }
-            out.string(value);
-        }
-        out.close('}');
-        each(i, out.text.as_bytes())?;
+        each(i + 1, &object(&header, &utf8_fields(&row)?))?;
     }
     Ok(())
+}
+
+/// A row as a JSON object of its cells under the header's names (the column number
+/// for a cell past the header's end).
+fn object(names: &[String], cells: &[String]) -> Vec<u8> {
+    let mut out = JsonOut::default();
+    out.open('{');
+    for (c, value) in cells.iter().enumerate() {
+        match names.get(c) {
+            Some(name) => out.key(name),
+            None => out.key(&c.to_string()),
+        }
+        out.string(value);
+    }
+    out.close('}');
+    out.text.into_bytes()
 }
 
 fn utf8_fields(row: &::csv::ByteRecord) -> Result<Vec<String>, InspectError> {
@@ -85,13 +95,19 @@ mod tests {
     use super::*;
 
     fn all(body: &str, d: u8) -> Vec<serde_json::Value> {
-        let mut out = Vec::new();
+        let mut out: Vec<serde_json::Value> = Vec::new();
         rows(body.as_bytes(), d, &mut |i, j| {
             assert_eq!(i, out.len());
             out.push(serde_json::from_slice(j).unwrap());
             Ok(())
         })
         .unwrap();
+        // (row 0 is the header, its cells under their column numbers)
+        assert_eq!(
+            out[0]["0"],
+            body.split(['\r', '\n', d as char]).next().unwrap()
+        );
+        out.remove(0);
         out
     }
 

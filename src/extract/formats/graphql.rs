@@ -131,7 +131,14 @@ fn arguments(
                     out.key(&format!("${name}"));
                     value(tokens, out, 0, max_depth)?;
                 }
-                // directives on the definition are read by the main loop's next `(`
+            }
+            // a directive on a variable definition, with its own arguments
+            TokenKind::At => {
+                let name = tokens.expect(TokenKind::Name)?.data();
+                if tokens.peek()? == TokenKind::LParen {
+                    tokens.next()?;
+                    arguments(tokens, out, name, max_depth)?;
+                }
             }
             TokenKind::Name => {
                 tokens.expect(TokenKind::Colon)?;
@@ -273,7 +280,7 @@ mod tests {
     #[test]
     fn inline_arguments_are_fields() {
         let v = json(
-            r#"mutation Add($tz: String = "Europe/Berlin", $id: ID) {
+            r#"mutation Add($tz: String = "Europe/Berlin" @meta(note: "x"), $id: [ID!]!) {
                 createUser(input: {email: "a@b.example", country: DE, tags: ["x", 2], ip: $ip, age: 41, ok: true}) {
                     id
                     friends(first: 3) @include(if: true) { name }
@@ -289,6 +296,7 @@ mod tests {
         assert_eq!(v["friends"]["first"], 3);
         assert_eq!(v["include"]["if"], true);
         assert_eq!(v["$tz"], "Europe/Berlin");
+        assert_eq!(v["meta"]["note"], "x");
         let block = json("{ user(bio: \"\"\"lives in\n  \"Berlin\" now\"\"\") { id } }");
         assert_eq!(block["user"]["bio"], "lives in\n\"Berlin\" now");
     }

@@ -74,7 +74,9 @@ pub fn sniff(body: &[u8]) -> Option<Structured> {
     if t.starts_with('\u{1e}') {
         return Some(Structured::JsonSeq);
     }
-    if t.starts_with('<') && xml::to_json(t, 64).is_ok() {
+    // XML by its prolog or DTD (read, so a DTD is refused, not taken for prose), or by
+    // a whole parse.
+    if xml::declares_xml(t) || (t.starts_with('<') && xml::to_json(t, 64).is_ok()) {
         return Some(Structured::Xml);
     }
     if graphql::looks_like(t) {
@@ -89,13 +91,16 @@ pub fn sniff(body: &[u8]) -> Option<Structured> {
 /// A string inside a document that is itself a whole XML element or GraphQL document
 /// (a SOAP payload in a JSON field, the `query` of a GraphQL request): its JSON, with
 /// the pointer marker it is walked under. What does not parse as one stays prose, and
-/// so does XML with a DTD (an HTML page starting `<!DOCTYPE html>`).
+/// so does an HTML page (`<!DOCTYPE html>`); XML with any other DTD is refused, as in a
+/// body.
 pub fn embedded(t: &str, max_depth: usize) -> Result<Option<(&'static str, String)>, InspectError> {
     let b = t.as_bytes();
     if b.first() == Some(&b'<') && b.last() == Some(&b'>') {
         return match xml::to_json(t, max_depth) {
             Ok(json) => Ok(Some(("#xml", json))),
-            Err(InspectError::TooDeep) => Err(InspectError::TooDeep),
+            Err(e @ (InspectError::TooDeep | InspectError::XmlDtd)) if !xml::is_html_doctype(t) => {
+                Err(e)
+            }
             Err(_) => Ok(None),
         };
     }
@@ -244,6 +249,8 @@ mod tests {
             ("Hello, please call me back.\nThanks", None),
             ("just one line of prose", None),
             ("<b>not closed", None),
+            ("<!DOCTYPE x><u>DE</u>", Some(Structured::Xml)),
+            ("<!doctype html><p>Hi</p>", None),
         ] {
             assert_eq!(sniff(body.as_bytes()), want, "{body:?}");
         }

@@ -1,7 +1,8 @@
 //! XML and SOAP (`application/xml`, `text/xml`, `*+xml`): element and attribute names
 //! (without their namespace prefix) are field names. An element of text alone is a
 //! string member; one with attributes or children is an object, its own text under
-//! `#text`. Repeated elements are repeated members (the walker keeps duplicate keys), so
+//! `value` (so `<property name="country">DE</property>` is the key/value pair
+//! `{"name": "country", "value": "DE"}`, read as a country field). Repeated elements are repeated members (the walker keeps duplicate keys), so
 //! `<users><user>..</user><user>..</user></users>` holds one record per `user`.
 //!
 //! A document type declaration is refused (`xml_dtd_refused`): no DTD means no external
@@ -18,6 +19,23 @@ struct Frame {
     /// Whether the element is written as an object (it has attributes or children).
     object: bool,
     text: String,
+}
+
+/// Whether a document type declaration makes `t` an HTML page (`<!DOCTYPE html>`),
+/// which is prose, rather than XML, whose DTD is refused.
+pub fn is_html_doctype(t: &str) -> bool {
+    t.get(..14)
+        .is_some_and(|h| h.eq_ignore_ascii_case("<!doctype html"))
+}
+
+/// Whether `t` declares itself XML: a prolog, or a document type declaration that is
+/// not HTML's.
+pub fn declares_xml(t: &str) -> bool {
+    t.starts_with("<?xml")
+        || (t
+            .get(..9)
+            .is_some_and(|h| h.eq_ignore_ascii_case("<!doctype"))
+            && !is_html_doctype(t))
 }
 
 /// The document as JSON text: `{"root": ...}`.
@@ -116,7 +134,7 @@ fn start(
 }
 
 /// Writes `{` for an element that turns out to have attributes or children, and the
-/// text it held so far as its `#text`.
+/// text it held so far as its `value`.
 fn open_object(out: &mut JsonOut, frame: &mut Frame) {
     if frame.object {
         return;
@@ -129,7 +147,7 @@ fn open_object(out: &mut JsonOut, frame: &mut Frame) {
 fn flush_text(out: &mut JsonOut, frame: &mut Frame) {
     let t = frame.text.trim();
     if !t.is_empty() {
-        out.key("#text");
+        out.key("value");
         out.string(t);
     }
     frame.text.clear();
@@ -181,7 +199,7 @@ mod tests {
         let mixed = json("<p lang=\"de\">Hallo <b>x</b> du</p>");
         assert_eq!(mixed["p"]["lang"], "de");
         assert_eq!(mixed["p"]["b"], "x");
-        assert_eq!(mixed["p"]["#text"], "Hallo  du");
+        assert_eq!(mixed["p"]["value"], "Hallo  du");
     }
 
     #[test]
