@@ -369,6 +369,8 @@ enum Placement {
     /// multipart body labelled without its boundary.
     JsonLabelledForm,
     FormInJsonString,
+    /// A form as a JSON field's value (a webhook's payload).
+    FormInJsonField,
     MultipartNoBoundary,
     /// A multipart part in a transfer encoding: quoted-printable, base64.
     MultipartQuotedPrintable,
@@ -417,6 +419,7 @@ const PLACEMENTS: &[Placement] = &[
     Placement::NdjsonBoms,
     Placement::JsonLabelledForm,
     Placement::FormInJsonString,
+    Placement::FormInJsonField,
     Placement::MultipartNoBoundary,
     Placement::MultipartQuotedPrintable,
     Placement::MultipartBase64,
@@ -872,6 +875,10 @@ impl Case {
             ),
             JsonLabelledForm => (Some("application/x-www-form-urlencoded"), self.json_body(record)),
             FormInJsonString => (Some("application/json"), Value::String(form(&fields)).to_string()),
+            FormInJsonField => (
+                Some("application/json"),
+                self.json_body(&json!({"event": "webhook", "payload": form(&fields)})),
+            ),
             MultipartNoBoundary => {
                 let parts = [("contact".to_string(), "application/json", text.into_bytes())];
                 (Some("multipart/form-data"), String::from_utf8(multipart(&parts)).unwrap())
@@ -1206,6 +1213,72 @@ fn controls_in_every_placement_are_forwarded() {
             }
         }
     }
+}
+
+/// Label and body disagree, both ways: every placement's body (each shape customs
+/// reads) sent under every label, the subject is blocked or refused by name, never
+/// forwarded.
+#[test]
+fn every_label_on_every_body_shape_keeps_the_subject_back() {
+    const LABELS: &[Option<&str>] = &[
+        None,
+        Some("application/json"),
+        Some("application/x-ndjson"),
+        Some("application/json-seq"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data"),
+        Some("multipart/form-data; boundary=metamorphic-7MA4YWxkTrZu0gW"),
+        Some("text/plain"),
+        Some("text/html"),
+        Some("text/csv"),
+        Some("text/tab-separated-values"),
+        Some("application/xml"),
+        Some("application/yaml"),
+        Some("application/graphql"),
+        Some("application/octet-stream"),
+    ];
+    let notations = [0, 7, 10];
+    let mut pairs = 0;
+    let mut through = Vec::new();
+    for &placement in PLACEMENTS {
+        if matches!(
+            placement,
+            Placement::Query | Placement::Headers | Placement::Cookies
+        ) || placement.is_context()
+        {
+            continue;
+        }
+        for &n in &notations {
+            let c = Case {
+                subject: Subject {
+                    email: SUBJECT_EMAIL,
+                    us: US_SIGNALS[0],
+                    german: Some(n),
+                    style: 0,
+                },
+                placement,
+                encoding: Encoding::Identity,
+            };
+            let wire = c.wire();
+            for &label in LABELS {
+                let relabelled = Wire {
+                    content_type: label.map(str::to_string),
+                    ..wire.clone()
+                };
+                pairs += 1;
+                if let Ok(a) = decide(&relabelled)
+                    && a != Action::Block
+                {
+                    through.push(format!(
+                        "{placement:?} as {label:?} ({}): {a:?}",
+                        NOTATIONS[n].2
+                    ));
+                }
+            }
+        }
+    }
+    println!("{pairs} label/body pairs, {} forwarded", through.len());
+    assert!(through.is_empty(), "{through:#?}");
 }
 
 #[test]

@@ -428,10 +428,11 @@ fn envelopes(profile: &Profile, meta: BodyMeta<'_>) -> Vec<(&'static str, Vec<(S
 
 /// Reads the body's records by its (declared or sniffed) type. A label never hides
 /// what the body is:
-/// - a body labelled as a lenient format (a form, CSV) whose bytes sniff as another
-///   format is read both ways, and the records of both readings count (the lenient
-///   reading of a JSON document is one key without a value; it still counts, so a body
-///   that means different things to different readers is held to the stricter);
+/// - a body labelled as a lenient format (a form, CSV, YAML, GraphQL) whose bytes sniff
+///   as another format is read both ways, and the records of both readings count (the
+///   lenient reading of a JSON document is one key without a value, of CSV as YAML one
+///   string; it still counts, so a body that means different things to different
+///   readers is held to the stricter);
 /// - prose (`text/*`) that sniffs as a structure is read as that structure, which scans
 ///   every value as prose too; only a structure that does not parse stays prose.
 fn body_records(
@@ -447,9 +448,16 @@ fn body_records(
     let body: &[u8] = &body;
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let format = classify(content_type, body, profile)?;
+    // (a YAML document may be one scalar, and a GraphQL document pass no literal: the
+    // whole body as one string, whatever it is)
     let lenient = matches!(
         format,
-        Format::Form | Format::Structured(formats::Structured::Csv(_))
+        Format::Form
+            | Format::Structured(
+                formats::Structured::Csv(_)
+                    | formats::Structured::Yaml
+                    | formats::Structured::Graphql
+            )
     );
     if matches!(format, Format::Text) && content_type.is_some() {
         // (text that is no other format, NULs and all, stays prose)
@@ -485,13 +493,17 @@ fn read(
                 walker.document(body)?;
             }
         }
-        Format::Json(Some(doc)) => walker.parsed_document(body, &doc)?,
-        Format::Ndjson => lines(walker, body, b'\n')?,
+        Format::Json(Some(doc)) => {
+            if !json_string_body(walker, profile, body, limits)? {
+                walker.parsed_document(body, &doc)?;
+            }
+        }
+        Format::Ndjson => lines(walker, profile, body, b'\n', limits)?,
         Format::Form => walker.form(body)?,
         Format::Multipart(boundary) => multipart_records(walker, profile, body, &boundary, limits)?,
         Format::Text => walker.text_body(utf8(body)?)?,
-        Format::Structured(s) => structured(walker, s, body, limits)?,
-        Format::TextAnd(s) => match structured(walker, s, body, limits) {
+        Format::Structured(s) => structured(walker, profile, s, body, limits)?,
+        Format::TextAnd(s) => match structured(walker, profile, s, body, limits) {
             // Sniffed, it was not that format after all: it is prose.
             Err(InspectError::InvalidFormat(_)) => {
                 walker.text_body(utf8(body)?)?;
@@ -509,14 +521,28 @@ fn utf8(body: &[u8]) -> Result<&str, InspectError> {
 
 /// NDJSON (lines end in LF or CRLF) and JSON text sequences (each text after an RS):
 /// every non-blank text is a document, its records under `/i`.
-fn lines(walker: &mut records::Walker<'_>, body: &[u8], sep: u8) -> Result<(), InspectError> {
+fn lines(
+    walker: &mut records::Walker<'_>,
+    profile: &Profile,
+    body: &[u8],
+    sep: u8,
+    limits: Limits,
+) -> Result<(), InspectError> {
     for (i, line) in body.split(|b| *b == sep).enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
-        walker.line(i, line)?;
+        // (a line that is one string holding a body of its own: read as that body)
+        let mut held = false;
+        walker.with_prefix(&format!("/{i}"), |w| {
+            held = json_string_body(w, profile, line, limits)?;
+            Ok(())
+        })?;
+        if !held {
+            walker.line(i, line)?;
+        }
     }
     Ok(())
 }
@@ -575,6 +601,7 @@ fn multipart_records(
 /// A structured text body (see [`formats`]), read through its JSON.
 fn structured(
     walker: &mut records::Walker<'_>,
+    profile: &Profile,
     format: formats::Structured,
     body: &[u8],
     limits: Limits,
@@ -582,7 +609,7 @@ fn structured(
     use formats::Structured as S;
     match format {
         S::Csv(d) => formats::csv::rows(body, d, &mut |i, row| walker.line(i, row)),
-        S::JsonSeq => lines(walker, body, 0x1e),
+        S::JsonSeq => lines(walker, profile, body, 0x1e, limits),
         S::Xml => walker
             .written_document(formats::xml::to_json(utf8(body)?, limits.max_depth)?.as_bytes()),
         S::Yaml => formats::yaml::documents(utf8(body)?, limits.max_depth, &mut |i, doc| {
@@ -714,17 +741,6 @@ fn bounded(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
-/// `k=v&k2=v2` with only the characters form encoding produces.
-fn looks_like_form(body: &[u8]) -> bool {
-    body.contains(&b'=')
-        && body
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || b"%+=&-._*~;".contains(b))
-        && body
-            .split(|b| *b == b'&')
-            .all(|pair| !pair.is_empty() && pair.contains(&b'='))
-}
-
 /// `body` as JSON, with its tree unless the tree outgrows it; else, once the scan has
 /// read it whole, without (the walk reads it again, as a stream).
 fn sniff_json(body: &[u8]) -> Result<Format<'_>, json::JsonError> {
@@ -804,11 +820,12 @@ fn classify<'a>(
         && body
             .split(|b| *b == b'\n')
             .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .map(|l| l.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(l))
             .all(|l| json::scans(l) || json::parse(l).is_ok())
     {
         return Ok(Format::Ndjson);
     }
-    if looks_like_form(body) {
+    if text::looks_like_form(body) {
         return Ok(Format::Form);
     }
     if let Some(b) = multipart::sniff_boundary(body) {

@@ -987,12 +987,39 @@ impl<'p> Walker<'p> {
                 Err(JsonError::Invalid { .. }) => {}
             }
         }
+        // A form in a string (`"email=..&country=DE"`, a webhook's payload): its fields,
+        // as a form body's.
+        if memchr::memchr(b'=', t.as_bytes()).is_some() && text::looks_like_form(t.as_bytes()) {
+            if self.embedding >= MAX_EMBEDDING {
+                return Err(InspectError::EmbeddingTooDeep(MAX_EMBEDDING));
+            }
+            let mark = self.ptr.len();
+            self.ptr.push_str("#form");
+            self.embedding += 1;
+            let r = self.embedded_form(t, ctx);
+            self.embedding -= 1;
+            self.ptr.truncate(mark);
+            return r;
+        }
         // An XML element or a GraphQL document (a SOAP payload, a request's `query`): its
         // structure as records, every value in it scanned as prose, as embedded JSON is.
         if let Some((marker, json)) = super::formats::embedded(t, self.limits.max_depth)? {
             return self.embedded(&json, marker, ctx);
         }
         self.free_text(s, ctx)
+    }
+
+    /// A form inside a string: its pairs, walked as a form body's are, in `ctx`.
+    fn embedded_form(&mut self, t: &str, ctx: Option<usize>) -> Result<(), InspectError> {
+        let fields: Vec<_> = form_urlencoded::parse(t.as_bytes()).collect();
+        if fields.len() > self.limits.max_form_fields {
+            return Err(InspectError::Limit {
+                name: "max_form_fields",
+                max: self.limits.max_form_fields,
+            });
+        }
+        let doc = Doc::object(fields).map_err(from_json)?;
+        self.value(&doc, &doc.root, ctx)
     }
 
     /// A string found encoded inside another, inspected as a string under `marker`.

@@ -724,6 +724,17 @@ fn hex(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|d| d as u8)
 }
 
+/// `k=v&k2=v2` with only the characters form encoding produces.
+pub fn looks_like_form(body: &[u8]) -> bool {
+    body.contains(&b'=')
+        && body
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"%+=&-._*~;".contains(b))
+        && body
+            .split(|b| *b == b'&')
+            .all(|pair| !pair.is_empty() && pair.contains(&b'='))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
