@@ -35,7 +35,11 @@ fn german() -> Vec<(&'static str, String)> {
                 .join("\r\n")
         }
     );
+    let csv_in_json = serde_json::json!({"job": "import", "file": csv}).to_string();
+    let yaml_in_json = serde_json::json!({"job": "import", "profile": yaml}).to_string();
     vec![
+        ("application/json", csv_in_json),
+        ("application/json", yaml_in_json),
         ("multipart/form-data; boundary=qp", qp.into()),
         ("multipart/mixed; boundary=b64", b64),
         ("text/csv", csv.into()),

@@ -987,20 +987,6 @@ impl<'p> Walker<'p> {
                 Err(JsonError::Invalid { .. }) => {}
             }
         }
-        // A form in a string (`"email=..&country=DE"`, a webhook's payload): its fields,
-        // as a form body's.
-        if memchr::memchr(b'=', t.as_bytes()).is_some() && text::looks_like_form(t.as_bytes()) {
-            if self.embedding >= MAX_EMBEDDING {
-                return Err(InspectError::EmbeddingTooDeep(MAX_EMBEDDING));
-            }
-            let mark = self.ptr.len();
-            self.ptr.push_str("#form");
-            self.embedding += 1;
-            let r = self.embedded_form(t, ctx);
-            self.embedding -= 1;
-            self.ptr.truncate(mark);
-            return r;
-        }
         // An XML element or a GraphQL document (a SOAP payload, a request's `query`): its
         // structure as records, every value in it scanned as prose, as embedded JSON is.
         if let Some((marker, json)) = super::formats::embedded(t, self.limits.max_depth)? {
@@ -1009,7 +995,21 @@ impl<'p> Walker<'p> {
         self.free_text(s, ctx)
     }
 
-    /// A form inside a string: its pairs, walked as a form body's are, in `ctx`.
+    /// A form inside a string: its pairs, walked as a form body's are, in `ctx`, under
+    /// `#form`.
+    fn form_in_string(&mut self, t: &str, ctx: Option<usize>) -> Result<(), InspectError> {
+        if self.embedding >= MAX_EMBEDDING {
+            return Err(InspectError::EmbeddingTooDeep(MAX_EMBEDDING));
+        }
+        let mark = self.ptr.len();
+        self.ptr.push_str("#form");
+        self.embedding += 1;
+        let r = self.embedded_form(crate::trim(t), ctx);
+        self.embedding -= 1;
+        self.ptr.truncate(mark);
+        r
+    }
+
     fn embedded_form(&mut self, t: &str, ctx: Option<usize>) -> Result<(), InspectError> {
         let fields: Vec<_> = form_urlencoded::parse(t.as_bytes()).collect();
         if fields.len() > self.limits.max_form_fields {
@@ -1048,9 +1048,18 @@ impl<'p> Walker<'p> {
         if hits.is_empty() {
             return Ok(());
         }
+        // A form in a string (`"email=..&country=DE"`, a webhook's payload; the scan's
+        // byte pass saw its `=`) is read as a form only, as JSON in a string is read as
+        // JSON: its values are prose in turn (a prose hit beside them would be a record
+        // of its own, with no signal).
+        if hits.iter().any(|h| h.kind == TextHitKind::Form) {
+            return self.form_in_string(s, ctx);
+        }
         let r = self.ensure(ctx)?;
         for h in hits {
             let (kind, signal) = match h.kind {
+                // (partitioned out above)
+                TextHitKind::Form => continue,
                 TextHitKind::Email => (FieldKind::Email, None),
                 TextHitKind::Phone => (FieldKind::Phone, Some(SignalKind::TextPhone)),
                 TextHitKind::Ip => (FieldKind::Ip, Some(SignalKind::TextIp)),

@@ -14,6 +14,9 @@ pub enum TextHitKind {
     Ip,
     /// An identity document, account or card number ([`super::signals::ids`]).
     Id(super::signals::ids::IdKind),
+    /// Not personal data itself: the whole text is a form (`email=..&country=DE`),
+    /// whose fields the walker reads as a form's ([`looks_like_form`]).
+    Form,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +36,12 @@ pub fn scan(text: &str) -> Vec<TextHit> {
 pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
     let mut hits = Vec::new();
     let classes = scan_into(text, ipv4, &mut hits);
+    if classes & EQUALS != 0 && looks_like_form(text.as_bytes()) {
+        hits.push(TextHit {
+            kind: TextHitKind::Form,
+            value: String::new(),
+        });
+    }
     if classes & PERCENT != 0 {
         let decoded = percent_decode(text);
         if decoded != text {
@@ -48,8 +57,8 @@ pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
     hits
 }
 
-/// [`scan_with`] on the text as it is; which of `%` and `&` it holds (found by the one
-/// pass over its bytes that every string takes).
+/// [`scan_with`] on the text as it is; which of `%`, `&` and `=` it holds (found by the
+/// one pass over its bytes that every string takes).
 fn scan_into(text: &str, ipv4: bool, hits: &mut Vec<TextHit>) -> u16 {
     // A timestamp, and nothing else, hides nothing (the most common string with digits).
     if is_timestamp(text.as_bytes()) {
@@ -83,7 +92,7 @@ fn scan_into(text: &str, ipv4: bool, hits: &mut Vec<TextHit>) -> u16 {
             });
         }
     }
-    shape.classes & (PERCENT | AMPERSAND)
+    shape.classes & (PERCENT | AMPERSAND | EQUALS)
 }
 
 /// An RFC 3339 / ISO 8601 date and time, whole: `2026-11-20T21:14:03Z`, with a space
@@ -136,6 +145,7 @@ const DOUBLE_COLON: u16 = 512;
 const LETTER: u16 = 1024;
 const PERCENT: u16 = 2048;
 const AMPERSAND: u16 = 4096;
+const EQUALS: u16 = 8192;
 
 /// The byte classes a detector needs, for every byte value.
 const CLASS: [u16; 256] = {
@@ -161,6 +171,8 @@ const CLASS: [u16; 256] = {
             PERCENT
         } else if c == b'&' {
             AMPERSAND
+        } else if c == b'=' {
+            EQUALS
         } else if c >= 0x80 {
             NON_ASCII
         } else if c.is_ascii_alphabetic() {

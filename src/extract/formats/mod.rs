@@ -88,8 +88,9 @@ pub fn sniff(body: &[u8]) -> Option<Structured> {
     csv::delimiter(body).map(Structured::Csv)
 }
 
-/// A string inside a document that is itself a whole XML element or GraphQL document
-/// (a SOAP payload in a JSON field, the `query` of a GraphQL request): its JSON, with
+/// A string inside a document that is itself a whole XML element, GraphQL document, or
+/// lines of CSV or YAML (a SOAP payload in a JSON field, the `query` of a GraphQL
+/// request, a file passed as a string): its JSON, with
 /// the pointer marker it is walked under. What does not parse as one stays prose, and
 /// so does an HTML page (`<!DOCTYPE html>`); XML with any other DTD is refused, as in a
 /// body.
@@ -101,6 +102,39 @@ pub fn embedded(t: &str, max_depth: usize) -> Result<Option<(&'static str, Strin
             Err(e @ (InspectError::TooDeep | InspectError::XmlDtd)) if !xml::is_html_doctype(t) => {
                 Err(e)
             }
+            Err(_) => Ok(None),
+        };
+    }
+    // Lines of CSV or YAML (an import API's file in a JSON field): its rows or
+    // documents as an array.
+    if memchr::memchr(b'\n', b).is_some() {
+        let format = match sniff(b) {
+            Some(f @ (Structured::Csv(_) | Structured::Yaml)) => f,
+            _ => return Ok(None),
+        };
+        let mut out = JsonOut::default();
+        out.open('[');
+        let mut each = |_: usize, j: &[u8]| {
+            out.raw(std::str::from_utf8(j).map_err(|_| InspectError::InvalidUtf8)?);
+            Ok(())
+        };
+        let read = match format {
+            Structured::Csv(d) => csv::rows(b, d, &mut each),
+            _ => yaml::documents(t, max_depth, &mut each),
+        };
+        return match read {
+            Ok(()) => {
+                out.close(']');
+                Ok(Some((
+                    if format == Structured::Yaml {
+                        "#yaml"
+                    } else {
+                        "#csv"
+                    },
+                    out.text,
+                )))
+            }
+            Err(e @ (InspectError::TooDeep | InspectError::Limit { .. })) => Err(e),
             Err(_) => Ok(None),
         };
     }

@@ -253,7 +253,12 @@ fn with_context<'t>(compact: &str, raw: &str, before: impl FnOnce() -> &'t str) 
         return None;
     }
     let before = before();
-    let window = &before[before.len().saturating_sub(40)..];
+    // (40 bytes back, moved forward to a character's start: the text may be any UTF-8)
+    let mut from = before.len().saturating_sub(40);
+    while !before.is_char_boundary(from) {
+        from += 1;
+    }
+    let window = &before[from..];
     found
         .kind
         .naming_words()
@@ -714,6 +719,16 @@ mod tests {
 
     fn kind(v: &str) -> Option<&'static str> {
         read(v).map(|i| i.kind.as_str())
+    }
+
+    #[test]
+    fn a_naming_window_that_starts_inside_a_character_is_read() {
+        // (found by the inspect fuzzer: 40 bytes back fell inside a three-byte character)
+        for pad in 0..4 {
+            let text = format!("{}{} PESEL 44051401359", "€".repeat(20), "x".repeat(pad));
+            let found = scan_counted(&text, 11, true);
+            assert_eq!(found.len(), 1, "{text}");
+        }
     }
 
     #[test]
