@@ -369,8 +369,11 @@ enum Placement {
     /// multipart body labelled without its boundary.
     JsonLabelledForm,
     FormInJsonString,
-    /// A form as a JSON field's value (a webhook's payload).
+    /// A form as a JSON field's value (a webhook's payload), and percent-encoded whole.
     FormInJsonField,
+    FormEncodedInJsonField,
+    /// The record in base64 broken into runs of ten, as some clients space it.
+    Base64NarrowSpaced,
     MultipartNoBoundary,
     /// A multipart part in a transfer encoding: quoted-printable, base64.
     MultipartQuotedPrintable,
@@ -420,6 +423,8 @@ const PLACEMENTS: &[Placement] = &[
     Placement::JsonLabelledForm,
     Placement::FormInJsonString,
     Placement::FormInJsonField,
+    Placement::FormEncodedInJsonField,
+    Placement::Base64NarrowSpaced,
     Placement::MultipartNoBoundary,
     Placement::MultipartQuotedPrintable,
     Placement::MultipartBase64,
@@ -879,6 +884,21 @@ impl Case {
                 Some("application/json"),
                 self.json_body(&json!({"event": "webhook", "payload": form(&fields)})),
             ),
+            FormEncodedInJsonField => (
+                Some("application/json"),
+                self.json_body(&json!({
+                    "event": "webhook",
+                    "payload": form_urlencoded::byte_serialize(form(&fields).as_bytes()).collect::<String>(),
+                })),
+            ),
+            Base64NarrowSpaced => {
+                let b = base64::engine::general_purpose::STANDARD.encode(&text);
+                let spaced: Vec<&str> = b.as_bytes().chunks(10).map(|c| std::str::from_utf8(c).unwrap()).collect();
+                (
+                    Some("application/json"),
+                    self.json_body(&json!({"event": "import", "blob": spaced.join(" ")})),
+                )
+            }
             MultipartNoBoundary => {
                 let parts = [("contact".to_string(), "application/json", text.into_bytes())];
                 (Some("multipart/form-data"), String::from_utf8(multipart(&parts)).unwrap())

@@ -1052,8 +1052,8 @@ impl<'p> Walker<'p> {
         // byte pass saw its `=`) is read as a form only, as JSON in a string is read as
         // JSON: its values are prose in turn (a prose hit beside them would be a record
         // of its own, with no signal).
-        if hits.iter().any(|h| h.kind == TextHitKind::Form) {
-            return self.form_in_string(s, ctx);
+        if let Some(form) = hits.iter().find(|h| h.kind == TextHitKind::Form) {
+            return self.form_in_string(&form.value.clone(), ctx);
         }
         let r = self.ensure(ctx)?;
         for h in hits {
@@ -1104,7 +1104,9 @@ fn base64_text(t: &str) -> Option<String> {
     let first_run = t.bytes().take_while(|b| alphabet(*b)).count();
     let unwrapped: std::borrow::Cow<'_, str> = if first_run == t.len() {
         t.into()
-    } else if first_run >= 16 && t.bytes().all(|b| alphabet(b) || b.is_ascii_whitespace()) {
+    } else if t.bytes().all(|b| alphabet(b) || b.is_ascii_whitespace())
+        && (first_run >= 16 || evenly_wrapped(t))
+    {
         t.split_ascii_whitespace().collect::<String>().into()
     } else {
         return None;
@@ -1120,6 +1122,20 @@ fn base64_text(t: &str) -> Option<String> {
         .count();
     (printable * 10 >= text.chars().count() * 9 && text.chars().any(|c| c.is_alphabetic()))
         .then_some(text)
+}
+
+/// Runs of the same width (four or more, the last no longer), as base64 wrapped at a
+/// narrow width is written (`eyJlbWFp bCI6Imx1...`), and words of prose are not.
+fn evenly_wrapped(t: &str) -> bool {
+    let mut runs = t.split_ascii_whitespace().map(str::len);
+    let Some(width) = runs.next() else {
+        return false;
+    };
+    let rest: Vec<usize> = runs.collect();
+    width >= 4
+        && rest.len() >= 2
+        && rest[..rest.len() - 1].iter().all(|w| *w == width)
+        && rest.last().is_some_and(|w| *w <= width)
 }
 
 /// Appends the pointer token of array index `i` (`/12`), without allocating.

@@ -14,8 +14,9 @@ pub enum TextHitKind {
     Ip,
     /// An identity document, account or card number ([`super::signals::ids`]).
     Id(super::signals::ids::IdKind),
-    /// Not personal data itself: the whole text is a form (`email=..&country=DE`),
-    /// whose fields the walker reads as a form's ([`looks_like_form`]).
+    /// Not personal data itself: the whole text is a form (`email=..&country=DE`), or
+    /// is once percent-decoded; the value is the form, whose fields the walker reads as
+    /// a form's ([`looks_like_form`]).
     Form,
 }
 
@@ -35,19 +36,35 @@ pub fn scan(text: &str) -> Vec<TextHit> {
 /// under a `version` or `build` key: `4.2.1.0` is a version there). Percent-encoded text, which hides `@` and `+`, is read decoded too.
 pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
     let mut hits = Vec::new();
-    let classes = scan_into(text, ipv4, &mut hits);
-    if classes & EQUALS != 0 && looks_like_form(text.as_bytes()) {
+    let first = scan_into(text, ipv4, &mut hits);
+    let mut form =
+        (first & EQUALS != 0 && looks_like_form(text.as_bytes())).then(|| text.to_string());
+    // Percent-encoding undone as often as it was done (three times at most): `%2540`
+    // is an `@` encoded twice, and a form encoded whole (`email%3D..%26country%3DDE`)
+    // is a form.
+    let mut classes = first;
+    let mut current = std::borrow::Cow::Borrowed(text);
+    for _ in 0..3 {
+        if classes & PERCENT == 0 {
+            break;
+        }
+        let decoded = percent_decode(&current);
+        if decoded == *current {
+            break;
+        }
+        classes = scan_into(&decoded, ipv4, &mut hits);
+        if form.is_none() && classes & EQUALS != 0 && looks_like_form(decoded.as_bytes()) {
+            form = Some(decoded.clone());
+        }
+        current = std::borrow::Cow::Owned(decoded);
+    }
+    if let Some(value) = form {
         hits.push(TextHit {
             kind: TextHitKind::Form,
-            value: String::new(),
+            value,
         });
     }
-    if classes & PERCENT != 0 {
-        let decoded = percent_decode(text);
-        if decoded != text {
-            scan_into(&decoded, ipv4, &mut hits);
-        }
-    }
+    let classes = first;
     // HTML character references (`&#64;`, `&commat;`, `&#x2B;`) hide `@` and `+` too.
     if classes & AMPERSAND != 0
         && let std::borrow::Cow::Owned(decoded) = html_escape::decode_html_entities(text)
