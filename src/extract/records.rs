@@ -1052,14 +1052,20 @@ impl<'p> Walker<'p> {
         // byte pass saw its `=`) is read as a form only, as JSON in a string is read as
         // JSON: its values are prose in turn (a prose hit beside them would be a record
         // of its own, with no signal).
+        if hits.iter().any(|h| h.kind == TextHitKind::Lines)
+            && let Some((marker, json)) =
+                super::formats::lines(crate::trim(s), self.limits.max_depth)?
+        {
+            return self.embedded(&json, marker, ctx);
+        }
         if let Some(form) = hits.iter().find(|h| h.kind == TextHitKind::Form) {
             return self.form_in_string(&form.value.clone(), ctx);
         }
         let r = self.ensure(ctx)?;
         for h in hits {
             let (kind, signal) = match h.kind {
-                // (partitioned out above)
-                TextHitKind::Form => continue,
+                // (read above)
+                TextHitKind::Form | TextHitKind::Lines => continue,
                 TextHitKind::Email => (FieldKind::Email, None),
                 TextHitKind::Phone => (FieldKind::Phone, Some(SignalKind::TextPhone)),
                 TextHitKind::Ip => (FieldKind::Ip, Some(SignalKind::TextIp)),
@@ -1104,8 +1110,8 @@ fn base64_text(t: &str) -> Option<String> {
     let first_run = t.bytes().take_while(|b| alphabet(*b)).count();
     let unwrapped: std::borrow::Cow<'_, str> = if first_run == t.len() {
         t.into()
-    } else if t.bytes().all(|b| alphabet(b) || b.is_ascii_whitespace())
-        && (first_run >= 16 || evenly_wrapped(t))
+    } else if (first_run >= 16 || (first_run >= 4 && evenly_wrapped(t, first_run)))
+        && t.bytes().all(|b| alphabet(b) || b.is_ascii_whitespace())
     {
         t.split_ascii_whitespace().collect::<String>().into()
     } else {
@@ -1124,18 +1130,20 @@ fn base64_text(t: &str) -> Option<String> {
         .then_some(text)
 }
 
-/// Runs of the same width (four or more, the last no longer), as base64 wrapped at a
-/// narrow width is written (`eyJlbWFp bCI6Imx1...`), and words of prose are not.
-fn evenly_wrapped(t: &str) -> bool {
-    let mut runs = t.split_ascii_whitespace().map(str::len);
-    let Some(width) = runs.next() else {
-        return false;
-    };
-    let rest: Vec<usize> = runs.collect();
-    width >= 4
-        && rest.len() >= 2
-        && rest[..rest.len() - 1].iter().all(|w| *w == width)
-        && rest.last().is_some_and(|w| *w <= width)
+/// Runs of `width` (three runs at least, the last no longer), as base64 wrapped at a
+/// narrow width is written (`eyJlbWFp bCI6Imx1...`), and words of prose are not: it
+/// stops at the first run of another width.
+fn evenly_wrapped(t: &str, width: usize) -> bool {
+    let mut runs = t.split_ascii_whitespace().map(str::len).peekable();
+    let mut n = 0;
+    while let Some(w) = runs.next() {
+        n += 1;
+        let last = runs.peek().is_none();
+        if (!last && w != width) || w > width {
+            return false;
+        }
+    }
+    n >= 3
 }
 
 /// Appends the pointer token of array index `i` (`/12`), without allocating.

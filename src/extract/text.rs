@@ -18,6 +18,9 @@ pub enum TextHitKind {
     /// is once percent-decoded; the value is the form, whose fields the walker reads as
     /// a form's ([`looks_like_form`]).
     Form,
+    /// Not personal data itself: the text is lines of CSV or YAML (a file passed as a
+    /// string), which the walker reads as that format.
+    Lines,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +40,21 @@ pub fn scan(text: &str) -> Vec<TextHit> {
 pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
     let mut hits = Vec::new();
     let first = scan_into(text, ipv4, &mut hits);
+    // (most strings hold none of `%`, `=`, `&` or a line break: done)
+    if first & (PERCENT | EQUALS | AMPERSAND | NEWLINE) != 0 {
+        encoded(text, ipv4, first, &mut hits);
+    }
+    hits
+}
+
+/// What a text holding `%`, `=`, `&` or a line break may hide: percent-encoding undone
+/// as often as it was done (three times at most: `%2540` is an `@` encoded twice), a
+/// form (`email=..&country=DE`, perhaps percent-encoded whole), HTML character
+/// references (`&#64;`, `&commat;`, `&#x2B;` hide `@` and `+`), lines of CSV or YAML.
+#[inline(never)]
+fn encoded(text: &str, ipv4: bool, first: u16, hits: &mut Vec<TextHit>) {
     let mut form =
         (first & EQUALS != 0 && looks_like_form(text.as_bytes())).then(|| text.to_string());
-    // Percent-encoding undone as often as it was done (three times at most): `%2540`
-    // is an `@` encoded twice, and a form encoded whole (`email%3D..%26country%3DDE`)
-    // is a form.
     let mut classes = first;
     let mut current = std::borrow::Cow::Borrowed(text);
     for _ in 0..3 {
@@ -52,7 +65,7 @@ pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
         if decoded == *current {
             break;
         }
-        classes = scan_into(&decoded, ipv4, &mut hits);
+        classes = scan_into(&decoded, ipv4, hits);
         if form.is_none() && classes & EQUALS != 0 && looks_like_form(decoded.as_bytes()) {
             form = Some(decoded.clone());
         }
@@ -64,14 +77,22 @@ pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
             value,
         });
     }
-    let classes = first;
-    // HTML character references (`&#64;`, `&commat;`, `&#x2B;`) hide `@` and `+` too.
-    if classes & AMPERSAND != 0
+    if first & AMPERSAND != 0
         && let std::borrow::Cow::Owned(decoded) = html_escape::decode_html_entities(text)
     {
-        scan_into(&decoded, ipv4, &mut hits);
+        scan_into(&decoded, ipv4, hits);
     }
-    hits
+    if first & NEWLINE != 0
+        && matches!(
+            super::formats::sniff(text.as_bytes()),
+            Some(super::formats::Structured::Csv(_) | super::formats::Structured::Yaml)
+        )
+    {
+        hits.push(TextHit {
+            kind: TextHitKind::Lines,
+            value: String::new(),
+        });
+    }
 }
 
 /// [`scan_with`] on the text as it is; which of `%`, `&` and `=` it holds (found by the
@@ -109,7 +130,7 @@ fn scan_into(text: &str, ipv4: bool, hits: &mut Vec<TextHit>) -> u16 {
             });
         }
     }
-    shape.classes & (PERCENT | AMPERSAND | EQUALS)
+    shape.classes & (PERCENT | AMPERSAND | EQUALS | NEWLINE)
 }
 
 /// An RFC 3339 / ISO 8601 date and time, whole: `2026-11-20T21:14:03Z`, with a space
@@ -163,6 +184,7 @@ const LETTER: u16 = 1024;
 const PERCENT: u16 = 2048;
 const AMPERSAND: u16 = 4096;
 const EQUALS: u16 = 8192;
+const NEWLINE: u16 = 16384;
 
 /// The byte classes a detector needs, for every byte value.
 const CLASS: [u16; 256] = {
@@ -190,6 +212,8 @@ const CLASS: [u16; 256] = {
             AMPERSAND
         } else if c == b'=' {
             EQUALS
+        } else if c == b'\n' {
+            NEWLINE
         } else if c >= 0x80 {
             NON_ASCII
         } else if c.is_ascii_alphabetic() {

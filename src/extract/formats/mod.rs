@@ -88,9 +88,8 @@ pub fn sniff(body: &[u8]) -> Option<Structured> {
     csv::delimiter(body).map(Structured::Csv)
 }
 
-/// A string inside a document that is itself a whole XML element, GraphQL document, or
-/// lines of CSV or YAML (a SOAP payload in a JSON field, the `query` of a GraphQL
-/// request, a file passed as a string): its JSON, with
+/// A string inside a document that is itself a whole XML element or GraphQL document
+/// (a SOAP payload in a JSON field, the `query` of a GraphQL request): its JSON, with
 /// the pointer marker it is walked under. What does not parse as one stays prose, and
 /// so does an HTML page (`<!DOCTYPE html>`); XML with any other DTD is refused, as in a
 /// body.
@@ -105,39 +104,6 @@ pub fn embedded(t: &str, max_depth: usize) -> Result<Option<(&'static str, Strin
             Err(_) => Ok(None),
         };
     }
-    // Lines of CSV or YAML (an import API's file in a JSON field): its rows or
-    // documents as an array.
-    if memchr::memchr(b'\n', b).is_some() {
-        let format = match sniff(b) {
-            Some(f @ (Structured::Csv(_) | Structured::Yaml)) => f,
-            _ => return Ok(None),
-        };
-        let mut out = JsonOut::default();
-        out.open('[');
-        let mut each = |_: usize, j: &[u8]| {
-            out.raw(std::str::from_utf8(j).map_err(|_| InspectError::InvalidUtf8)?);
-            Ok(())
-        };
-        let read = match format {
-            Structured::Csv(d) => csv::rows(b, d, &mut each),
-            _ => yaml::documents(t, max_depth, &mut each),
-        };
-        return match read {
-            Ok(()) => {
-                out.close(']');
-                Ok(Some((
-                    if format == Structured::Yaml {
-                        "#yaml"
-                    } else {
-                        "#csv"
-                    },
-                    out.text,
-                )))
-            }
-            Err(e @ (InspectError::TooDeep | InspectError::Limit { .. })) => Err(e),
-            Err(_) => Ok(None),
-        };
-    }
     if matches!(b.first(), Some(b'q' | b'm' | b's' | b'f' | b'{')) && graphql::looks_like(t) {
         return match graphql::to_json(t, max_depth) {
             Ok(json) => Ok(json.map(|j| ("#graphql", j))),
@@ -146,6 +112,40 @@ pub fn embedded(t: &str, max_depth: usize) -> Result<Option<(&'static str, Strin
         };
     }
     Ok(None)
+}
+
+/// Lines of CSV or YAML inside a string (a file passed as a string, which the prose
+/// scan's byte pass found line breaks in): its rows or documents as a JSON array, with
+/// the marker it is walked under; `None` if it does not parse as the format it sniffs as.
+pub fn lines(t: &str, max_depth: usize) -> Result<Option<(&'static str, String)>, InspectError> {
+    let b = t.as_bytes();
+    let format = match sniff(b) {
+        Some(f @ (Structured::Csv(_) | Structured::Yaml)) => f,
+        _ => return Ok(None),
+    };
+    let mut out = JsonOut::default();
+    out.open('[');
+    let mut each = |_: usize, j: &[u8]| {
+        out.raw(std::str::from_utf8(j).map_err(|_| InspectError::InvalidUtf8)?);
+        Ok(())
+    };
+    let read = match format {
+        Structured::Csv(d) => csv::rows(b, d, &mut each),
+        _ => yaml::documents(t, max_depth, &mut each),
+    };
+    match read {
+        Ok(()) => {
+            out.close(']');
+            let marker = if format == Structured::Yaml {
+                "#yaml"
+            } else {
+                "#csv"
+            };
+            Ok(Some((marker, out.text)))
+        }
+        Err(e @ (InspectError::TooDeep | InspectError::Limit { .. })) => Err(e),
+        Err(_) => Ok(None),
+    }
 }
 
 /// The reason a reader gives for a document it cannot read.
