@@ -351,6 +351,9 @@ enum Placement {
     CsvSemicolon,
     Tsv,
     CsvUnlabelled,
+    /// Spreadsheet exports: an Excel `sep=;` line, a title line above the header.
+    CsvExcelSep,
+    CsvPreamble,
     /// The record as XML elements, as attributes, in a SOAP envelope, in a JSON string.
     Xml,
     XmlAttributes,
@@ -410,6 +413,8 @@ const PLACEMENTS: &[Placement] = &[
     Placement::CsvSemicolon,
     Placement::Tsv,
     Placement::CsvUnlabelled,
+    Placement::CsvExcelSep,
+    Placement::CsvPreamble,
     Placement::Xml,
     Placement::XmlAttributes,
     Placement::Soap,
@@ -828,6 +833,11 @@ impl Case {
             CsvSemicolon => (Some("text/csv"), csv_of(&fields, ';')),
             Tsv => (Some("text/tab-separated-values"), csv_of(&fields, '\t')),
             CsvUnlabelled => (None, csv_of(&fields, ',')),
+            CsvExcelSep => (Some("text/csv"), format!("sep=;\r\n{}", csv_of(&fields, ';'))),
+            CsvPreamble => (
+                Some("text/csv"),
+                format!("Contacts export 2026-12-04\r\n\r\n{}", csv_of(&fields, ',')),
+            ),
             Xml => (Some("application/xml"), format!("<?xml version=\"1.0\"?><contacts>{}</contacts>", xml_of(&fields))),
             XmlAttributes => {
                 let attrs: String = fields

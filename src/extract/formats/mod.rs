@@ -48,7 +48,7 @@ impl Structured {
     pub fn labelled(essence: &str, body: &[u8]) -> Option<Structured> {
         Some(match essence {
             "text/csv" | "application/csv" | "text/comma-separated-values" => {
-                Structured::Csv(csv::delimiter(body).unwrap_or(b','))
+                Structured::Csv(csv::labelled_delimiter(body))
             }
             "text/tab-separated-values" | "text/tsv" => Structured::Csv(b'\t'),
             "application/xml" | "text/xml" => Structured::Xml,
