@@ -37,10 +37,12 @@ pub fn looks_like(t: &str) -> bool {
         && rest.bytes().take(256).any(|b| b == b'(')
 }
 
-/// The tokens that mean something (no whitespace, comments or commas).
+/// The tokens that mean something (no whitespace, comments or commas); the comments'
+/// text is kept, to be read as prose (a server ignores them, but they travel).
 struct Tokens<'a> {
     lexer: Lexer<'a>,
     peeked: Option<Token<'a>>,
+    comments: Vec<&'a str>,
 }
 
 impl<'a> Tokens<'a> {
@@ -54,11 +56,10 @@ impl<'a> Tokens<'a> {
                 .next()
                 .ok_or_else(|| invalid(Structured::Graphql))?
                 .map_err(|_| invalid(Structured::Graphql))?;
-            if !matches!(
-                t.kind(),
-                TokenKind::Whitespace | TokenKind::Comment | TokenKind::Comma
-            ) {
-                return Ok(t);
+            match t.kind() {
+                TokenKind::Whitespace | TokenKind::Comma => {}
+                TokenKind::Comment => self.comments.push(t.data()),
+                _ => return Ok(t),
             }
         }
     }
@@ -83,6 +84,7 @@ pub fn to_json(text: &str, max_depth: usize) -> Result<Option<String>, InspectEr
     let mut tokens = Tokens {
         lexer: Lexer::new(text),
         peeked: None,
+        comments: Vec::new(),
     };
     let mut out = JsonOut::default();
     out.text.reserve(text.len() / 2);
@@ -104,6 +106,10 @@ pub fn to_json(text: &str, max_depth: usize) -> Result<Option<String>, InspectEr
             }
             _ => last_name = None,
         }
+    }
+    for c in std::mem::take(&mut tokens.comments) {
+        out.key("#comment");
+        out.string(c.trim_start_matches('#').trim());
     }
     out.close('}');
     Ok((out.text.len() > 2).then_some(out.text))
@@ -297,6 +303,8 @@ mod tests {
         assert_eq!(v["include"]["if"], true);
         assert_eq!(v["$tz"], "Europe/Berlin");
         assert_eq!(v["meta"]["note"], "x");
+        let commented = json("# reach me at a@b.example\n{ user(id: 1) { id } }");
+        assert_eq!(commented["#comment"], "reach me at a@b.example");
         let block = json("{ user(bio: \"\"\"lives in\n  \"Berlin\" now\"\"\") { id } }");
         assert_eq!(block["user"]["bio"], "lives in\n\"Berlin\" now");
     }

@@ -56,6 +56,7 @@ impl Structured {
             "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" => {
                 Structured::Yaml
             }
+            e if e.ends_with("+yaml") => Structured::Yaml,
             "application/graphql" | "application/graphql+json" => Structured::Graphql,
             "application/json-seq" => Structured::JsonSeq,
             _ => return None,
