@@ -377,6 +377,11 @@ enum Placement {
     FormEncodedInJsonField,
     /// The record in base64 broken into runs of ten, as some clients space it.
     Base64NarrowSpaced,
+    /// The subject's email in a note instead of an email field: as written, in
+    /// full-width letters, with a bracketed `at` and `dot`.
+    EmailInNote,
+    EmailInNoteFullWidth,
+    EmailInNoteBracketed,
     MultipartNoBoundary,
     /// A multipart part in a transfer encoding: quoted-printable, base64.
     MultipartQuotedPrintable,
@@ -430,6 +435,9 @@ const PLACEMENTS: &[Placement] = &[
     Placement::FormInJsonField,
     Placement::FormEncodedInJsonField,
     Placement::Base64NarrowSpaced,
+    Placement::EmailInNote,
+    Placement::EmailInNoteFullWidth,
+    Placement::EmailInNoteBracketed,
     Placement::MultipartNoBoundary,
     Placement::MultipartQuotedPrintable,
     Placement::MultipartBase64,
@@ -901,6 +909,20 @@ impl Case {
                     "payload": form_urlencoded::byte_serialize(form(&fields).as_bytes()).collect::<String>(),
                 })),
             ),
+            EmailInNote | EmailInNoteFullWidth | EmailInNoteBracketed => {
+                let mut m = record.as_object().unwrap().clone();
+                let email = m.remove("email").and_then(|e| e.as_str().map(str::to_string)).unwrap();
+                let written = match self.placement {
+                    EmailInNote => email,
+                    EmailInNoteFullWidth => email
+                        .chars()
+                        .map(|c| char::from_u32(c as u32 + 0xFEE0).filter(|_| c.is_ascii_graphic()).unwrap_or(c))
+                        .collect(),
+                    _ => email.replace('@', " [at] ").replace('.', " (dot) "),
+                };
+                m.insert("message".into(), json!(format!("please reach me at {written}, thanks")));
+                (Some("application/json"), self.json_body(&Value::Object(m)))
+            }
             Base64NarrowSpaced => {
                 let b = base64::engine::general_purpose::STANDARD.encode(&text);
                 let spaced: Vec<&str> = b.as_bytes().chunks(10).map(|c| std::str::from_utf8(c).unwrap()).collect();
@@ -1052,6 +1074,19 @@ fn case() -> impl Strategy<Value = Case> {
                     Placement::Headers | Placement::HeaderContext | Placement::Cookies
                 )
         })
+        .prop_filter(
+            "an email in prose is the record's when a field holds the rest",
+            |(s, p)| {
+                // (a phone written as prose beside an email in prose are two records of their
+                // own, the email's without a signal: its control would be blocked)
+                !matches!(
+                    p,
+                    Placement::EmailInNote
+                        | Placement::EmailInNoteFullWidth
+                        | Placement::EmailInNoteBracketed
+                ) || s.us.0 != "phone_home"
+            },
+        )
         .prop_filter("the format can write the field names", |(s, p)| {
             let names: Vec<String> = s.fields().into_iter().map(|(k, _)| k).collect();
             p.names_fit(&names)
@@ -1483,8 +1518,23 @@ fn strings(v: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// `t` as a reader of it takes an address written in full-width letters or with a
+/// bracketed `at` and `dot`.
+fn plain_address(t: &str) -> String {
+    let folded: String = t
+        .chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap(),
+            c => c,
+        })
+        .collect();
+    folded.replace(" [at] ", "@").replace(" (dot) ", ".")
+}
+
 fn holds(r: &Recorded, needle: &str) -> bool {
-    let all = readings(r);
+    let mut all = readings(r);
+    let plain: Vec<String> = all.iter().map(|t| plain_address(t)).collect();
+    all.extend(plain);
     // and every reading percent-decoded as a form (a form inside a JSON string)
     all.iter().any(|t| {
         t.contains(needle)

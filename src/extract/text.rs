@@ -44,7 +44,61 @@ pub fn scan_with(text: &str, ipv4: bool) -> Vec<TextHit> {
     if first & (PERCENT | EQUALS | AMPERSAND | NEWLINE) != 0 {
         encoded(text, ipv4, first, &mut hits);
     }
+    // Full-width forms (`ｌｕｋａｓ＠ｅｘａｍｐｌｅ．ｏｒｇ`) and a bracketed `at` or
+    // `dot` (`lukas [at] example (dot) org`) write an address so no `@` is seen.
+    if first & (NON_ASCII | PAREN | BRACKET) != 0
+        && let Some(plain) = deobfuscated(text)
+    {
+        scan_into(&plain, ipv4, &mut hits);
+    }
     hits
+}
+
+/// `text` with full-width ASCII folded to ASCII (as NFKC folds it) and `(at)`, `[at]`,
+/// `{at}`, `<at>` (and `dot`, any case, spaces inside or around) written as `@` and `.`;
+/// `None` when there is nothing to undo.
+#[inline(never)]
+fn deobfuscated(text: &str) -> Option<String> {
+    let folded: String = text
+        .chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            c => c,
+        })
+        .collect();
+    let mut out = String::with_capacity(folded.len());
+    let mut rest = folded.as_str();
+    let mut changed = folded != text;
+    while let Some(i) = rest.find(['(', '[', '{', '<']) {
+        let close = match rest.as_bytes()[i] {
+            b'(' => ')',
+            b'[' => ']',
+            b'{' => '}',
+            _ => '>',
+        };
+        let inner_end = rest[i + 1..].find(close).map(|j| i + 1 + j);
+        let word = inner_end.map(|e| rest[i + 1..e].trim().to_ascii_lowercase());
+        let sub = match word.as_deref() {
+            Some("at") => Some('@'),
+            Some("dot") => Some('.'),
+            _ => None,
+        };
+        match (sub, inner_end) {
+            (Some(c), Some(e)) => {
+                out.push_str(rest[..i].trim_end());
+                out.push(c);
+                rest = rest[e + 1..].trim_start();
+                changed = true;
+            }
+            _ => {
+                out.push_str(&rest[..=i]);
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    changed.then_some(out)
 }
 
 /// What a text holding `%`, `=`, `&` or a line break may hide: percent-encoding undone
@@ -130,7 +184,7 @@ fn scan_into(text: &str, ipv4: bool, hits: &mut Vec<TextHit>) -> u16 {
             });
         }
     }
-    shape.classes & (PERCENT | AMPERSAND | EQUALS | NEWLINE)
+    shape.classes & (PERCENT | AMPERSAND | EQUALS | NEWLINE | NON_ASCII | PAREN | BRACKET)
 }
 
 /// An RFC 3339 / ISO 8601 date and time, whole: `2026-11-20T21:14:03Z`, with a space
@@ -185,6 +239,7 @@ const PERCENT: u16 = 2048;
 const AMPERSAND: u16 = 4096;
 const EQUALS: u16 = 8192;
 const NEWLINE: u16 = 16384;
+const BRACKET: u16 = 32768;
 
 /// The byte classes a detector needs, for every byte value.
 const CLASS: [u16; 256] = {
@@ -214,6 +269,8 @@ const CLASS: [u16; 256] = {
             EQUALS
         } else if c == b'\n' {
             NEWLINE
+        } else if c == b'[' || c == b'{' || c == b'<' {
+            BRACKET
         } else if c >= 0x80 {
             NON_ASCII
         } else if c.is_ascii_alphabetic() {
@@ -790,6 +847,25 @@ pub fn looks_like_form(body: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn full_width_and_bracketed_addresses_are_addresses() {
+        for text in [
+            "mail ｌｕｋａｓ＠ｅｘａｍｐｌｅ．ｏｒｇ please",
+            "lukas [at] example [dot] org",
+            "lukas(AT)example(DOT)org",
+            "lukas { at } example < dot > org",
+        ] {
+            let hits = scan(text);
+            assert!(
+                hits.iter().any(|h| h.kind == TextHitKind::Email && h.value == "lukas@example.org"),
+                "{text}: {hits:?}"
+            );
+        }
+        // Brackets that hold no `at` or `dot` say nothing.
+        assert_eq!(deobfuscated("call (212) 555-0147 [ext] <b>"), None);
+        assert!(scan("meet at the cafe (downtown)").is_empty());
+    }
+
     use super::*;
 
     fn kinds(s: &str) -> Vec<(TextHitKind, String)> {
