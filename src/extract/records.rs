@@ -1110,7 +1110,10 @@ fn base64_text(t: &str) -> Option<String> {
     let first_run = t.bytes().take_while(|b| alphabet(*b)).count();
     let unwrapped: std::borrow::Cow<'_, str> = if first_run == t.len() {
         t.into()
-    } else if (first_run >= 16 || (first_run >= 4 && evenly_wrapped(t, first_run)))
+    } else if (first_run >= 16
+        || (first_run >= 4
+            && t.as_bytes()[first_run].is_ascii_whitespace()
+            && evenly_wrapped(t, first_run)))
         && t.bytes().all(|b| alphabet(b) || b.is_ascii_whitespace())
     {
         t.split_ascii_whitespace().collect::<String>().into()
