@@ -377,6 +377,8 @@ enum Placement {
     FormEncodedInJsonField,
     /// The record in base64 broken into runs of ten, as some clients space it.
     Base64NarrowSpaced,
+    /// The record gzipped, then base64, in a JSON field.
+    Base64Gzip,
     /// The subject's email in a note instead of an email field: as written, in
     /// full-width letters, with a bracketed `at` and `dot`.
     EmailInNote,
@@ -435,6 +437,7 @@ const PLACEMENTS: &[Placement] = &[
     Placement::FormInJsonField,
     Placement::FormEncodedInJsonField,
     Placement::Base64NarrowSpaced,
+    Placement::Base64Gzip,
     Placement::EmailInNote,
     Placement::EmailInNoteFullWidth,
     Placement::EmailInNoteBracketed,
@@ -923,6 +926,13 @@ impl Case {
                 m.insert("message".into(), json!(format!("please reach me at {written}, thanks")));
                 (Some("application/json"), self.json_body(&Value::Object(m)))
             }
+            Base64Gzip => (
+                Some("application/json"),
+                self.json_body(&json!({
+                    "event": "import",
+                    "blob": base64::engine::general_purpose::STANDARD.encode(gz(text.as_bytes())),
+                })),
+            ),
             Base64NarrowSpaced => {
                 let b = base64::engine::general_purpose::STANDARD.encode(&text);
                 let spaced: Vec<&str> = b.as_bytes().chunks(10).map(|c| std::str::from_utf8(c).unwrap()).collect();
@@ -1432,7 +1442,7 @@ fn readings(r: &Recorded) -> Vec<String> {
         out.push(String::from_utf8_lossy(&b).into_owned());
     }
     for line in text.lines().chain([text.as_str()]) {
-        let line = line.trim_start_matches('\u{feff}');
+        let line = line.trim_start_matches(['\u{feff}', '\u{1e}']);
         if let Ok(v) = serde_json::from_str::<Value>(line) {
             strings(&v, &mut out);
         }
@@ -1501,7 +1511,11 @@ fn strings(v: &Value, out: &mut Vec<String>) {
                 base64::engine::general_purpose::URL_SAFE_NO_PAD,
             ] {
                 if let Ok(b) = e.decode(&compact)
-                    && let Ok(t) = String::from_utf8(b)
+                    && let Ok(t) = String::from_utf8(if b.starts_with(&[0x1f, 0x8b]) {
+                        undo("gzip", &b)
+                    } else {
+                        b
+                    })
                     && !t.is_empty()
                     && t.len() < s.len()
                 {

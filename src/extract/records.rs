@@ -1124,13 +1124,27 @@ fn base64_text(t: &str) -> Option<String> {
     let bytes = [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
         .iter()
         .find_map(|e| e.decode(unwrapped.as_bytes()).ok())?;
-    let text = String::from_utf8(bytes).ok()?;
+    let text = String::from_utf8(decompressed(bytes)?).ok()?;
     let printable = text
         .chars()
         .filter(|c| !c.is_control() || c.is_whitespace())
         .count();
     (printable * 10 >= text.chars().count() * 9 && text.chars().any(|c| c.is_alphabetic()))
         .then_some(text)
+}
+
+/// Bytes that are gzip, zlib or zstd (by their magic numbers), decompressed (to 1 MiB
+/// at most; `None` past it or when corrupt); other bytes as they are.
+fn decompressed(bytes: Vec<u8>) -> Option<Vec<u8>> {
+    let coding = match bytes.as_slice() {
+        [0x1f, 0x8b, ..] => "gzip",
+        [0x78, 0x01 | 0x5e | 0x9c | 0xda, ..] => "deflate",
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => "zstd",
+        _ => return Some(bytes),
+    };
+    super::decode::decode(Some(coding), &bytes, 1 << 20)
+        .ok()
+        .map(|d| d.into_owned())
 }
 
 /// Runs of `width` (three runs at least, the last no longer), as base64 wrapped at a

@@ -857,7 +857,8 @@ mod tests {
         ] {
             let hits = scan(text);
             assert!(
-                hits.iter().any(|h| h.kind == TextHitKind::Email && h.value == "lukas@example.org"),
+                hits.iter()
+                    .any(|h| h.kind == TextHitKind::Email && h.value == "lukas@example.org"),
                 "{text}: {hits:?}"
             );
         }
