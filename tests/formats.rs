@@ -37,7 +37,22 @@ fn german() -> Vec<(&'static str, String)> {
     );
     let csv_in_json = serde_json::json!({"job": "import", "file": csv}).to_string();
     let yaml_in_json = serde_json::json!({"job": "import", "profile": yaml}).to_string();
+    let gz_in_json = {
+        use base64::Engine as _;
+        use std::io::Write as _;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(br#"{"email":"lukas.weber@example.org","country":"DE"}"#)
+            .unwrap();
+        let blob = base64::engine::general_purpose::STANDARD.encode(e.finish().unwrap());
+        serde_json::json!({"job": "import", "blob": blob}).to_string()
+    };
+    let obfuscated = serde_json::json!({"country": "DE", "note": "write to lukas (dot) weber [at] example (dot) org"}).to_string();
+    let encoded_form = serde_json::json!({"hook": "signup", "payload": "email%3Dlukas.weber%2540example.org%26country%3DDE"}).to_string();
     vec![
+        ("text/csv", format!("sep=;\r\n{}", csv.replace(',', ";"))),
+        ("application/json", gz_in_json),
+        ("application/json", obfuscated),
+        ("application/json", encoded_form),
         ("application/json", csv_in_json),
         ("application/json", yaml_in_json),
         ("multipart/form-data; boundary=qp", qp.into()),
