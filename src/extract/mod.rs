@@ -459,14 +459,6 @@ fn body_records(
                     | formats::Structured::Graphql
             )
     );
-    if matches!(format, Format::Text) && content_type.is_some() {
-        // (text that is no other format, NULs and all, stays prose)
-        if let Ok(sniffed) = classify(None, body, profile)
-            && !matches!(sniffed, Format::Binary)
-        {
-            return read(walker, profile, sniffed, body, limits);
-        }
-    }
     let name = read(walker, profile, format, body, limits)?;
     if lenient {
         let sniffed = classify(None, body, profile)?;
@@ -767,6 +759,10 @@ fn classify<'a>(
     }
     let ct = content_type.unwrap_or("");
     let essence = essence(ct).to_ascii_lowercase();
+    // (the structured formats' labels are none of the others below)
+    if let Some(format) = formats::Structured::labelled(&essence, body) {
+        return Ok(Format::Structured(format));
+    }
     match essence.as_str() {
         "application/json" => return Ok(Format::Json(None)),
         "application/x-ndjson"
@@ -787,27 +783,29 @@ fn classify<'a>(
                 .map(Format::Multipart)
                 .ok_or(InspectError::InvalidMultipart);
         }
-        e if formats::Structured::labelled(e, body).is_some() => {
-            return Ok(
-                formats::Structured::labelled(e, body).map_or(Format::Text, Format::Structured)
-            );
-        }
-        // Text may be a JSON document under another label: read it as JSON then, so
-        // escapes are decoded and field names count.
+        // Prose may be any format under a `text/*` label: read as what it sniffs as; text
+        // that is no other format (NULs and all) stays prose.
         e if e.starts_with("text/") => {
-            return match sniff_json(body) {
-                Ok(json) => Ok(json),
-                // JSON too deep (or too large) to parse is refused, not read as mere text.
-                Err(e @ (json::JsonError::TooDeep | json::JsonError::TooLarge)) => {
-                    Err(records::from_json(e))
+            return match sniffed(body, profile, &essence) {
+                Ok(Format::Binary) | Err(InspectError::UnsupportedContentType(_)) => {
+                    Ok(Format::Text)
                 }
-                Err(_) => Ok(text_format(body)),
+                r => r,
             };
         }
         _ => {}
     }
-    // Missing or other content type: sniff what the body really is. JSON is JSON, lines
-    // of JSON are NDJSON, a form is a form, a multipart body is multipart, UTF-8 is text.
+    sniffed(body, profile, &essence)
+}
+
+/// A body with a missing or other content type, as what it really is.
+fn sniffed<'a>(
+    body: &'a [u8],
+    profile: &Profile,
+    essence: &str,
+) -> Result<Format<'a>, InspectError> {
+    // JSON is JSON, lines of JSON are NDJSON, a form is a form, a multipart body is
+    // multipart, UTF-8 is text.
     // Anything else cannot be inspected: the profile decides (default: refuse).
     match sniff_json(body) {
         Ok(json) => return Ok(json),
@@ -843,7 +841,7 @@ fn classify<'a>(
         if essence.is_empty() {
             "(none)".into()
         } else {
-            bounded(&essence)
+            bounded(essence)
         },
     ))
 }

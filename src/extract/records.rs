@@ -461,6 +461,11 @@ impl<'p> Walker<'p> {
     /// An `application/x-www-form-urlencoded` body: every pair is a field, and every
     /// value of a repeated key counts.
     pub fn form(&mut self, body: &[u8]) -> Result<(), InspectError> {
+        self.form_in(body, None)
+    }
+
+    /// A form's pairs walked as one object, in `ctx` (a form inside a string).
+    fn form_in(&mut self, body: &[u8], ctx: Option<usize>) -> Result<(), InspectError> {
         let fields: Vec<_> = form_urlencoded::parse(body).collect();
         if fields.len() > self.limits.max_form_fields {
             return Err(InspectError::Limit {
@@ -469,7 +474,7 @@ impl<'p> Walker<'p> {
             });
         }
         let doc = Doc::object(fields).map_err(from_json)?;
-        self.value(&doc, &doc.root, None)
+        self.value(&doc, &doc.root, ctx)
     }
 
     /// Name/value pairs outside the body (query string, headers, cookies), walked as
@@ -944,17 +949,8 @@ impl<'p> Walker<'p> {
         }
         // Base64 / base64url whose bytes are JSON or text: inspect what it carries.
         if let Some(decoded) = base64_text(t) {
-            if self.embedding >= MAX_EMBEDDING {
-                return Err(InspectError::EmbeddingTooDeep(MAX_EMBEDDING));
-            }
-            let mark = self.ptr.len();
-            self.ptr.push_str("#base64");
-            self.embedding += 1;
-            let r = self.string(&decoded, ctx);
-            self.embedding -= 1;
-            self.ptr.truncate(mark);
+            self.embedded(&decoded, "#base64", ctx)?;
             // The encoded form is scanned too (an email in a token is still an email).
-            r?;
             return self.free_text(s, ctx);
         }
         // URL-encoded JSON (`%7B%22text%22...`), as chat APIs send message blocks.
@@ -971,18 +967,7 @@ impl<'p> Walker<'p> {
             (t.starts_with('{') && t.ends_with('}')) || (t.starts_with('[') && t.ends_with(']'));
         if looks_json {
             match json::parse(t.as_bytes()) {
-                Ok(inner) => {
-                    if self.embedding >= MAX_EMBEDDING {
-                        return Err(InspectError::EmbeddingTooDeep(MAX_EMBEDDING));
-                    }
-                    let mark = self.ptr.len();
-                    self.ptr.push('#');
-                    self.embedding += 1;
-                    let r = self.value(&inner, &inner.root, ctx);
-                    self.embedding -= 1;
-                    self.ptr.truncate(mark);
-                    return r;
-                }
+                Ok(inner) => return self.nested("#", |w| w.value(&inner, &inner.root, ctx)),
                 Err(e @ (JsonError::TooDeep | JsonError::TooLarge)) => return Err(from_json(e)),
                 Err(JsonError::Invalid { .. }) => {}
             }
@@ -998,39 +983,28 @@ impl<'p> Walker<'p> {
     /// A form inside a string: its pairs, walked as a form body's are, in `ctx`, under
     /// `#form`.
     fn form_in_string(&mut self, t: &str, ctx: Option<usize>) -> Result<(), InspectError> {
-        if self.embedding >= MAX_EMBEDDING {
-            return Err(InspectError::EmbeddingTooDeep(MAX_EMBEDDING));
-        }
-        let mark = self.ptr.len();
-        self.ptr.push_str("#form");
-        self.embedding += 1;
-        let r = self.embedded_form(crate::trim(t), ctx);
-        self.embedding -= 1;
-        self.ptr.truncate(mark);
-        r
-    }
-
-    fn embedded_form(&mut self, t: &str, ctx: Option<usize>) -> Result<(), InspectError> {
-        let fields: Vec<_> = form_urlencoded::parse(t.as_bytes()).collect();
-        if fields.len() > self.limits.max_form_fields {
-            return Err(InspectError::Limit {
-                name: "max_form_fields",
-                max: self.limits.max_form_fields,
-            });
-        }
-        let doc = Doc::object(fields).map_err(from_json)?;
-        self.value(&doc, &doc.root, ctx)
+        self.nested("#form", |w| w.form_in(crate::trim(t).as_bytes(), ctx))
     }
 
     /// A string found encoded inside another, inspected as a string under `marker`.
     fn embedded(&mut self, s: &str, marker: &str, ctx: Option<usize>) -> Result<(), InspectError> {
+        self.nested(marker, |w| w.string(s, ctx))
+    }
+
+    /// Runs `f` one level of embedding deeper (refused past [`MAX_EMBEDDING`]), with
+    /// `marker` appended to the pointer.
+    fn nested(
+        &mut self,
+        marker: &str,
+        f: impl FnOnce(&mut Self) -> Result<(), InspectError>,
+    ) -> Result<(), InspectError> {
         if self.embedding >= MAX_EMBEDDING {
             return Err(InspectError::EmbeddingTooDeep(MAX_EMBEDDING));
         }
         let mark = self.ptr.len();
         self.ptr.push_str(marker);
         self.embedding += 1;
-        let r = self.string(s, ctx);
+        let r = f(self);
         self.embedding -= 1;
         self.ptr.truncate(mark);
         r

@@ -57,7 +57,7 @@ impl Structured {
                 Structured::Yaml
             }
             e if e.ends_with("+yaml") => Structured::Yaml,
-            "application/graphql" | "application/graphql+json" => Structured::Graphql,
+            "application/graphql" => Structured::Graphql,
             "application/json-seq" => Structured::JsonSeq,
             _ => return None,
         })
